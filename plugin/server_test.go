@@ -1,0 +1,140 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/ipam"
+	"github.com/docker/go-plugins-helpers/network"
+	"github.com/sirupsen/logrus"
+)
+
+// fakeDriver answers every call; CreateNetwork fails for NetworkID "bad".
+type fakeDriver struct {
+	network.Driver // unimplemented methods panic, proving they are not called
+	created        []string
+}
+
+func (f *fakeDriver) GetCapabilities() (*network.CapabilitiesResponse, error) {
+	return &network.CapabilitiesResponse{Scope: "local", ConnectivityScope: "local"}, nil
+}
+
+func (f *fakeDriver) CreateNetwork(r *network.CreateNetworkRequest) error {
+	if r.NetworkID == "bad" {
+		return errors.New("subnet 10.0.0.0/8 overlaps")
+	}
+	f.created = append(f.created, r.NetworkID)
+	return nil
+}
+
+func (f *fakeDriver) CreateEndpoint(*network.CreateEndpointRequest) (*network.CreateEndpointResponse, error) {
+	return nil, nil
+}
+
+type fakeIPAM struct{ ipam.Ipam }
+
+func (fakeIPAM) GetCapabilities() (*ipam.CapabilitiesResponse, error) {
+	return &ipam.CapabilitiesResponse{}, nil
+}
+
+func (fakeIPAM) GetDefaultAddressSpaces() (*ipam.AddressSpacesResponse, error) {
+	return &ipam.AddressSpacesResponse{LocalDefaultAddressSpace: "l", GlobalDefaultAddressSpace: "g"}, nil
+}
+
+func (fakeIPAM) RequestAddress(*ipam.RequestAddressRequest) (*ipam.RequestAddressResponse, error) {
+	return nil, errors.New("pool 10.50.0.0/29 has no free address")
+}
+
+func post(t *testing.T, h http.Handler, path, body string) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+	raw, _ := io.ReadAll(rec.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s answered non-JSON %q", path, raw)
+	}
+	return rec.Code, out
+}
+
+func TestHandler(t *testing.T) {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	d := &fakeDriver{}
+	h := NewHandler(d, fakeIPAM{}, logrus.NewEntry(l))
+
+	code, out := post(t, h, "/Plugin.Activate", "")
+	if code != 200 || len(out["Implements"].([]any)) != 2 {
+		t.Errorf("Activate: %d %v", code, out)
+	}
+	code, out = post(t, h, "/NetworkDriver.GetCapabilities", "")
+	if code != 200 || out["Scope"] != "local" || out["ConnectivityScope"] != "local" {
+		t.Errorf("GetCapabilities: %d %v", code, out)
+	}
+	code, out = post(t, h, "/IpamDriver.GetCapabilities", "")
+	if code != 200 || out["RequiresRequestReplay"] != false || out["RequiresMACAddress"] != false {
+		t.Errorf("IPAM GetCapabilities: %d %v", code, out)
+	}
+	code, out = post(t, h, "/IpamDriver.GetDefaultAddressSpaces", "")
+	if code != 200 || out["LocalDefaultAddressSpace"] != "l" {
+		t.Errorf("GetDefaultAddressSpaces: %d %v", code, out)
+	}
+	// Unknown fields from newer engines are tolerated.
+	code, out = post(t, h, "/NetworkDriver.CreateNetwork", `{"NetworkID":"n1","FutureField":1}`)
+	if code != 200 || len(out) != 0 || len(d.created) != 1 {
+		t.Errorf("CreateNetwork: %d %v", code, out)
+	}
+	code, out = post(t, h, "/NetworkDriver.CreateNetwork", `{"NetworkID":"bad"}`)
+	if code != 500 || out["Err"] != "subnet 10.0.0.0/8 overlaps" {
+		t.Errorf("failing CreateNetwork: %d %v", code, out)
+	}
+	code, out = post(t, h, "/NetworkDriver.CreateNetwork", `{"NetworkID":`)
+	if code != 500 || !strings.Contains(out["Err"].(string), "malformed request") {
+		t.Errorf("malformed JSON: %d %v", code, out)
+	}
+	// A nil response still answers a JSON object.
+	code, out = post(t, h, "/NetworkDriver.CreateEndpoint", `{}`)
+	if code != 200 || out == nil {
+		t.Errorf("nil response: %d %v", code, out)
+	}
+	// IPAM errors carry both Err (HTTP layer) and Error (IPAM proxy).
+	code, out = post(t, h, "/IpamDriver.RequestAddress", `{"PoolID":"p"}`)
+	if code != 500 || out["Err"] != out["Error"] || !strings.Contains(out["Err"].(string), "no free address") {
+		t.Errorf("IPAM error: %d %v", code, out)
+	}
+	code, out = post(t, h, "/NetworkDriver.Bogus", `{}`)
+	if code != 404 || out["Err"] == nil {
+		t.Errorf("unknown route: %d %v", code, out)
+	}
+}
+
+func TestWaitReadyLetsCapabilitiesThrough(t *testing.T) {
+	ready := make(chan struct{})
+	reached := 0
+	h := WaitReady(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached++ }), ready)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/NetworkDriver.GetCapabilities", nil))
+	if reached != 1 {
+		t.Fatal("GetCapabilities waited for start-up")
+	}
+	done := make(chan struct{})
+	go func() {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/NetworkDriver.CreateNetwork", nil))
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("CreateNetwork ran before start-up finished")
+	default:
+	}
+	close(ready)
+	<-done
+	if reached != 2 {
+		t.Fatal("CreateNetwork not served after start-up")
+	}
+}

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type rec struct{ A string }
+
+func TestPutGetDeleteSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put("b", "k1", rec{"one"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put("b", "k2", rec{"two"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete("b", "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete("b", "missing"); err != nil {
+		t.Fatalf("deleting a missing key: %v", err)
+	}
+	if err := s.Delete("nobucket", "k"); err != nil {
+		t.Fatalf("deleting from a missing bucket: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var r rec
+	if err := s.Get("b", "k1", &r); err != nil || r.A != "one" {
+		t.Fatalf("Get after reopen: %v %v", r, err)
+	}
+	if err := s.Get("b", "k2", &r); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get deleted key: %v", err)
+	}
+	var keys []string
+	if err := s.ForEach("b", func(k string, _ []byte) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(keys, ",") != "k1" {
+		t.Fatalf("keys = %v", keys)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucketIfNotExists([]byte(metaBucket))
+		return b.Put([]byte("schema"), []byte("99"))
+	})
+	_ = db.Close()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "newer than this mynet") {
+		t.Fatalf("Open = %v", err)
+	}
+}
+
+func TestOpenRefusesCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "state.db"), []byte(strings.Repeat("garbage!", 1024)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir)
+	if err == nil || !strings.Contains(err.Error(), "state.db") {
+		t.Fatalf("Open of a corrupt file = %v, want an error naming the file", err)
+	}
+}
