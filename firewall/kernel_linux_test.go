@@ -200,6 +200,53 @@ func TestKernelBackend(t *testing.T) {
 	})
 }
 
+// New uses the iptables on PATH and reports the backend it drives.
+func TestKernelNew(t *testing.T) {
+	nstest.Run(t, func(*netlink.Handle) {
+		out, err := exec.Command("iptables", "--version").Output()
+		if err != nil {
+			t.Skipf("iptables not installed (apt-get install -y iptables): %v", err)
+		}
+		ipt, err := New(testLog())
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		if got, want := ipt.Backend(), parseBackend(string(out)); got != want {
+			t.Errorf("Backend() = %q, want %q (from %q)", got, want, out)
+		}
+	})
+}
+
+// On a host where nothing has used iptables yet (with nf_tables: no
+// tables at all), Init creates what it needs and Cleanup removes it.
+func TestKernelInitCleanupFresh(t *testing.T) {
+	inNetns(t, func(t *testing.T, cmd string, _ *netlink.Handle) {
+		ipt, err := newIPv4(testLog(), cmd)
+		if err != nil {
+			t.Fatalf("newIPv4: %v", err)
+		}
+		for i := range 2 {
+			if err := ipt.Init(); err != nil {
+				t.Fatalf("Init #%d: %v", i+1, err)
+			}
+		}
+		if err := ipt.Cleanup(); err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		const builtins = `filter FORWARD ACCEPT
+filter INPUT ACCEPT
+filter OUTPUT ACCEPT
+nat INPUT ACCEPT
+nat OUTPUT ACCEPT
+nat POSTROUTING ACCEPT
+nat PREROUTING ACCEPT
+`
+		if got := saveTables(t, cmd); got != builtins {
+			t.Fatalf("after Init and Cleanup:\n%s\nwant only the built-in chains:\n%s", got, builtins)
+		}
+	})
+}
+
 func TestKernelEnsureRemove(t *testing.T) {
 	inNetns(t, func(t *testing.T, cmd string, _ *netlink.Handle) {
 		ipt := newTestIPTables(t, cmd)

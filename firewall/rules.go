@@ -178,6 +178,7 @@ type placedRule struct {
 // baseRules are the rules shared by all networks, in the order they are
 // ensured: MYNET-FORWARD's fixed content first, then the jumps into it from
 // the built-in chains, so traffic is never sent into a half-built chain.
+// They carry no comment: the MYNET- chain names already say whose they are.
 func baseRules() []placedRule {
 	return []placedRule{
 		// A later MYNET-PORTS jump (published ports, which must get past
