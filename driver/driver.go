@@ -1,0 +1,128 @@
+// Package driver implements Docker's NetworkDriver API with Linux bridges
+// and veth pairs, like Docker's own bridge driver, keeping its state in the
+// store so that it survives plugin and engine restarts (the engine replays
+// nothing to a remote driver).
+package driver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/docker/go-plugins-helpers/network"
+	"github.com/sirupsen/logrus"
+
+	"github.com/mynet/mynet/firewall"
+)
+
+// Store is what the driver needs from persistence; *store.Store fits.
+type Store interface {
+	Put(bucket, key string, v any) error
+	Delete(bucket, key string) error
+	ForEach(bucket string, fn func(key string, raw []byte) error) error
+}
+
+// Firewall programs a network's iptables rules; *firewall.IPTables fits.
+type Firewall interface {
+	EnsureNetwork(n firewall.Network) error
+	RemoveNetwork(n firewall.Network) error
+	EnableForwarding() error
+}
+
+const (
+	networksBucket  = "networks"
+	endpointsBucket = "endpoints"
+)
+
+// ErrNotFound marks requests that name a network or endpoint mynet does not
+// know.
+var ErrNotFound = errors.New("not found")
+
+// Driver serves the NetworkDriver API.
+type Driver struct {
+	nl  netlinker
+	fw  Firewall
+	st  Store
+	log *logrus.Entry
+
+	// mu guards networks and endpoints and serialises kernel changes, so
+	// two requests never race on one bridge or rule set.
+	mu        sync.Mutex
+	networks  map[string]*networkState
+	endpoints map[string]*endpointState
+}
+
+var _ network.Driver = (*Driver)(nil)
+
+// New loads the driver's state from st. Call Restore to bring the kernel
+// back in line with it.
+func New(nl netlinker, fw Firewall, st Store, log *logrus.Entry) (*Driver, error) {
+	d := &Driver{nl: nl, fw: fw, st: st, log: log,
+		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}}
+	err := st.ForEach(networksBucket, func(_ string, raw []byte) error {
+		n := &networkState{}
+		if err := json.Unmarshal(raw, n); err != nil {
+			return err
+		}
+		d.networks[n.ID] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load networks: %w", err)
+	}
+	err = st.ForEach(endpointsBucket, func(_ string, raw []byte) error {
+		ep := &endpointState{}
+		if err := json.Unmarshal(raw, ep); err != nil {
+			return err
+		}
+		d.endpoints[ep.ID] = ep
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load endpoints: %w", err)
+	}
+	return d, nil
+}
+
+// Restore re-creates missing bridges, addresses and rules for every known
+// network: after a reboot or a firewall flush the kernel has lost them, and
+// no CreateNetwork will come again. Failures are collected, not fatal: one
+// broken network must not keep the others down.
+func (d *Driver) Restore() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, n := range d.networks {
+		if err := d.programNetwork(n); err != nil {
+			errs = append(errs, fmt.Errorf("restore network %s: %w", short(n.ID, 12), err))
+			continue
+		}
+		d.log.WithFields(logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}).Info("network restored")
+	}
+	return errors.Join(errs...)
+}
+
+// GetCapabilities: mynet networks live on one host; there is no swarm
+// control plane to share them.
+func (d *Driver) GetCapabilities() (*network.CapabilitiesResponse, error) {
+	return &network.CapabilitiesResponse{Scope: "local", ConnectivityScope: "local"}, nil
+}
+
+// AllocateNetwork and FreeNetwork are swarm-manager calls for global-scope
+// drivers; the engine never sends them to a local-scope driver.
+func (d *Driver) AllocateNetwork(*network.AllocateNetworkRequest) (*network.AllocateNetworkResponse, error) {
+	return nil, errors.New("AllocateNetwork is not supported: mynet is a local-scope driver (no swarm)")
+}
+
+// FreeNetwork: see AllocateNetwork.
+func (d *Driver) FreeNetwork(*network.FreeNetworkRequest) error {
+	return errors.New("FreeNetwork is not supported: mynet is a local-scope driver (no swarm)")
+}
+
+// DiscoverNew is only sent to global-scope drivers; answered for
+// completeness.
+func (d *Driver) DiscoverNew(*network.DiscoveryNotification) error { return nil }
+
+// DiscoverDelete: see DiscoverNew.
+func (d *Driver) DiscoverDelete(*network.DiscoveryNotification) error { return nil }

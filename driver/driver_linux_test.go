@@ -1,0 +1,290 @@
+//go:build linux
+
+package driver
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+	"github.com/sirupsen/logrus"
+	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/internal/nstest"
+)
+
+const (
+	testNetID = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	testEpID  = "e1e2e3e4e5e6e7e8e9eaebecedeeeff0e1e2e3e4e5e6e7e8e9eaebecedeeeff0"
+)
+
+func quietLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
+}
+
+func newTestDriver(t *testing.T, h *netlink.Handle) (*Driver, *memStore, *fakeFirewall) {
+	t.Helper()
+	st, fw := newMemStore(), newFakeFirewall()
+	d, err := New(h, fw, st, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, st, fw
+}
+
+func createReq(opts map[string]any) *network.CreateNetworkRequest {
+	return &network.CreateNetworkRequest{
+		NetworkID: testNetID,
+		Options:   map[string]any{keyGeneric: opts},
+		IPv4Data:  []*network.IPAMData{{Pool: "10.50.0.0/24", Gateway: "10.50.0.1/24"}},
+	}
+}
+
+func epReq(addr, mac string) *network.CreateEndpointRequest {
+	return &network.CreateEndpointRequest{NetworkID: testNetID, EndpointID: testEpID,
+		Interface: &network.EndpointInterface{Address: addr, MacAddress: mac}}
+}
+
+// links returns the names of all links but lo, sorted by index.
+func links(t *testing.T, h *netlink.Handle) []string {
+	t.Helper()
+	ls, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range ls {
+		if l.Attrs().Name != "lo" {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	return names
+}
+
+func TestNetworkAndEndpointLifecycle(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, fw := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(map[string]any{optMTU: "1400"})); err != nil {
+			t.Fatal(err)
+		}
+		br, err := h.LinkByName("mynet-a1b2c3d4e")
+		if err != nil {
+			t.Fatalf("bridge not created: %v", err)
+		}
+		if br.Attrs().MTU != 1400 || br.Attrs().Flags&net.FlagUp == 0 || br.Attrs().Alias != ownerAlias(testNetID) {
+			t.Errorf("bridge attrs: mtu %d flags %v alias %q", br.Attrs().MTU, br.Attrs().Flags, br.Attrs().Alias)
+		}
+		addrs, _ := h.AddrList(br, netlink.FAMILY_V4)
+		if len(addrs) != 1 || addrs[0].IPNet.String() != "10.50.0.1/24" {
+			t.Errorf("bridge addresses = %v, want 10.50.0.1/24", addrs)
+		}
+		if _, ok := fw.nets["mynet-a1b2c3d4e"]; !ok {
+			t.Error("firewall rules not ensured")
+		}
+
+		resp, err := d.CreateEndpoint(epReq("10.50.0.2/24", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Interface == nil || resp.Interface.MacAddress != "02:42:0a:32:00:02" || resp.Interface.Address != "" {
+			t.Errorf("CreateEndpoint answered %+v, want only the derived MAC", resp.Interface)
+		}
+		host, err := h.LinkByName("mnhe1e2e3e4e5e6")
+		if err != nil {
+			t.Fatalf("host veth: %v", err)
+		}
+		if host.Attrs().MasterIndex != br.Attrs().Index || host.Attrs().MTU != 1400 {
+			t.Errorf("host veth master %d mtu %d", host.Attrs().MasterIndex, host.Attrs().MTU)
+		}
+		peer, err := h.LinkByName("mnce1e2e3e4e5e6")
+		if err != nil {
+			t.Fatalf("peer veth: %v", err)
+		}
+		if peer.Attrs().HardwareAddr.String() != "02:42:0a:32:00:02" {
+			t.Errorf("peer MAC = %s", peer.Attrs().HardwareAddr)
+		}
+
+		join, err := d.Join(&network.JoinRequest{NetworkID: testNetID, EndpointID: testEpID, SandboxKey: "/var/run/docker/netns/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if join.InterfaceName.SrcName != "mnce1e2e3e4e5e6" || join.InterfaceName.DstPrefix != "eth" || join.Gateway != "10.50.0.1" {
+			t.Errorf("Join answered %+v", join)
+		}
+
+		// A restarted driver sees the same state.
+		d2, err := New(h, fw, st, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d2.networks) != 1 || len(d2.endpoints) != 1 {
+			t.Fatalf("reloaded %d networks, %d endpoints", len(d2.networks), len(d2.endpoints))
+		}
+
+		for i := 0; i < 2; i++ { // twice: deletes are idempotent
+			if err := d2.Leave(&network.LeaveRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
+				t.Fatal(err)
+			}
+			if err := d2.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
+				t.Fatal(err)
+			}
+			if err := d2.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l := links(t, h); len(l) != 0 {
+			t.Errorf("links left behind: %v", l)
+		}
+		if st.len(networksBucket)+st.len(endpointsBucket) != 0 || len(fw.nets) != 0 {
+			t.Error("records or rules left behind")
+		}
+	})
+}
+
+func TestUserMACIsNotEchoed(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, _, _ := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := d.CreateEndpoint(epReq("10.50.0.9/24", "02:00:00:00:00:09"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Interface != nil {
+			t.Errorf("echoed %+v; the engine rolls back endpoints whose fields the driver re-sets", resp.Interface)
+		}
+		peer, _ := h.LinkByName("mnce1e2e3e4e5e6")
+		if peer == nil || peer.Attrs().HardwareAddr.String() != "02:00:00:00:00:09" {
+			t.Errorf("peer MAC not the user's")
+		}
+	})
+}
+
+func TestCreateFailuresLeaveNothing(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, fw := newTestDriver(t, h)
+
+		fw.failEnsure = errInjected
+		if err := d.CreateNetwork(createReq(nil)); err == nil || !strings.Contains(err.Error(), "injected") {
+			t.Fatalf("CreateNetwork error = %v", err)
+		}
+		if l := links(t, h); len(l) != 0 {
+			t.Errorf("firewall failure left links: %v", l)
+		}
+		fw.failEnsure = nil
+
+		st.failPut = errInjected
+		if err := d.CreateNetwork(createReq(nil)); err == nil {
+			t.Fatal("CreateNetwork succeeded with a failing store")
+		}
+		if l := links(t, h); len(l) != 0 || len(fw.nets) != 0 {
+			t.Errorf("store failure left links %v, rules %v", l, fw.nets)
+		}
+		st.failPut = nil
+
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		st.failPut = errInjected
+		if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err == nil {
+			t.Fatal("CreateEndpoint succeeded with a failing store")
+		}
+		if l := links(t, h); len(l) != 1 {
+			t.Errorf("endpoint failure left links: %v", l)
+		}
+		st.failPut = nil
+
+		// A veth name already taken: the create fails and removes nothing
+		// that is not its own.
+		if _, err := d.CreateEndpoint(epReq("10.60.0.2/24", "")); err == nil || !strings.Contains(err.Error(), "outside subnet") {
+			t.Errorf("address outside subnet: %v", err)
+		}
+		if _, err := d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: "nope", EndpointID: testEpID,
+			Interface: &network.EndpointInterface{Address: "10.50.0.2/24"}}); err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("unknown network: %v", err)
+		}
+		if err := d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+		if l := links(t, h); len(l) != 0 {
+			t.Errorf("links left: %v", l)
+		}
+	})
+}
+
+func TestAdoptedBridgeIsNeverDeleted(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = "userbr0"
+		if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+			t.Fatal(err)
+		}
+		d, _, _ := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(map[string]any{optBridgeName: "userbr0"})); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+		br, err := h.LinkByName("userbr0")
+		if err != nil {
+			t.Fatal("adopted bridge was deleted")
+		}
+		if addrs, _ := h.AddrList(br, netlink.FAMILY_V4); len(addrs) != 0 {
+			t.Errorf("gateway address left on adopted bridge: %v", addrs)
+		}
+
+		// A non-bridge of that name is refused.
+		other := netlink.NewLinkAttrs()
+		other.Name = "notabridge"
+		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: other, PeerName: "notabridge1"}); err != nil {
+			t.Fatal(err)
+		}
+		err = d.CreateNetwork(createReq(map[string]any{optBridgeName: "notabridge"}))
+		if err == nil || !strings.Contains(err.Error(), "not a bridge") {
+			t.Errorf("non-bridge name: %v", err)
+		}
+	})
+}
+
+func TestRestoreRecreatesBridge(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, fw := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		br, _ := h.LinkByName("mynet-a1b2c3d4e")
+		if err := h.LinkDel(br); err != nil {
+			t.Fatal(err)
+		}
+		delete(fw.nets, "mynet-a1b2c3d4e")
+		d2, err := New(h, fw, st, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d2.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		br, err = h.LinkByName("mynet-a1b2c3d4e")
+		if err != nil {
+			t.Fatal("bridge not restored")
+		}
+		if addrs, _ := h.AddrList(br, netlink.FAMILY_V4); len(addrs) != 1 {
+			t.Errorf("restored bridge addresses: %v", addrs)
+		}
+		if _, ok := fw.nets["mynet-a1b2c3d4e"]; !ok {
+			t.Error("rules not restored")
+		}
+		if err := d2.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+		if l := links(t, h); len(l) != 0 {
+			t.Errorf("links left: %v", l)
+		}
+	})
+}

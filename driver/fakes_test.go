@@ -1,0 +1,95 @@
+package driver
+
+import (
+	"encoding/json"
+	"errors"
+	"sort"
+	"sync"
+
+	"github.com/mynet/mynet/firewall"
+)
+
+// memStore is an in-memory Store that can be told to fail writes.
+type memStore struct {
+	mu      sync.Mutex
+	data    map[string]map[string][]byte
+	failPut error
+}
+
+func newMemStore() *memStore { return &memStore{data: map[string]map[string][]byte{}} }
+
+func (s *memStore) Put(bucket, key string, v any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failPut != nil {
+		return s.failPut
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if s.data[bucket] == nil {
+		s.data[bucket] = map[string][]byte{}
+	}
+	s.data[bucket][key] = raw
+	return nil
+}
+
+func (s *memStore) Delete(bucket, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.data[bucket], key)
+	return nil
+}
+
+func (s *memStore) ForEach(bucket string, fn func(string, []byte) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.data[bucket]))
+	for k := range s.data[bucket] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := fn(k, s.data[bucket][k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *memStore) len(bucket string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.data[bucket])
+}
+
+// fakeFirewall records which bridges have rules and can be told to fail.
+type fakeFirewall struct {
+	mu         sync.Mutex
+	nets       map[string]firewall.Network
+	failEnsure error
+}
+
+func newFakeFirewall() *fakeFirewall { return &fakeFirewall{nets: map[string]firewall.Network{}} }
+
+func (f *fakeFirewall) EnsureNetwork(n firewall.Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failEnsure != nil {
+		return f.failEnsure
+	}
+	f.nets[n.Bridge] = n
+	return nil
+}
+
+func (f *fakeFirewall) RemoveNetwork(n firewall.Network) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.nets, n.Bridge)
+	return nil
+}
+
+func (f *fakeFirewall) EnableForwarding() error { return nil }
+
+var errInjected = errors.New("injected failure")

@@ -1,0 +1,114 @@
+package driver
+
+import (
+	"fmt"
+
+	"github.com/docker/go-plugins-helpers/network"
+)
+
+// Join hands the container end of the veth to the engine, which moves it
+// into the sandbox as eth<N> and sets its address. The gateway must be
+// returned (or DisableGatewayService set): without one the engine attaches
+// an extra docker_gwbridge interface, and since 26.x its DNS stops
+// forwarding external names.
+func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.network(req.NetworkID)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := d.endpoint(req.EndpointID)
+	if err != nil {
+		return nil, err
+	}
+	if ep.SandboxKey != req.SandboxKey {
+		ep.SandboxKey = req.SandboxKey
+		if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
+			return nil, fmt.Errorf("record join of endpoint %s: %w", short(ep.ID, 12), err)
+		}
+	}
+	resp := &network.JoinResponse{InterfaceName: network.InterfaceName{SrcName: ep.PeerVeth, DstPrefix: "eth"}}
+	if n.Options.Internal || !n.Gateway.IsValid() {
+		resp.DisableGatewayService = true
+	} else {
+		resp.Gateway = n.Gateway.Addr().String()
+	}
+	d.log.WithFields(ep.logFields()).WithField("sandbox", req.SandboxKey).Debug("endpoint joined")
+	return resp, nil
+}
+
+// Leave has nothing to undo yet: the engine moves the interface back to the
+// host namespace, and DeleteEndpoint removes the pair. An unknown endpoint
+// is not an error (the engine only logs Leave failures and retries after
+// crashes).
+func (d *Driver) Leave(req *network.LeaveRequest) error {
+	d.log.WithField("endpoint", short(req.EndpointID, 12)).Debug("endpoint left")
+	return nil
+}
+
+// DeleteEndpoint removes the veth pair and the record. An unknown endpoint
+// is success: the engine calls this from rollbacks and stale-endpoint
+// cleanup, possibly more than once.
+func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, ok := d.endpoints[req.EndpointID]
+	if !ok {
+		d.log.WithField("endpoint", short(req.EndpointID, 12)).Debug("delete of unknown endpoint, nothing to do")
+		return nil
+	}
+	return d.removeEndpoint(ep)
+}
+
+// removeEndpoint deletes the pair, then the record; a failure keeps the
+// record so a retry can finish. Caller holds d.mu.
+func (d *Driver) removeEndpoint(ep *endpointState) error {
+	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	delete(d.endpoints, ep.ID)
+	d.log.WithFields(ep.logFields()).Info("endpoint removed")
+	return nil
+}
+
+// EndpointInfo answers operational data for `docker inspect`-style
+// tooling. The engine calls it after every join and disconnect, so it only
+// reads memory.
+func (d *Driver) EndpointInfo(req *network.InfoRequest) (*network.InfoResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, err := d.endpoint(req.EndpointID)
+	if err != nil {
+		return nil, err
+	}
+	return &network.InfoResponse{Value: map[string]string{
+		"host_veth": ep.HostVeth, "address": ep.Address.String(), "mac": ep.MAC,
+	}}, nil
+}
+
+// ProgramExternalConnectivity is where port publishing will live; until
+// then there is nothing to program for an endpoint.
+func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnectivityRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, err := d.endpoint(req.EndpointID)
+	return err
+}
+
+// RevokeExternalConnectivity: see ProgramExternalConnectivity. Idempotent.
+func (d *Driver) RevokeExternalConnectivity(*network.RevokeExternalConnectivityRequest) error {
+	return nil
+}
+
+// endpoint returns the record for id. Caller holds d.mu.
+func (d *Driver) endpoint(id string) (*endpointState, error) {
+	ep, ok := d.endpoints[id]
+	if !ok {
+		return nil, fmt.Errorf("endpoint %s: %w in mynet's state", short(id, 12), ErrNotFound)
+	}
+	return ep, nil
+}

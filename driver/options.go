@@ -1,0 +1,192 @@
+package driver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Option keys, under the names Docker's bridge driver uses, so that a user
+// switching `-d bridge` to `-d mynet` keeps their `-o` flags.
+const (
+	optBridgeName  = "com.docker.network.bridge.name"
+	optMTU         = "com.docker.network.driver.mtu"
+	optMasquerade  = "com.docker.network.bridge.enable_ip_masquerade"
+	optICC         = "com.docker.network.bridge.enable_icc"
+	optHostBinding = "com.docker.network.bridge.host_binding_ipv4"
+
+	// Keys of the CreateNetwork options map itself (not user -o options).
+	keyGeneric  = "com.docker.network.generic"
+	keyIPv6     = "com.docker.network.enable_ipv6"
+	keyInternal = "com.docker.network.internal"
+)
+
+// Namespaces whose keys mynet owns: an unknown key there is a user's typo
+// and is rejected; anything else is a generic Docker label and is ignored.
+var ownedPrefixes = []string{"com.docker.network.bridge.", "com.docker.network.driver.", "mynet."}
+
+var knownOptions = []string{optBridgeName, optMTU, optMasquerade, optICC, optHostBinding}
+
+const (
+	defaultMTU = 1500
+	minMTU     = 68 // the IPv4 minimum (RFC 791)
+	maxMTU     = 65535
+)
+
+// netOptions is the validated form of a network's options.
+type netOptions struct {
+	BridgeName  string     `json:"bridge_name,omitempty"`
+	MTU         int        `json:"mtu"`
+	Masquerade  bool       `json:"masquerade"`
+	ICC         bool       `json:"icc"`
+	HostBinding netip.Addr `json:"host_binding_ipv4,omitzero"`
+	Internal    bool       `json:"internal"`
+	IPv6        bool       `json:"ipv6"`
+	// Ignored lists generic labels that do not apply to mynet.
+	Ignored []string `json:"-"`
+}
+
+// parseNetworkOptions validates the CreateNetwork options map. Each error
+// names the option, the bad value and what is accepted, because the user
+// sees nothing but this text.
+func parseNetworkOptions(raw map[string]any) (netOptions, error) {
+	o := netOptions{MTU: defaultMTU, Masquerade: true, ICC: true}
+	var err error
+	if o.Internal, err = boolField(raw, keyInternal); err != nil {
+		return o, err
+	}
+	if o.IPv6, err = boolField(raw, keyIPv6); err != nil {
+		return o, err
+	}
+	generic, err := genericOptions(raw[keyGeneric])
+	if err != nil {
+		return o, err
+	}
+	for _, k := range sortedKeys(generic) {
+		if err := o.set(k, generic[k]); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func (o *netOptions) set(key, val string) error {
+	var err error
+	switch key {
+	case optBridgeName:
+		o.BridgeName, err = val, validIfName(val)
+	case optMTU:
+		o.MTU, err = parseMTU(val)
+	case optMasquerade:
+		o.Masquerade, err = parseBool(val)
+	case optICC:
+		o.ICC, err = parseBool(val)
+	case optHostBinding:
+		o.HostBinding, err = netip.ParseAddr(val)
+		if err == nil && !o.HostBinding.Is4() {
+			err = fmt.Errorf("want an IPv4 address")
+		}
+	default:
+		if owned(key) {
+			return fmt.Errorf("unknown option %q: mynet accepts %s", key, strings.Join(knownOptions, ", "))
+		}
+		o.Ignored = append(o.Ignored, key)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("option %s=%q: %w", key, val, err)
+	}
+	return nil
+}
+
+func owned(key string) bool {
+	for _, p := range ownedPrefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseMTU(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < minMTU || n > maxMTU {
+		return 0, fmt.Errorf("want an MTU between %d and %d", minMTU, maxMTU)
+	}
+	return n, nil
+}
+
+func parseBool(s string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return false, fmt.Errorf("want true or false")
+	}
+	return b, nil
+}
+
+// validIfName applies the kernel's rules for interface names
+// (dev_valid_name): 1 to 15 bytes, not "." or "..", no '/', ':' or space.
+func validIfName(s string) error {
+	if s == "" || len(s) > maxIfName {
+		return fmt.Errorf("an interface name must be 1 to %d characters", maxIfName)
+	}
+	if s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
+		return fmt.Errorf("an interface name cannot be . or .. or contain '/', ':' or white space")
+	}
+	return nil
+}
+
+// boolField reads a boolean the engine sends as JSON true/false; older
+// engines and hand-written requests sometimes send strings.
+func boolField(raw map[string]any, key string) (bool, error) {
+	switch v := raw[key].(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	case string:
+		b, err := parseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("%s=%q: %w", key, v, err)
+		}
+		return b, nil
+	default:
+		return false, fmt.Errorf("%s: want a boolean, got %v", key, v)
+	}
+}
+
+// genericOptions turns the engine's `-o` map into strings. The engine sends
+// strings; numbers and booleans are accepted too for hand-written requests.
+func genericOptions(v any) (map[string]string, error) {
+	out := map[string]string{}
+	if v == nil {
+		return out, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want an object of options, got %T", keyGeneric, v)
+	}
+	for k, val := range m {
+		switch x := val.(type) {
+		case string:
+			out[k] = x
+		case bool, float64, json.Number:
+			out[k] = fmt.Sprint(x)
+		default:
+			return nil, fmt.Errorf("option %s: want a string value, got %T", k, val)
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

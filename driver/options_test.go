@@ -1,0 +1,114 @@
+package driver
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+)
+
+func TestParseNetworkOptions(t *testing.T) {
+	generic := func(kv ...string) map[string]any {
+		m := map[string]any{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return map[string]any{keyGeneric: m}
+	}
+	tests := []struct {
+		name    string
+		raw     map[string]any
+		want    netOptions
+		wantErr string
+	}{
+		{name: "defaults", raw: map[string]any{}, want: netOptions{MTU: 1500, Masquerade: true, ICC: true}},
+		{name: "engine bools", raw: map[string]any{keyInternal: true, keyIPv6: false, keyGeneric: map[string]any{}},
+			want: netOptions{MTU: 1500, Masquerade: true, ICC: true, Internal: true}},
+		{name: "all options", raw: generic(optBridgeName, "br-test", optMTU, "1450", optMasquerade, "false", optICC, "0", optHostBinding, "127.0.0.1"),
+			want: netOptions{BridgeName: "br-test", MTU: 1450, ICC: false, Masquerade: false, HostBinding: netip.MustParseAddr("127.0.0.1")}},
+		{name: "generic docker label ignored", raw: generic("com.docker.network.enable_ipv4", "true"),
+			want: netOptions{MTU: 1500, Masquerade: true, ICC: true, Ignored: []string{"com.docker.network.enable_ipv4"}}},
+		{name: "mtu not a number", raw: generic(optMTU, "abc"), wantErr: `option com.docker.network.driver.mtu="abc": want an MTU between 68 and 65535`},
+		{name: "mtu too small", raw: generic(optMTU, "67"), wantErr: "want an MTU between 68 and 65535"},
+		{name: "mtu too big", raw: generic(optMTU, "65536"), wantErr: "want an MTU between 68 and 65535"},
+		{name: "bad bool", raw: generic(optICC, "maybe"), wantErr: `enable_icc="maybe": want true or false`},
+		{name: "bridge name too long", raw: generic(optBridgeName, "abcdefghijklmnop"), wantErr: "1 to 15 characters"},
+		{name: "bridge name with slash", raw: generic(optBridgeName, "a/b"), wantErr: "cannot be . or .."},
+		{name: "host binding v6", raw: generic(optHostBinding, "::1"), wantErr: "want an IPv4 address"},
+		{name: "unknown bridge key", raw: generic("com.docker.network.bridge.enable_icx", "true"), wantErr: `unknown option "com.docker.network.bridge.enable_icx": mynet accepts com.docker.network.bridge.name,`},
+		{name: "unknown mynet key", raw: generic("mynet.foo", "1"), wantErr: `unknown option "mynet.foo"`},
+		{name: "internal not bool", raw: map[string]any{keyInternal: 3.0}, wantErr: "want a boolean"},
+		{name: "generic not a map", raw: map[string]any{keyGeneric: "x"}, wantErr: "want an object of options"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseNetworkOptions(tt.raw)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.BridgeName != tt.want.BridgeName || got.MTU != tt.want.MTU || got.Masquerade != tt.want.Masquerade ||
+				got.ICC != tt.want.ICC || got.Internal != tt.want.Internal || got.HostBinding != tt.want.HostBinding ||
+				strings.Join(got.Ignored, ",") != strings.Join(tt.want.Ignored, ",") {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseIPAMData(t *testing.T) {
+	tests := []struct {
+		pool, gw        string
+		wantGW, wantErr string
+	}{
+		{pool: "10.50.0.0/24", gw: "10.50.0.1/24", wantGW: "10.50.0.1/24"},
+		{pool: "10.50.0.0/24", gw: "10.50.0.254", wantGW: "10.50.0.254/24"},
+		{pool: "10.50.0.0/24", gw: "", wantGW: "invalid Prefix"},
+		{pool: "10.50.0.0/24", gw: "10.58.0.1/24", wantErr: "gateway 10.58.0.1 is outside subnet 10.50.0.0/24"},
+		{pool: "10.50.0.0/24", gw: "nope", wantErr: `gateway "nope" is not an IPv4 address`},
+		{pool: "fd00::/64", wantErr: "is not an IPv4 CIDR"},
+		{pool: "garbage", wantErr: "is not an IPv4 CIDR"},
+	}
+	for _, tt := range tests {
+		_, gw, err := parseIPAMData(&network.IPAMData{Pool: tt.pool, Gateway: tt.gw})
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s %s: error = %v, want %q", tt.pool, tt.gw, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || gw.String() != tt.wantGW {
+			t.Errorf("%s %s: got %v, %v; want %s", tt.pool, tt.gw, gw, err, tt.wantGW)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	id := "3f9a1c2b7d8e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a"
+	if got := bridgeName(id); got != "mynet-3f9a1c2b7" {
+		t.Errorf("bridgeName = %q", got)
+	}
+	h, p := vethNames(id)
+	if h != "mnh3f9a1c2b7d8e" || p != "mnc3f9a1c2b7d8e" {
+		t.Errorf("vethNames = %q, %q", h, p)
+	}
+	if len(h) > maxIfName || len(bridgeName(id)) > maxIfName {
+		t.Error("names exceed IFNAMSIZ")
+	}
+	// Short IDs from the wire must not panic.
+	if got := bridgeName("ab"); got != "mynet-ab" {
+		t.Errorf("bridgeName(short) = %q", got)
+	}
+}
+
+func TestMACFromIPv4(t *testing.T) {
+	if got := macFromIPv4(netip.MustParseAddr("10.50.0.7")).String(); got != "02:42:0a:32:00:07" {
+		t.Errorf("mac = %s", got)
+	}
+}
