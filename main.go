@@ -1,0 +1,150 @@
+// Command mynet is a Docker network plugin: it serves the NetworkDriver and
+// IpamDriver APIs on one unix socket and gives Docker bridge networks with
+// mynet's own address management.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/ipam"
+	"github.com/mynet/mynet/plugin"
+	"github.com/mynet/mynet/store"
+)
+
+type config struct {
+	socket, stateDir, logLevel, defaultPools string
+}
+
+// parseConfig reads flags, each defaulting to its environment variable (the
+// managed plugin is configured through `docker plugin set VAR=...`).
+func parseConfig(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("mynet", flag.ContinueOnError)
+	fs.StringVar(&c.socket, "socket", envOr("MYNET_SOCKET", "/run/docker/plugins/mynet.sock"), "unix socket to serve the plugin API on (env MYNET_SOCKET)")
+	fs.StringVar(&c.stateDir, "state-dir", envOr("MYNET_STATE_DIR", "/var/lib/mynet"), "directory for mynet's state file (env MYNET_STATE_DIR)")
+	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mynet:", err)
+		os.Exit(2)
+	}
+	log := logrus.New()
+	if err := run(cfg, log); err != nil {
+		log.WithError(err).Error("mynet stopped")
+		os.Exit(1)
+	}
+}
+
+func run(cfg config, logger *logrus.Logger) error {
+	lvl, err := logrus.ParseLevel(cfg.logLevel)
+	if err != nil {
+		return fmt.Errorf("log level %q: want debug, info, warn or error", cfg.logLevel)
+	}
+	logger.SetLevel(lvl)
+	log := logrus.NewEntry(logger)
+
+	pools := ipam.DefaultPools
+	if cfg.defaultPools != "" {
+		if pools, err = ipam.ParseDefaultPools(cfg.defaultPools); err != nil {
+			return fmt.Errorf("default pools: %w", err)
+		}
+	}
+	st, err := store.Open(cfg.stateDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer nl.Close()
+	fw, err := firewall.New(log.WithField("component", "firewall"))
+	if err != nil {
+		return err
+	}
+	am, err := ipam.New(st, ipam.Config{DefaultPools: pools, HostPrefixes: hostPrefixes(nl)}, log.WithField("component", "ipam"))
+	if err != nil {
+		return err
+	}
+	d, err := driver.New(nl, fw, st, log.WithField("component", "driver"))
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		if err := d.Restore(); err != nil {
+			log.WithError(err).Warn("some networks could not be restored")
+		}
+	}()
+	log.WithFields(logrus.Fields{"socket": cfg.socket, "state": st.Path(), "iptables": fw.Backend()}).Info("mynet serving")
+	h := plugin.WaitReady(plugin.NewHandler(d, am, log.WithField("component", "plugin")), ready)
+	if err := plugin.Serve(ctx, cfg.socket, h); err != nil {
+		return err
+	}
+	log.Info("mynet stopped; kernel state left in place for running containers")
+	return nil
+}
+
+// hostPrefixes lists the destinations of the host's routes, so automatic
+// pools avoid subnets already reachable some other way.
+func hostPrefixes(nl *netlink.Handle) func(v6 bool) ([]netip.Prefix, error) {
+	return func(v6 bool) ([]netip.Prefix, error) {
+		family := netlink.FAMILY_V4
+		if v6 {
+			family = netlink.FAMILY_V6
+		}
+		routes, err := nl.RouteListFiltered(family, &netlink.Route{Table: syscall.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return nil, fmt.Errorf("list host routes: %w", err)
+		}
+		var out []netip.Prefix
+		for _, r := range routes {
+			if r.Dst == nil {
+				continue // default route: covers everything, avoids nothing
+			}
+			ones, _ := r.Dst.Mask.Size()
+			if a, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+				p := netip.PrefixFrom(a.Unmap(), ones).Masked()
+				if ones > 0 {
+					out = append(out, p)
+				}
+			}
+		}
+		return out, nil
+	}
+}
