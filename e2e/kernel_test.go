@@ -1,0 +1,141 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// Kernel state in the engine namespace, read with ip(8) and iptables-save
+// through nsenter: the view the private engine's "host" has.
+
+type ipLink struct {
+	Ifname   string `json:"ifname"`
+	Master   string `json:"master"`
+	Linkinfo *struct {
+		InfoKind string `json:"info_kind"`
+	} `json:"linkinfo"`
+	AddrInfo []struct {
+		Family    string `json:"family"`
+		Local     string `json:"local"`
+		Prefixlen int    `json:"prefixlen"`
+	} `json:"addr_info"`
+}
+
+func (l ipLink) kind() string {
+	if l.Linkinfo == nil {
+		return ""
+	}
+	return l.Linkinfo.InfoKind
+}
+
+func (l ipLink) hasAddr(cidr string) bool {
+	for _, a := range l.AddrInfo {
+		if fmt.Sprintf("%s/%d", a.Local, a.Prefixlen) == cidr {
+			return true
+		}
+	}
+	return false
+}
+
+// engineLinks lists the engine namespace's links with details and addresses.
+func engineLinks(t *testing.T) []ipLink {
+	t.Helper()
+	out := inEngine(t, "ip", "-j", "-d", "addr", "show")
+	var links []ipLink
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		t.Fatalf("parsing `ip -j -d addr show`: %v\n%s", err, out)
+	}
+	return links
+}
+
+// bridgeWithAddr returns the bridge in the engine namespace that carries
+// cidr (e.g. "10.50.0.1/24"), or "" if there is none.
+func bridgeWithAddr(t *testing.T, cidr string) string {
+	t.Helper()
+	for _, l := range engineLinks(t) {
+		if l.kind() == "bridge" && l.hasAddr(cidr) {
+			return l.Ifname
+		}
+	}
+	return ""
+}
+
+// portsOf lists the links enslaved to bridge.
+func portsOf(t *testing.T, bridge string) []ipLink {
+	t.Helper()
+	var ports []ipLink
+	for _, l := range engineLinks(t) {
+		if l.Master == bridge {
+			ports = append(ports, l)
+		}
+	}
+	return ports
+}
+
+// mynetVeths lists links named like mynet's veth ends (mnh*: host side,
+// mnc*: container side before it moves into the container).
+func mynetVeths(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, l := range engineLinks(t) {
+		if strings.HasPrefix(l.Ifname, "mnh") || strings.HasPrefix(l.Ifname, "mnc") {
+			names = append(names, l.Ifname)
+		}
+	}
+	return names
+}
+
+// linesMentioning returns the lines of text that name ifname as a whole
+// token, or contain an address or prefix inside subnet.
+func linesMentioning(text, ifname string, subnet netip.Prefix) []string {
+	var hits []string
+	for _, line := range strings.Split(text, "\n") {
+		for _, tok := range strings.Fields(line) {
+			if (ifname != "" && strings.Trim(tok, `":`) == ifname) || tokenInSubnet(tok, subnet) {
+				hits = append(hits, line)
+				break
+			}
+		}
+	}
+	return hits
+}
+
+func tokenInSubnet(tok string, subnet netip.Prefix) bool {
+	if p, err := netip.ParsePrefix(tok); err == nil {
+		return subnet.Overlaps(p)
+	}
+	if a, err := netip.ParseAddr(tok); err == nil {
+		return subnet.Contains(a)
+	}
+	return false
+}
+
+// assertNetworkGone checks that nothing of a removed mynet network is left
+// in the engine namespace: no bridge carrying the gateway, no mnh*/mnc*
+// veth, no iptables rule or chain naming the bridge or the subnet, and no
+// route into the subnet.
+func assertNetworkGone(t *testing.T, bridge string, gatewayCIDR string, subnet netip.Prefix) {
+	t.Helper()
+	if br := bridgeWithAddr(t, gatewayCIDR); br != "" {
+		t.Errorf("bridge %s with %s still exists", br, gatewayCIDR)
+	}
+	for _, l := range engineLinks(t) {
+		if bridge != "" && l.Ifname == bridge {
+			t.Errorf("bridge %s still exists", bridge)
+		}
+	}
+	if v := mynetVeths(t); len(v) > 0 {
+		t.Errorf("mynet veths left in the engine namespace: %v", v)
+	}
+	if hits := linesMentioning(inEngine(t, "iptables-save"), bridge, subnet); len(hits) > 0 {
+		t.Errorf("iptables-save still mentions %s or %s:\n%s", bridge, subnet, strings.Join(hits, "\n"))
+	}
+	if hits := linesMentioning(inEngine(t, "ip", "-4", "route", "show", "table", "all"), bridge, subnet); len(hits) > 0 {
+		t.Errorf("routes into %s left:\n%s", subnet, strings.Join(hits, "\n"))
+	}
+}

@@ -1,0 +1,188 @@
+//go:build e2e
+
+// Package e2e runs mynet end to end: a private Docker engine, started in a
+// network namespace of its own, drives the real mynet binary through the
+// legacy plugin socket, and the tests check what a user would see (traffic
+// passes, addresses are right) and what the kernel holds (bridges, veths,
+// iptables rules) in that namespace.
+//
+// Run as root:
+//
+//	go test -tags e2e -v -count=1 ./e2e
+//	MYNET_E2E_ENGINE=current go test -tags e2e -v -count=1 ./e2e
+//
+// Environment:
+//
+//	MYNET_E2E_ENGINE  stable (default): Debian stable's docker.io 20.10, installed with
+//	                  apt-get if missing; current: Debian unstable's docker.io 28.5 and
+//	                  containerd 2.x unpacked into MYNET_E2E_CACHE, run with stable runc.
+//	MYNET_E2E_CACHE   cache for the current engine (default /var/cache/mynet-e2e).
+//	MYNET_E2E_BIN     use this mynet binary instead of building one.
+//	MYNET_E2E_KEEP    1: keep the work directory (logs, data-root) after the run.
+//
+// Everything the run creates carries its pid: namespaces mynet-e2e-<pid> and
+// mynet-e2e-ext-<pid>, /var/lib/mynet-e2e/<pid>, /run/mne<pid>, the plugin
+// socket /run/docker/plugins/mynet-e2e-<pid>.sock and the cgroup parent
+// /mynet-e2e-<pid>. That is how teardown finds all of it, and how a later run
+// removes what a crashed one left (see reapStale). Nothing outside those
+// names is touched: not the host's interfaces, iptables, /run/docker.sock or
+// any other engine.
+//
+// Harness API for tests: useEngine(t) / usePlugin(t) (returns the driver and
+// IPAM name), docker(t, args...), dockerErr(args...), inEngine(t, argv...)
+// and inExt(t, argv...) (commands in the two namespaces), env.StartPlugin,
+// KillPlugin (SIGKILL), StopPlugin (SIGTERM), RestartPlugin, PluginLog,
+// RestartEngine; createMynet / createNetwork / runDetached / runOnce and
+// the probes in scenario_helpers_test.go, which remove what they create.
+//
+// Things learnt on the Debian 12 VM this was written on:
+//   - cgroup v1 (hybrid, /sys/fs/cgroup is a tmpfs): both engines run with
+//     the cgroupfs driver; --cgroup-parent keeps containers apart from any
+//     real engine's /docker cgroups.
+//   - dockerd is started with `nsenter --net=`, not `ip netns exec`, which
+//     remounts /sys and so hides the cgroup hierarchies from dockerd.
+//   - overlay2 works on the ext4 root; vfs is only a fallback.
+//   - Docker 28.5 + containerd 2.1 from unstable run on bookworm's glibc
+//     with bookworm's runc 1.1.5; unstable's runc does not (newer glibc).
+//     Both dockerds start their own containerd under the exec-root, so no
+//     --containerd is needed. containerd 2 warns that dockerd's generated
+//     config is "version 2" and migrates it in memory; harmless.
+//   - dockerd 20.10 writes its trust key to /etc/docker/key.json unless
+//     daemon.json sets "deprecated-key-path"; we set it.
+//   - containerd shims put their sockets in /run/containerd/s whatever the
+//     exec-root; the directory may be left (empty) after a run.
+//   - Debian's busybox-static 1.35 wget has no -T: the option crashes it
+//     (SIGSEGV), so container commands use `timeout 3 wget -qO- URL`.
+//   - busybox httpd/sleep as PID 1 ignore SIGTERM: containers get
+//     --stop-timeout 1 so engine restarts do not wait 10 s per container.
+//   - With the plugin down, every engine call to it is retried for ~15 s;
+//     KillPlugin/StopPlugin therefore make sure mynet is running again
+//     before the test's cleanups run.
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// env is the one private engine shared by every test of this run. Tests
+// reach it through useEngine/usePlugin; TestMain owns its lifetime.
+var env *Env
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) (code int) {
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e: needs root (network namespaces, dockerd, iptables); skipping the whole package")
+		return 0
+	}
+	reapStale()
+
+	e, err := newEnv(os.Getpid())
+	if e != nil {
+		env = e
+		teardown := onceTeardown(e)
+		stopGuards := guardTeardown(teardown)
+		defer func() {
+			stopGuards()
+			teardown()
+			if e.unclean.Load() && code == 0 {
+				code = 1 // a run that cannot clean up after itself fails
+			}
+		}()
+	}
+	if err != nil {
+		logf("setup: %v", err)
+		if e != nil {
+			e.failed.Store(true)
+		}
+		return 1
+	}
+	code = m.Run()
+	e.failed.Store(code != 0)
+	return code
+}
+
+// onceTeardown returns a function that tears the environment down exactly
+// once, whoever calls it first: the normal return, a signal, or the guard
+// before the test binary's own timeout.
+func onceTeardown(e *Env) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if err := e.Close(); err != nil {
+				logf("teardown: %v", err)
+				e.unclean.Store(true)
+			}
+			if left := leftovers(e.lay); len(left) > 0 {
+				logf("teardown left these behind:\n  %s", joinLines(left))
+				e.unclean.Store(true)
+			}
+		})
+	}
+}
+
+// guardTeardown runs teardown on SIGINT/SIGTERM and shortly before the
+// `go test -timeout` deadline, whose panic would otherwise end the process
+// without running deferred calls. Children carry a parent-death signal too
+// (see startLogged), so a crash still stops dockerd and mynet; what is left
+// on disk the next run's reapStale removes.
+func guardTeardown(teardown func()) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	var timer *time.Timer
+	if d := timeoutBudget(); d > 0 {
+		timer = time.AfterFunc(d, func() {
+			logf("test timeout is near: tearing down the private engine now")
+			teardown()
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			logf("got %v: tearing down", s)
+			teardown()
+			os.Exit(2)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// timeoutBudget is how long tests may run before teardown must start so it
+// finishes before the -test.timeout panic; 0 means no deadline.
+func timeoutBudget() time.Duration {
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(f.Value.String())
+	if err != nil || d <= 0 {
+		return 0
+	}
+	const margin = 45 * time.Second // dockerd stop (≤20 s) + sweep + unmounts
+	if d <= 2*margin {
+		return d / 2
+	}
+	return d - margin
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
+}

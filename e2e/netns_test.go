@@ -1,0 +1,130 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// createNamespaces builds the two-namespace world:
+//
+//	engine ns (dockerd, mynet)  ext0 198.18.0.1/30 ──veth── eng0 198.18.0.2/30  ext ns
+//	default route via 198.18.0.2                             no route back to container subnets
+//
+// The veth is created inside the engine namespace with its peer placed
+// straight into the ext namespace, so it never appears on the host. The ext
+// namespace has no route to any container subnet: a container that reaches
+// it can only have done so through masquerade in the engine namespace.
+func createNamespaces(l layout) error {
+	eng, ext := l.engineNS, l.extNS
+	cidr := func(a string) string { return fmt.Sprintf("%s/%d", a, linkPrefix) }
+	cmds := [][]string{
+		{"ip", "netns", "add", eng},
+		{"ip", "netns", "add", ext},
+		{"ip", "-n", eng, "link", "set", "lo", "up"},
+		{"ip", "-n", ext, "link", "set", "lo", "up"},
+		{"ip", "-n", eng, "link", "add", engineLink, "type", "veth", "peer", "name", extLink, "netns", ext},
+		{"ip", "-n", eng, "addr", "add", cidr(engineAddr), "dev", engineLink},
+		{"ip", "-n", ext, "addr", "add", cidr(extAddr), "dev", extLink},
+		{"ip", "-n", eng, "link", "set", engineLink, "up"},
+		{"ip", "-n", ext, "link", "set", extLink, "up"},
+		{"ip", "-n", eng, "route", "add", "default", "via", extAddr},
+	}
+	for _, c := range cmds {
+		if _, err := run(10*time.Second, nil, c...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteNamespace removes a named netns; its links (the veth pair) go with
+// its last reference. A namespace that does not exist is already deleted.
+func deleteNamespace(name string) error {
+	path := netnsDir + "/" + name
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return nil
+	}
+	if _, err := run(10*time.Second, nil, "ip", "netns", "del", name); err == nil {
+		return nil
+	}
+	// `ip netns del` refuses when the bind mount is gone but the file is
+	// not (a crash between the two); finish its job by hand.
+	_ = syscall.Unmount(path, syscall.MNT_DETACH)
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("removing netns %s: %w", name, err)
+	}
+	return nil
+}
+
+// inNS runs argv inside a named network namespace. nsenter --net switches
+// only the network namespace: unlike `ip netns exec`, it does not remount
+// /sys, so cgroups and everything else stay as the host sees them.
+func inNS(ns string, timeout time.Duration, argv ...string) (string, error) {
+	full := append([]string{"nsenter", "--net=" + netnsDir + "/" + ns}, argv...)
+	return run(timeout, nil, full...)
+}
+
+// inEngine runs a command in the engine namespace (the private engine's
+// "host"), e.g. `ip -d link` or `iptables-save`, and fails t on error.
+func inEngine(t testing.TB, argv ...string) string {
+	t.Helper()
+	out, err := inEngineErr(argv...)
+	if err != nil {
+		t.Fatalf("in engine netns: %v", err)
+	}
+	return out
+}
+
+func inEngineErr(argv ...string) (string, error) {
+	return inNS(env.lay.engineNS, 30*time.Second, argv...)
+}
+
+// inExt runs a command in the ext namespace ("the outside world").
+func inExt(t testing.TB, argv ...string) string {
+	t.Helper()
+	out, err := inNS(env.lay.extNS, 30*time.Second, argv...)
+	if err != nil {
+		t.Fatalf("in ext netns: %v", err)
+	}
+	return out
+}
+
+// startExtServer serves wwwDir on 198.18.0.2:8080 in the ext namespace with
+// busybox httpd, and waits until the engine namespace can fetch the page.
+func startExtServer(l layout) (*proc, error) {
+	if err := os.WriteFile(l.wwwDir+"/index.html", []byte(extPage+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := startLogged("ext httpd", l.logDir+"/ext-httpd.log", nil, syscall.SIGKILL,
+		"nsenter", "--net="+l.nsPath(l.extNS), hostBusybox, "httpd", "-f", "-v",
+		"-p", extAddr+":"+extPort, "-h", l.wwwDir)
+	if err != nil {
+		return nil, err
+	}
+	// Debian's busybox-static wget has no -T (the option makes it crash), so
+	// timeouts come from busybox timeout around it, here and in containers.
+	err = waitFor(10*time.Second, 100*time.Millisecond, func() error {
+		if p.exited() {
+			return fmt.Errorf("ext httpd exited: %v", p.err)
+		}
+		out, err := inNS(l.engineNS, 5*time.Second, hostBusybox, "timeout", "2", hostBusybox, "wget", "-qO-", extURL)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, extPage) {
+			return fmt.Errorf("ext page: got %q", out)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = p.stop(syscall.SIGKILL, time.Second)
+		return nil, err
+	}
+	return p, nil
+}
