@@ -119,9 +119,12 @@ func (pl *plugin) start() error {
 func activate(sock string) error {
 	client := &http.Client{
 		Timeout: 2 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}},
+		Transport: &http.Transport{
+			DisableKeepAlives: true, // hold no connection to a plugin that tests may kill
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			},
+		},
 	}
 	req, _ := http.NewRequest(http.MethodPost, "http://plugin/Plugin.Activate", nil)
 	req.Header.Set("Accept", "application/vnd.docker.plugins.v1.2+json")
