@@ -37,7 +37,8 @@ type fakeTables struct {
 func newFakeTables() *fakeTables {
 	f := &fakeTables{chains: map[string][]string{}}
 	for _, c := range []string{"filter/INPUT", "filter/FORWARD", "filter/OUTPUT",
-		"nat/PREROUTING", "nat/INPUT", "nat/OUTPUT", "nat/POSTROUTING"} {
+		"nat/PREROUTING", "nat/INPUT", "nat/OUTPUT", "nat/POSTROUTING",
+		"mangle/PREROUTING", "mangle/INPUT", "mangle/FORWARD", "mangle/OUTPUT", "mangle/POSTROUTING"} {
 		f.chains[c] = nil
 	}
 	return f

@@ -44,10 +44,15 @@ func TestInit(t *testing.T) {
 filter/INPUT
 filter/MYNET-ACCEPT
 filter/MYNET-FORWARD
-  -j MYNET-ISOLATION
   -j MYNET-ACCEPT
-filter/MYNET-ISOLATION
 filter/OUTPUT
+mangle/FORWARD
+  -j MYNET-ISOLATION
+mangle/INPUT
+mangle/MYNET-ISOLATION
+mangle/OUTPUT
+mangle/POSTROUTING
+mangle/PREROUTING
 nat/INPUT
 nat/MYNET-POSTROUTING
 nat/OUTPUT
@@ -65,7 +70,7 @@ nat/PREROUTING
 func TestInitRepairsMissingJumps(t *testing.T) {
 	ipt, f, _ := initialised(t)
 	f.chains["filter/FORWARD"] = []string{"-j DOCKER-USER", "-j DOCKER-FORWARD"}
-	f.chains["filter/MYNET-FORWARD"] = []string{"-j MYNET-ACCEPT"}
+	f.chains["filter/MYNET-FORWARD"] = nil
 	f.chains["nat/POSTROUTING"] = []string{"-j DOCKER-POSTROUTING", "-j MYNET-POSTROUTING"}
 	if err := ipt.Init(); err != nil {
 		t.Fatalf("Init: %v", err)
@@ -77,7 +82,7 @@ func TestInitRepairsMissingJumps(t *testing.T) {
 		}
 	}
 	check("filter/FORWARD", "-j MYNET-FORWARD", "-j DOCKER-USER", "-j DOCKER-FORWARD")
-	check("filter/MYNET-FORWARD", "-j MYNET-ISOLATION", "-j MYNET-ACCEPT")
+	check("filter/MYNET-FORWARD", "-j MYNET-ACCEPT")
 	check("nat/POSTROUTING", "-j DOCKER-POSTROUTING", "-j MYNET-POSTROUTING")
 }
 
@@ -337,9 +342,9 @@ func TestEnsureNetworkConcurrent(t *testing.T) {
 		}
 	}
 	check("filter/FORWARD", 1)
-	check("filter/MYNET-FORWARD", 2)
+	check("filter/MYNET-FORWARD", 1)
 	check("nat/POSTROUTING", 1)
-	check("filter/MYNET-ISOLATION", 3*len(errs))
+	check("mangle/MYNET-ISOLATION", 3*len(errs))
 	check("filter/MYNET-ACCEPT", 2*len(errs))
 	check("nat/MYNET-POSTROUTING", len(errs))
 }

@@ -9,14 +9,16 @@
 // chains (DOCKER*) and never flushes a chain it did not create; the only
 // rules it places in built-in chains are the two jumps into its own chains:
 //
-//	filter FORWARD     -> MYNET-FORWARD -> MYNET-ISOLATION (per-network drops)
-//	                                    -> MYNET-ACCEPT    (per-network accepts)
+//	mangle FORWARD     -> MYNET-ISOLATION                  (per-network drops)
+//	filter FORWARD     -> MYNET-FORWARD -> MYNET-ACCEPT    (per-network accepts)
 //	nat    POSTROUTING -> MYNET-POSTROUTING                (per-network masquerade)
 //
-// Every drop for every network sits in MYNET-ISOLATION, ahead of every
-// accept in MYNET-ACCEPT, so the order in which networks are added does not
-// matter: no network's accept can let through what another network's drop
-// forbids.
+// The drops live in the mangle table because its FORWARD hook runs before
+// the filter table's whatever the rule order there: Docker 20.10 inserts
+// each new network's `-i br-X ! -o br-X -j ACCEPT` at the top of filter
+// FORWARD, above mynet's jump, and would otherwise let Docker's networks
+// into mynet's. Every drop is thus evaluated ahead of every accept, so the
+// order in which networks are added does not matter either.
 package firewall
 
 import (
@@ -30,6 +32,7 @@ import (
 const (
 	TableFilter = "filter"
 	TableNAT    = "nat"
+	TableMangle = "mangle"
 )
 
 // Chains mynet owns. iptables allows chain names of up to 28 characters.
@@ -127,8 +130,11 @@ func isolationRules(n Network) []Rule {
 		matches = [][]string{
 			// New connections into the bridge from anywhere else: other
 			// mynet networks, Docker's bridges, the outside. Replies to
-			// connections made from inside still pass.
-			{"!", "-i", b, "-o", b, "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED"},
+			// connections made from inside still pass, and so does
+			// traffic to published ports, which mynet's DNAT rules
+			// rewrote (routing straight to a container address is not
+			// DNATed and is dropped).
+			{"!", "-i", b, "-o", b, "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT"},
 			// Into Docker's networks: Docker's own FORWARD rules would
 			// accept what MYNET-ACCEPT lets out of the bridge.
 			{"-i", b, "-o", dockerDefaultBridge},
@@ -142,7 +148,7 @@ func isolationRules(n Network) []Rule {
 	}
 	rules := make([]Rule, 0, len(matches))
 	for _, m := range matches {
-		rules = append(rules, tagged(TableFilter, ChainIsolation, b, "DROP", m...))
+		rules = append(rules, tagged(TableMangle, ChainIsolation, b, "DROP", m...))
 	}
 	return rules
 }
@@ -181,12 +187,11 @@ type placedRule struct {
 // They carry no comment: the MYNET- chain names already say whose they are.
 func baseRules() []placedRule {
 	return []placedRule{
-		// A later MYNET-PORTS jump (published ports, which must get past
-		// the isolation drops) will take position 1 here.
-		{Rule{TableFilter, ChainForward, []string{"-j", ChainIsolation}}, 1},
-		{Rule{TableFilter, ChainForward, []string{"-j", ChainAccept}}, 2},
-		// First in the built-in chains, ahead of Docker's jumps, so Docker's
-		// accepts cannot let through traffic that mynet drops.
+		{Rule{TableFilter, ChainForward, []string{"-j", ChainAccept}}, 1},
+		// First in the built-in chains. For the drops in mangle this is
+		// belt and braces (Docker writes no mangle FORWARD rules); for the
+		// accepts it only needs to come before the policy.
+		{Rule{TableMangle, builtinForward, []string{"-j", ChainIsolation}}, 1},
 		{Rule{TableFilter, builtinForward, []string{"-j", ChainForward}}, 1},
 		{Rule{TableNAT, builtinPostrouting, []string{"-j", ChainPostrouting}}, 1},
 	}
@@ -202,14 +207,14 @@ type chainRef struct {
 // the next two.
 var ownedChains = []chainRef{
 	{TableFilter, ChainForward},
-	{TableFilter, ChainIsolation},
+	{TableMangle, ChainIsolation},
 	{TableFilter, ChainAccept},
 	{TableNAT, ChainPostrouting},
 }
 
 // networkChains hold per-network rules only.
 var networkChains = []chainRef{
-	{TableFilter, ChainIsolation},
+	{TableMangle, ChainIsolation},
 	{TableFilter, ChainAccept},
 	{TableNAT, ChainPostrouting},
 }

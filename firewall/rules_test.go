@@ -29,9 +29,9 @@ func TestNetworkRules(t *testing.T) {
 		{
 			name: "default",
 			n:    Network{Bridge: "mn0", Subnet: subnet, Masquerade: true, ICC: true},
-			want: `-t filter -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
+			want: `-t mangle -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
 -t filter -A MYNET-ACCEPT -i mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t filter -A MYNET-ACCEPT -o mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t nat -A MYNET-POSTROUTING -s 10.1.0.0/24 ! -o mn0 -m comment --comment mynet:mn0 -j MASQUERADE
@@ -40,10 +40,10 @@ func TestNetworkRules(t *testing.T) {
 		{
 			name: "icc off",
 			n:    Network{Bridge: "mn0", Subnet: subnet, Masquerade: true, ICC: false},
-			want: `-t filter -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
+			want: `-t mangle -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
 -t filter -A MYNET-ACCEPT -i mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t filter -A MYNET-ACCEPT -o mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t nat -A MYNET-POSTROUTING -s 10.1.0.0/24 ! -o mn0 -m comment --comment mynet:mn0 -j MASQUERADE
@@ -52,8 +52,8 @@ func TestNetworkRules(t *testing.T) {
 		{
 			name: "internal ignores masquerade",
 			n:    Network{Bridge: "mn0", Subnet: subnet, Masquerade: true, ICC: true, Internal: true},
-			want: `-t filter -A MYNET-ISOLATION -i mn0 ! -o mn0 -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION ! -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
+			want: `-t mangle -A MYNET-ISOLATION -i mn0 ! -o mn0 -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION ! -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
 -t filter -A MYNET-ACCEPT -i mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t filter -A MYNET-ACCEPT -o mn0 -m comment --comment mynet:mn0 -j ACCEPT
 `,
@@ -61,9 +61,9 @@ func TestNetworkRules(t *testing.T) {
 		{
 			name: "internal icc off",
 			n:    Network{Bridge: "mn0", Subnet: subnet, Internal: true},
-			want: `-t filter -A MYNET-ISOLATION -i mn0 ! -o mn0 -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION ! -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
+			want: `-t mangle -A MYNET-ISOLATION -i mn0 ! -o mn0 -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION ! -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o mn0 -m comment --comment mynet:mn0 -j DROP
 -t filter -A MYNET-ACCEPT -i mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t filter -A MYNET-ACCEPT -o mn0 -m comment --comment mynet:mn0 -j ACCEPT
 `,
@@ -71,9 +71,9 @@ func TestNetworkRules(t *testing.T) {
 		{
 			name: "masquerade off",
 			n:    Network{Bridge: "mn0", Subnet: subnet, ICC: true},
-			want: `-t filter -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
+			want: `-t mangle -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
 -t filter -A MYNET-ACCEPT -i mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t filter -A MYNET-ACCEPT -o mn0 -m comment --comment mynet:mn0 -j ACCEPT
 `,
@@ -81,9 +81,9 @@ func TestNetworkRules(t *testing.T) {
 		{
 			name: "subnet with host bits is masked",
 			n:    Network{Bridge: "mn0", Subnet: netip.MustParsePrefix("10.1.0.1/24"), Masquerade: true, ICC: true},
-			want: `-t filter -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
--t filter -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
+			want: `-t mangle -A MYNET-ISOLATION ! -i mn0 -o mn0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o docker0 -m comment --comment mynet:mn0 -j DROP
+-t mangle -A MYNET-ISOLATION -i mn0 -o br-+ -m comment --comment mynet:mn0 -j DROP
 -t filter -A MYNET-ACCEPT -i mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t filter -A MYNET-ACCEPT -o mn0 -m comment --comment mynet:mn0 -j ACCEPT
 -t nat -A MYNET-POSTROUTING -s 10.1.0.0/24 ! -o mn0 -m comment --comment mynet:mn0 -j MASQUERADE
@@ -123,8 +123,8 @@ func TestBaseRules(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s @%d", r, r.pos))
 	}
 	want := []string{
-		"-t filter -A MYNET-FORWARD -j MYNET-ISOLATION @1",
-		"-t filter -A MYNET-FORWARD -j MYNET-ACCEPT @2",
+		"-t filter -A MYNET-FORWARD -j MYNET-ACCEPT @1",
+		"-t mangle -A FORWARD -j MYNET-ISOLATION @1",
 		"-t filter -A FORWARD -j MYNET-FORWARD @1",
 		"-t nat -A POSTROUTING -j MYNET-POSTROUTING @1",
 	}
