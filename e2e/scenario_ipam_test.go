@@ -157,3 +157,30 @@ func assertNoNetwork(t *testing.T, name string) {
 		}
 	}
 }
+
+// TestDefaultIPAM: -d mynet with Docker's own IPAM (no --ipam-driver):
+// mynet builds the network from the engine's pool and gateway, containers
+// talk to each other and to the outside, and removal leaves nothing.
+func TestDefaultIPAM(t *testing.T) {
+	usePlugin(t)
+	const (
+		net  = "mynet-e2e-dipam"
+		gwIP = "10.69.0.1/24"
+	)
+	subnet := netip.MustParsePrefix("10.69.0.0/24")
+	createNetwork(t, net, "-d", env.Plugin(), "--subnet", subnet.String(), "--gateway", "10.69.0.1")
+	startWeb(t, "e2e-dipam-web", net)
+	startSleeper(t, "e2e-dipam-fixed", net, "--ip", "10.69.0.50")
+	if got := ifaceAddr(t, "e2e-dipam-fixed", "eth0"); got.String() != "10.69.0.50/24" {
+		t.Errorf("static --ip under Docker's IPAM: eth0 has %v", got)
+	}
+	mustContain(t, "web page by name", execIn(t, "e2e-dipam-fixed", httpGet("http://e2e-dipam-web/")...), webPage)
+	mustContain(t, "ext page through NAT", execIn(t, "e2e-dipam-fixed", httpGet(extURL)...), extPage)
+	br := bridgeWithAddr(t, gwIP)
+	if br == "" {
+		t.Fatalf("no bridge with %s", gwIP)
+	}
+	docker(t, "rm", "-f", "e2e-dipam-web", "e2e-dipam-fixed")
+	docker(t, "network", "rm", net)
+	assertNetworkGone(t, br, gwIP, subnet)
+}
