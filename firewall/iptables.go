@@ -53,6 +53,7 @@ type IPTables struct {
 	backend        string
 	is4            bool
 	forwardingPath string
+	procSys        string // where sysctls are written; see ProcSys
 
 	// mu serialises every check-then-change sequence on the rule set:
 	// iptables has no "add if absent", so two concurrent ensures would
@@ -61,10 +62,18 @@ type IPTables struct {
 	ipt xtables
 }
 
-// New returns an IPTables for IPv4 using the iptables binary on PATH, and
-// logs which backend (nf_tables or legacy) that binary drives.
-func New(log *logrus.Entry) (*IPTables, error) {
-	return newIPv4(log, "iptables")
+// New returns an IPTables for IPv4 that writes to the iptables backend
+// (nf_tables or legacy) the host's Docker uses, see selectCommand, and logs
+// which one that is.
+func New(log *logrus.Entry, opts ...Option) (*IPTables, error) {
+	t, err := newIPv4(log, selectCommand(log))
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	return t, nil
 }
 
 // newIPv4 is New with the binary named, so tests can pick iptables-nft or
@@ -233,7 +242,8 @@ func (t *IPTables) ensureChain(c chainRef) error {
 	return nil
 }
 
-// insertRule inserts r at its position unless it is already in its chain.
+// insertRule inserts r at its position (appends it for position 0) unless
+// it is already in its chain.
 func (t *IPTables) insertRule(r placedRule) error {
 	ok, err := t.ipt.Exists(r.Table, r.Chain, r.Spec...)
 	if err != nil {
@@ -242,7 +252,12 @@ func (t *IPTables) insertRule(r placedRule) error {
 	if ok {
 		return nil
 	}
-	if err := t.ipt.Insert(r.Table, r.Chain, r.pos, r.Spec...); err != nil {
+	if r.pos == 0 {
+		err = t.ipt.Append(r.Table, r.Chain, r.Spec...)
+	} else {
+		err = t.ipt.Insert(r.Table, r.Chain, r.pos, r.Spec...)
+	}
+	if err != nil {
 		return fmt.Errorf("inserting rule %s at %d: %w", r.Rule, r.pos, err)
 	}
 	t.log.WithField("rule", r.Rule.String()).Debug("inserted rule")
@@ -330,12 +345,13 @@ func (t *IPTables) requireNoNetworkRules() error {
 	return nil
 }
 
-// countRules counts the rules in `iptables -S CHAIN` output, which also
-// holds the chain's "-N" (or "-P") line.
+// countRules counts the per-network rules (those with mynet's comment) in
+// `iptables -S CHAIN` output, which also holds the chain's "-N" (or "-P")
+// line and, in MYNET-ISOLATION-2, the shared base rules.
 func countRules(lines []string) int {
 	n := 0
 	for _, l := range lines {
-		if strings.HasPrefix(l, "-A ") {
+		if strings.HasPrefix(l, "-A ") && strings.Contains(l, commentPrefix) {
 			n++
 		}
 	}

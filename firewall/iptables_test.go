@@ -42,14 +42,19 @@ func TestInit(t *testing.T) {
 	want := `filter/FORWARD
   -j MYNET-FORWARD
 filter/INPUT
+  -j MYNET-INPUT
 filter/MYNET-ACCEPT
 filter/MYNET-FORWARD
   -j MYNET-ACCEPT
+filter/MYNET-INPUT
 filter/OUTPUT
 mangle/FORWARD
   -j MYNET-ISOLATION
 mangle/INPUT
 mangle/MYNET-ISOLATION
+mangle/MYNET-ISOLATION-2
+  -o docker0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+  -o br-+ -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
 mangle/OUTPUT
 mangle/POSTROUTING
 mangle/PREROUTING
@@ -94,7 +99,7 @@ func TestEnsureNetworkIdempotent(t *testing.T) {
 	}
 	first := f.dump()
 	for _, r := range NetworkRules(n) {
-		if c := strings.Count(first, strings.Join(r.Spec, " ")+"\n"); c != 1 {
+		if c := strings.Count(first, "  "+strings.Join(r.Spec, " ")+"\n"); c != 1 {
 			t.Errorf("rule %s present %d times, want once", r, c)
 		}
 	}
@@ -313,7 +318,7 @@ func TestCleanup(t *testing.T) {
 // is checked, including nat.
 func TestCleanupChecksNAT(t *testing.T) {
 	ipt, f, _ := initialised(t)
-	f.chains["nat/MYNET-POSTROUTING"] = []string{"-s 10.9.0.0/24 ! -o mn9 -j MASQUERADE"}
+	f.chains["nat/MYNET-POSTROUTING"] = []string{"-s 10.9.0.0/24 ! -o mn9 -m comment --comment mynet:mn9 -j MASQUERADE"}
 	if err := ipt.Cleanup(); !errors.Is(err, ErrRulesRemain) {
 		t.Fatalf("Cleanup = %v, want ErrRulesRemain", err)
 	}
@@ -344,7 +349,8 @@ func TestEnsureNetworkConcurrent(t *testing.T) {
 	check("filter/FORWARD", 1)
 	check("filter/MYNET-FORWARD", 1)
 	check("nat/POSTROUTING", 1)
-	check("mangle/MYNET-ISOLATION", 3*len(errs))
+	check("mangle/MYNET-ISOLATION", 2*len(errs))
+	check("mangle/MYNET-ISOLATION-2", 2+len(errs))
 	check("filter/MYNET-ACCEPT", 2*len(errs))
 	check("nat/MYNET-POSTROUTING", len(errs))
 }

@@ -76,6 +76,7 @@ filter FORWARD DROP
   -j DOCKER-USER
   -j DOCKER-FORWARD
 filter INPUT ACCEPT
+  -j MYNET-INPUT
 filter MYNET-ACCEPT -
   -i mn-a -m comment --comment mynet:mn-a -j ACCEPT
   -o mn-a -m comment --comment mynet:mn-a -j ACCEPT
@@ -85,6 +86,8 @@ filter MYNET-ACCEPT -
   -o mn-c -m comment --comment mynet:mn-c -j ACCEPT
 filter MYNET-FORWARD -
   -j MYNET-ACCEPT
+filter MYNET-INPUT -
+  -i mn-c -m comment --comment mynet:mn-c -j DROP
 filter OUTPUT ACCEPT
 nat DOCKER -
 nat INPUT ACCEPT
@@ -100,15 +103,20 @@ nat PREROUTING ACCEPT
 mangle FORWARD ACCEPT
   -j MYNET-ISOLATION
 mangle MYNET-ISOLATION -
+  -i mn-a ! -o mn-a -m comment --comment mynet:mn-a -j MYNET-ISOLATION-2
   ! -i mn-a -o mn-a -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn-a -j DROP
-  -i mn-a -o docker0 -m comment --comment mynet:mn-a -j DROP
-  -i mn-a -o br-+ -m comment --comment mynet:mn-a -j DROP
+  -i mn-b ! -o mn-b -m comment --comment mynet:mn-b -j MYNET-ISOLATION-2
   ! -i mn-b -o mn-b -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn-b -j DROP
-  -i mn-b -o docker0 -m comment --comment mynet:mn-b -j DROP
-  -i mn-b -o br-+ -m comment --comment mynet:mn-b -j DROP
-  -i mn-b -o mn-b -m comment --comment mynet:mn-b -j DROP
+  -i mn-b -o mn-b -m conntrack ! --ctstate DNAT -m comment --comment mynet:mn-b -j DROP
+  -i mn-c ! -o mn-c -m comment --comment mynet:mn-c -j MYNET-ISOLATION-2
   -i mn-c ! -o mn-c -m comment --comment mynet:mn-c -j DROP
   ! -i mn-c -o mn-c -m comment --comment mynet:mn-c -j DROP
+mangle MYNET-ISOLATION-2 -
+  -o docker0 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+  -o br-+ -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+  -o mn-a -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn-a -j DROP
+  -o mn-b -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn-b -j DROP
+  -o mn-c -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment mynet:mn-c -j DROP
 `
 
 // inNetns runs fn for each available backend in a fresh network namespace.

@@ -39,6 +39,8 @@ const (
 const (
 	ChainForward     = "MYNET-FORWARD"
 	ChainIsolation   = "MYNET-ISOLATION"
+	ChainIsolation2  = "MYNET-ISOLATION-2"
+	ChainInput       = "MYNET-INPUT"
 	ChainAccept      = "MYNET-ACCEPT"
 	ChainPostrouting = "MYNET-POSTROUTING"
 )
@@ -46,6 +48,7 @@ const (
 // Built-in chains that get a jump into mynet's chains.
 const (
 	builtinForward     = "FORWARD"
+	builtinInput       = "INPUT"
 	builtinPostrouting = "POSTROUTING"
 )
 
@@ -69,22 +72,55 @@ const maxIfNameLen = 15
 // rules; nothing is changed in the kernel.
 var ErrInvalidNetwork = errors.New("invalid network for firewall rules")
 
-// Network is what the firewall needs to know about one mynet bridge network.
+// Gateway modes, under Docker's names (com.docker.network.bridge.gateway_mode_ipv4/6).
+const (
+	// ModeNAT masquerades outbound traffic and drops new inbound traffic
+	// that was not DNATed to a published port.
+	ModeNAT = "nat"
+	// ModeNATUnprotected masquerades but lets direct routed traffic from
+	// outside reach any container port.
+	ModeNATUnprotected = "nat-unprotected"
+	// ModeRouted does no NAT; only published ports are open to direct
+	// routing.
+	ModeRouted = "routed"
+	// ModeIsolated is internal-only and leaves the bridge without an
+	// address.
+	ModeIsolated = "isolated"
+)
+
+// Network is what the firewall needs to know about one mynet bridge
+// network, for one address family.
 type Network struct {
 	// Bridge is the Linux bridge's name. It must not look like one of
 	// Docker's bridges (docker0, br-*), whose traffic mynet drops.
 	Bridge string
-	// Subnet is the network's subnet, the source of masqueraded traffic.
-	// Required when Masquerade is set and Internal is not.
+	// Subnet is the network's subnet of this family, the source of
+	// masqueraded traffic. Required when the network is masqueraded.
 	Subnet netip.Prefix
 	// Masquerade rewrites the source of traffic leaving the subnet through
-	// any other interface. Ignored for internal networks.
+	// any other interface (in ModeNAT and ModeNATUnprotected).
 	Masquerade bool
+	// SNATSource, when valid, replaces masquerading with SNAT to this
+	// fixed host address (com.docker.network.host_ipv4).
+	SNATSource netip.Addr
 	// ICC allows traffic between containers on the same bridge.
 	ICC bool
 	// Internal forbids all traffic in or out of the bridge except
-	// bridge-to-bridge.
+	// bridge-to-bridge, including to the host's own addresses.
 	Internal bool
+	// Mode is the gateway mode; "" means ModeNAT.
+	Mode string
+	// TrustedIfaces may reach containers by direct routing whatever the
+	// mode (com.docker.network.bridge.trusted_host_interfaces).
+	TrustedIfaces []string
+}
+
+// internal reports whether nothing may enter or leave the bridge.
+func (n Network) internal() bool { return n.Internal || n.Mode == ModeIsolated }
+
+// natted reports whether traffic leaving the subnet gets a host source.
+func (n Network) natted() bool {
+	return n.Masquerade && !n.internal() && n.Mode != ModeRouted
 }
 
 // Rule is one iptables rule: Spec is everything after "-A Chain".
@@ -107,49 +143,68 @@ func (r Rule) String() string {
 func NetworkRules(n Network) []Rule {
 	var rules []Rule
 	rules = append(rules, isolationRules(n)...)
+	if n.internal() {
+		// The host's own addresses are outside the network too.
+		rules = append(rules, tagged(TableFilter, ChainInput, n.Bridge, "DROP", "-i", n.Bridge))
+	}
 	rules = append(rules, acceptRules(n)...)
-	if n.Masquerade && !n.Internal {
-		rules = append(rules, tagged(TableNAT, ChainPostrouting, n.Bridge, "MASQUERADE",
+	if n.natted() {
+		target := []string{"MASQUERADE"}
+		if n.SNATSource.IsValid() {
+			target = []string{"SNAT", "--to-source", n.SNATSource.String()}
+		}
+		rules = append(rules, tagged(TableNAT, ChainPostrouting, n.Bridge, target[0],
 			"-s", n.Subnet.Masked().String(), "!", "-o", n.Bridge))
+		rules[len(rules)-1].Spec = append(rules[len(rules)-1].Spec, target[1:]...)
 	}
 	return rules
 }
 
-// isolationRules are the drops for n in MYNET-ISOLATION.
+// notReply matches packets that start something new: not part of, or
+// related to, a connection that was let through, and not sent to a
+// published port (DNATed by mynet's port rules, whose own accepts decide).
+var notReply = []string{"-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT"}
+
+// isolationRules are the drops for n: MYNET-ISOLATION is evaluated for
+// every forwarded packet, MYNET-ISOLATION-2 only for packets leaving a
+// mynet bridge for another interface (Docker's two-stage isolation), so
+// that every pair of mynet networks is isolated in both directions with a
+// constant number of rules per network, whatever each network's mode.
 func isolationRules(n Network) []Rule {
 	b := n.Bridge
-	var matches [][]string
-	if n.Internal {
-		// Nothing leaves or enters the bridge. These two subsume the
-		// non-internal drops below, so those are not added as well.
-		matches = [][]string{
-			{"-i", b, "!", "-o", b},
-			{"!", "-i", b, "-o", b},
+	var rules []Rule
+	iso := func(target string, match ...string) {
+		rules = append(rules, tagged(TableMangle, ChainIsolation, b, target, match...))
+	}
+	if !n.internal() {
+		for _, ifc := range n.TrustedIfaces {
+			iso("RETURN", "-i", ifc, "-o", b)
 		}
-	} else {
-		matches = [][]string{
-			// New connections into the bridge from anywhere else: other
-			// mynet networks, Docker's bridges, the outside. Replies to
-			// connections made from inside still pass, and so does
-			// traffic to published ports, which mynet's DNAT rules
-			// rewrote (routing straight to a container address is not
-			// DNATed and is dropped).
-			{"!", "-i", b, "-o", b, "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT"},
-			// Into Docker's networks: Docker's own FORWARD rules would
-			// accept what MYNET-ACCEPT lets out of the bridge.
-			{"-i", b, "-o", dockerDefaultBridge},
-			{"-i", b, "-o", dockerBridgePrefix + "+"},
-		}
+	}
+	// Stage 1: leaving b for another interface goes through stage 2.
+	iso(ChainIsolation2, "-i", b, "!", "-o", b)
+	switch {
+	case n.internal():
+		iso("DROP", "-i", b, "!", "-o", b)
+		iso("DROP", "!", "-i", b, "-o", b)
+	case n.Mode == ModeNATUnprotected:
+		// Direct routing from outside is allowed; Docker's networks are
+		// kept out as Docker keeps them out of each other.
+		iso("DROP", append([]string{"-i", dockerDefaultBridge, "-o", b}, notReply...)...)
+		iso("DROP", append([]string{"-i", dockerBridgePrefix + "+", "-o", b}, notReply...)...)
+	default: // nat, routed
+		iso("DROP", append([]string{"!", "-i", b, "-o", b}, notReply...)...)
 	}
 	if !n.ICC {
 		// With br_netfilter, frames bridged between two ports of the same
-		// bridge traverse FORWARD with in and out both the bridge.
-		matches = append(matches, []string{"-i", b, "-o", b})
+		// bridge traverse FORWARD with in and out both the bridge. The
+		// driver also isolates the bridge ports, which covers the case
+		// without br_netfilter. Traffic to a published port of another
+		// container (DNATed on the host) still passes.
+		iso("DROP", append([]string{"-i", b, "-o", b}, "-m", "conntrack", "!", "--ctstate", "DNAT")...)
 	}
-	rules := make([]Rule, 0, len(matches))
-	for _, m := range matches {
-		rules = append(rules, tagged(TableMangle, ChainIsolation, b, "DROP", m...))
-	}
+	// Stage 2: nothing new from another mynet network enters b.
+	rules = append(rules, tagged(TableMangle, ChainIsolation2, b, "DROP", append([]string{"-o", b}, notReply...)...))
 	return rules
 }
 
@@ -175,7 +230,7 @@ func tagged(table, chain, bridge, target string, match ...string) Rule {
 }
 
 // placedRule is a rule that belongs at a fixed 1-based position in its
-// chain.
+// chain, or at its end for position 0.
 type placedRule struct {
 	Rule
 	pos int
@@ -188,11 +243,17 @@ type placedRule struct {
 func baseRules() []placedRule {
 	return []placedRule{
 		{Rule{TableFilter, ChainForward, []string{"-j", ChainAccept}}, 1},
+		// Stage 2 of the isolation, entered only from mynet bridges: into
+		// Docker's networks nothing new goes (Docker's own FORWARD rules
+		// would accept it).
+		{Rule{TableMangle, ChainIsolation2, append(append([]string{"-o", dockerDefaultBridge}, notReply...), "-j", "DROP")}, 0},
+		{Rule{TableMangle, ChainIsolation2, append(append([]string{"-o", dockerBridgePrefix + "+"}, notReply...), "-j", "DROP")}, 0},
 		// First in the built-in chains. For the drops in mangle this is
 		// belt and braces (Docker writes no mangle FORWARD rules); for the
 		// accepts it only needs to come before the policy.
 		{Rule{TableMangle, builtinForward, []string{"-j", ChainIsolation}}, 1},
 		{Rule{TableFilter, builtinForward, []string{"-j", ChainForward}}, 1},
+		{Rule{TableFilter, builtinInput, []string{"-j", ChainInput}}, 1},
 		{Rule{TableNAT, builtinPostrouting, []string{"-j", ChainPostrouting}}, 1},
 	}
 }
@@ -207,7 +268,9 @@ type chainRef struct {
 // the next two.
 var ownedChains = []chainRef{
 	{TableFilter, ChainForward},
+	{TableFilter, ChainInput},
 	{TableMangle, ChainIsolation},
+	{TableMangle, ChainIsolation2},
 	{TableFilter, ChainAccept},
 	{TableNAT, ChainPostrouting},
 }
@@ -215,6 +278,8 @@ var ownedChains = []chainRef{
 // networkChains hold per-network rules only.
 var networkChains = []chainRef{
 	{TableMangle, ChainIsolation},
+	{TableMangle, ChainIsolation2},
+	{TableFilter, ChainInput},
 	{TableFilter, ChainAccept},
 	{TableNAT, ChainPostrouting},
 }
