@@ -23,7 +23,7 @@ import (
 )
 
 type config struct {
-	socket, stateDir, logLevel, defaultPools string
+	socket, stateDir, logLevel, defaultPools, procSys string
 }
 
 // parseConfig reads flags, each defaulting to its environment variable (the
@@ -35,6 +35,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.stateDir, "state-dir", envOr("MYNET_STATE_DIR", "/var/lib/mynet"), "directory for mynet's state file (env MYNET_STATE_DIR)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
 	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
+	fs.StringVar(&c.procSys, "proc-sys", envOr("MYNET_PROC_SYS", "/proc/sys"), "where to write sysctls such as net/ipv4/ip_forward; the managed plugin uses the host's, mounted writable (env MYNET_PROC_SYS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -89,7 +90,7 @@ func run(cfg config, logger *logrus.Logger) error {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer nl.Close()
-	fw, err := firewall.New(log.WithField("component", "firewall"))
+	fw, err := firewall.New(log.WithField("component", "firewall"), firewall.ProcSys(cfg.procSys))
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package firewall
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -39,4 +40,33 @@ func enableSysctl(path string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// defaultProcSys is where sysctls live for a process with a writable
+// /proc/sys (the bare binary on a host).
+const defaultProcSys = "/proc/sys"
+
+// Option configures New.
+type Option func(*IPTables)
+
+// ProcSys makes mynet write sysctls below dir instead of /proc/sys. A
+// managed plugin's /proc/sys is read-only; its config.json bind-mounts the
+// host's /proc/sys/net writable at /host/proc/sys/net. Which namespace's
+// values such a mount shows is decided by the reading process's network
+// namespace, so for a plugin on the host network it is the host's.
+func ProcSys(dir string) Option {
+	return func(t *IPTables) {
+		t.procSys = dir
+		t.forwardingPath = t.sysctlPath("net/ipv4/ip_forward")
+	}
+}
+
+// sysctlPath returns the file of the sysctl key, written with slashes
+// ("net/ipv4/conf/BRIDGE/route_localnet"), under the configured root.
+func (t *IPTables) sysctlPath(key string) string {
+	root := t.procSys
+	if root == "" {
+		root = defaultProcSys
+	}
+	return filepath.Join(root, key)
 }
