@@ -98,7 +98,15 @@ func run(cfg config, logger *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	d, err := driver.New(nl, fw, st, log.WithField("component", "driver"))
+	// IPv6 is optional: without ip6tables, IPv6 networks are refused with a
+	// clear error and IPv4 works as usual.
+	var fw6 driver.Firewall
+	if t, err := firewall.NewIPv6(log.WithField("component", "firewall6"), firewall.ProcSys(cfg.procSys)); err != nil {
+		log.WithError(err).Warn("no IPv6 firewall; IPv6 networks will be refused")
+	} else {
+		fw6 = t
+	}
+	d, err := driver.New(nl, fw, fw6, st, log.WithField("component", "driver"))
 	if err != nil {
 		return err
 	}

@@ -8,59 +8,49 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // bridgeSpec is what a network's bridge must look like.
 type bridgeSpec struct {
-	Name    string
-	Owner   string       // network ID, recorded in the link alias
-	MTU     int          // 0 leaves the kernel's value
-	Gateway netip.Prefix // address on the bridge; invalid for none
+	Name  string
+	Owner string // network ID, recorded in the link alias
+	MTU   int    // 0 leaves the kernel's value
 }
 
-// ensureBridge makes the bridge exist, up, with its MTU and gateway address.
-// It returns whether mynet created it (and so may delete it) and whether it
-// added the gateway address. A link of that name that is a bridge without
-// our alias is adopted: used, never deleted. Whatever this call created is
-// undone if a later step fails.
-func ensureBridge(h netlinker, s bridgeSpec) (owned, addedAddr bool, retErr error) {
+// ensureBridge makes the bridge exist and be up with its MTU. It returns
+// the link and whether mynet owns it (created it now or before, as its
+// alias says) and so may delete it. A bridge of that name without our alias
+// is adopted: used, never deleted. A bridge created here is deleted again
+// if a later step fails.
+func ensureBridge(h netlinker, s bridgeSpec) (_ netlink.Link, owned bool, retErr error) {
 	br, err := linkByName(h, s.Name)
 	if err != nil {
-		return false, false, err
+		return nil, false, err
 	}
-	created := false
-	if br == nil {
+	created := br == nil
+	if created {
 		if br, err = createBridge(h, s); err != nil {
-			return false, false, err
+			return nil, false, err
 		}
-		created = true
 		defer func() {
 			if retErr != nil {
 				_ = h.LinkDel(br) // undo: the bridge is ours and unused
 			}
 		}()
 	} else if br.Type() != "bridge" {
-		return false, false, fmt.Errorf("interface %s exists and is a %s, not a bridge: choose another %s", s.Name, br.Type(), optBridgeName)
+		return nil, false, fmt.Errorf("interface %s exists and is a %s, not a bridge: choose another %s", s.Name, br.Type(), optBridgeName)
 	}
 	owned = created || br.Attrs().Alias == ownerAlias(s.Owner)
-
 	if s.MTU > 0 && br.Attrs().MTU != s.MTU {
 		if err := h.LinkSetMTU(br, s.MTU); err != nil {
-			return false, false, fmt.Errorf("set MTU %d on bridge %s: %w", s.MTU, s.Name, err)
-		}
-	}
-	if s.Gateway.IsValid() {
-		if addedAddr, err = ensureAddr(h, br, s.Gateway); err != nil {
-			return false, false, fmt.Errorf("bridge %s: %w", s.Name, err)
+			return nil, false, fmt.Errorf("set MTU %d on bridge %s: %w", s.MTU, s.Name, err)
 		}
 	}
 	if err := h.LinkSetUp(br); err != nil {
-		if addedAddr {
-			_ = h.AddrDel(br, nlAddr(s.Gateway))
-		}
-		return false, false, fmt.Errorf("set bridge %s up: %w", s.Name, err)
+		return nil, false, fmt.Errorf("set bridge %s up: %w", s.Name, err)
 	}
-	return owned, addedAddr, nil
+	return br, owned, nil
 }
 
 func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
@@ -84,22 +74,37 @@ func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
 }
 
 // ensureAddr adds addr to link unless it is there; it reports whether it
-// added it.
+// added it. IPv6 gateways skip duplicate address detection: the address is
+// the network's by IPAM, and DAD would keep it "tentative" (unusable as a
+// source) until the bridge has a port with carrier.
 func ensureAddr(h netlinker, link netlink.Link, addr netip.Prefix) (bool, error) {
-	err := h.AddrAdd(link, nlAddr(addr))
+	a := nlAddr(addr)
+	if addr.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	err := h.AddrAdd(link, a)
 	if errors.Is(err, syscall.EEXIST) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("add address %s: %w", addr, err)
+		return false, fmt.Errorf("add address %s to %s: %w", addr, link.Attrs().Name, err)
 	}
 	return true, nil
 }
 
-// removeBridge deletes a bridge mynet created, or for an adopted bridge
-// removes only the gateway address mynet added. A missing bridge is not an
+// removeAddr removes an address mynet added; one already gone is fine.
+func removeAddr(h netlinker, link netlink.Link, addr netip.Prefix) error {
+	err := h.AddrDel(link, nlAddr(addr))
+	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return fmt.Errorf("remove address %s from %s: %w", addr, link.Attrs().Name, err)
+	}
+	return nil
+}
+
+// removeBridge deletes a bridge mynet owns, or from an adopted bridge
+// removes only the addresses mynet added. A missing bridge is not an
 // error: deletes are retried after crashes.
-func removeBridge(h netlinker, name string, owned bool, gw netip.Prefix, addedAddr bool) error {
+func removeBridge(h netlinker, name string, owned bool, added []netip.Prefix) error {
 	br, err := linkByName(h, name)
 	if err != nil || br == nil {
 		return err
@@ -110,12 +115,11 @@ func removeBridge(h netlinker, name string, owned bool, gw netip.Prefix, addedAd
 		}
 		return nil
 	}
-	if addedAddr && gw.IsValid() {
-		if err := h.AddrDel(br, nlAddr(gw)); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return fmt.Errorf("remove address %s from adopted bridge %s: %w", gw, name, err)
-		}
+	var errs []error
+	for _, a := range added {
+		errs = append(errs, removeAddr(h, br, a))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func nlAddr(p netip.Prefix) *netlink.Addr {

@@ -42,7 +42,8 @@ var ErrNotFound = errors.New("not found")
 // Driver serves the NetworkDriver API.
 type Driver struct {
 	nl  netlinker
-	fw  Firewall
+	fw  Firewall // IPv4
+	fw6 Firewall // IPv6; nil when the host has no ip6tables
 	st  Store
 	log *logrus.Entry
 
@@ -56,9 +57,9 @@ type Driver struct {
 var _ network.Driver = (*Driver)(nil)
 
 // New loads the driver's state from st. Call Restore to bring the kernel
-// back in line with it.
-func New(nl netlinker, fw Firewall, st Store, log *logrus.Entry) (*Driver, error) {
-	d := &Driver{nl: nl, fw: fw, st: st, log: log,
+// back in line with it. fw6 may be nil: IPv6 networks are then refused.
+func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry) (*Driver, error) {
+	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
 		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}}
 	err := st.ForEach(networksBucket, func(_ string, raw []byte) error {
 		n := &networkState{}

@@ -29,7 +29,7 @@ func quietLog() *logrus.Entry {
 func newTestDriver(t *testing.T, h *netlink.Handle) (*Driver, *memStore, *fakeFirewall) {
 	t.Helper()
 	st, fw := newMemStore(), newFakeFirewall()
-	d, err := New(h, fw, st, quietLog())
+	d, err := New(h, fw, nil, st, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestNetworkAndEndpointLifecycle(t *testing.T) {
 		}
 
 		// A restarted driver sees the same state.
-		d2, err := New(h, fw, st, quietLog())
+		d2, err := New(h, fw, nil, st, quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +263,7 @@ func TestRestoreRecreatesBridge(t *testing.T) {
 			t.Fatal(err)
 		}
 		delete(fw.nets, "mynet-a1b2c3d4e")
-		d2, err := New(h, fw, st, quietLog())
+		d2, err := New(h, fw, nil, st, quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,5 +286,100 @@ func TestRestoreRecreatesBridge(t *testing.T) {
 		if l := links(t, h); len(l) != 0 {
 			t.Errorf("links left: %v", l)
 		}
+	})
+}
+
+func TestDualStackICCOff(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		st, fw, fw6 := newMemStore(), newFakeFirewall(), newFakeFirewall()
+		d, err := New(h, fw, fw6, st, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := createReq(map[string]any{optICC: "false", optIfacePrefix: "net"})
+		req.IPv6Data = []*network.IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
+		if err := d.CreateNetwork(req); err != nil {
+			t.Fatal(err)
+		}
+		br, _ := h.LinkByName("mynet-a1b2c3d4e")
+		v6, _ := h.AddrList(br, netlink.FAMILY_V6)
+		found := false
+		for _, a := range v6 {
+			found = found || a.IPNet.String() == "fd00:50::1/64"
+		}
+		if !found {
+			t.Errorf("bridge IPv6 addresses = %v, want fd00:50::1/64", v6)
+		}
+		if fw6.nets["mynet-a1b2c3d4e"].Subnet.String() != "fd00:50::/64" || fw.nets["mynet-a1b2c3d4e"].Subnet.String() != "10.50.0.0/24" {
+			t.Errorf("per-family rules: v4 %+v v6 %+v", fw.nets, fw6.nets)
+		}
+		ep := epReq("10.50.0.2/24", "")
+		ep.Interface.AddressIPv6 = "fd00:50::2/64"
+		if _, err := d.CreateEndpoint(ep); err != nil {
+			t.Fatal(err)
+		}
+		host, _ := h.LinkByName("mnhe1e2e3e4e5e6")
+		pi, err := h.LinkGetProtinfo(host)
+		if err != nil || !pi.Isolated {
+			t.Errorf("ICC off: bridge port isolated = %v (%v)", pi.Isolated, err)
+		}
+		join, err := d.Join(&network.JoinRequest{NetworkID: testNetID, EndpointID: testEpID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if join.Gateway != "10.50.0.1" || join.GatewayIPv6 != "fd00:50::1" || join.InterfaceName.DstPrefix != "net" || join.DisableGatewayService {
+			t.Errorf("Join = %+v", join)
+		}
+		bad := epReq("10.50.0.3/24", "")
+		bad.EndpointID = "other"
+		bad.Interface.AddressIPv6 = "fd00:99::3/64"
+		if _, err := d.CreateEndpoint(bad); err == nil || !strings.Contains(err.Error(), "outside subnet fd00:50::/64") {
+			t.Errorf("v6 address outside subnet: %v", err)
+		}
+		if err := d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+		if l := links(t, h); len(l) != 0 || len(fw6.nets) != 0 {
+			t.Errorf("left: links %v, v6 rules %v", l, fw6.nets)
+		}
+	})
+}
+
+func TestIsolatedModeAndInternal(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		for _, opts := range []map[string]any{{optGWModeV4: "isolated"}} {
+			d, _, _ := newTestDriver(t, h)
+			if err := d.CreateNetwork(createReq(opts)); err != nil {
+				t.Fatal(err)
+			}
+			br, _ := h.LinkByName("mynet-a1b2c3d4e")
+			if a, _ := h.AddrList(br, netlink.FAMILY_V4); len(a) != 0 {
+				t.Errorf("%v: bridge has addresses %v, want none", opts, a)
+			}
+			if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
+				t.Fatal(err)
+			}
+			join, err := d.Join(&network.JoinRequest{NetworkID: testNetID, EndpointID: testEpID})
+			if err != nil || join.Gateway != "" || !join.DisableGatewayService {
+				t.Errorf("%v: Join = %+v, %v; want no gateway", opts, join, err)
+			}
+			if err := d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, _, _ := newTestDriver(t, h)
+		req := createReq(nil)
+		req.Options[keyInternal] = true
+		if err := d.CreateNetwork(req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
+			t.Fatal(err)
+		}
+		join, _ := d.Join(&network.JoinRequest{NetworkID: testNetID, EndpointID: testEpID})
+		if join.Gateway != "" || !join.DisableGatewayService {
+			t.Errorf("internal: Join = %+v, want no gateway", join)
+		}
+		_ = d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID})
 	})
 }

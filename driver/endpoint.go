@@ -17,14 +17,22 @@ type endpointState struct {
 	NetworkID string       `json:"network_id"`
 	HostVeth  string       `json:"host_veth"`
 	PeerVeth  string       `json:"peer_veth"`
-	Address   netip.Prefix `json:"address"`
+	Address   netip.Prefix `json:"address,omitzero"`
+	Address6  netip.Prefix `json:"address6,omitzero"`
 	MAC       string       `json:"mac"`
 	// SandboxKey is the container's netns path, known from Join.
 	SandboxKey string `json:"sandbox_key,omitempty"`
 }
 
 func (ep *endpointState) logFields() logrus.Fields {
-	return logrus.Fields{"network": short(ep.NetworkID, 12), "endpoint": short(ep.ID, 12), "veth": ep.HostVeth, "address": ep.Address}
+	f := logrus.Fields{"network": short(ep.NetworkID, 12), "endpoint": short(ep.ID, 12), "veth": ep.HostVeth}
+	if ep.Address.IsValid() {
+		f["address"] = ep.Address
+	}
+	if ep.Address6.IsValid() {
+		f["address6"] = ep.Address6
+	}
+	return f
 }
 
 // CreateEndpoint creates the endpoint's veth pair with one end on the
@@ -45,15 +53,16 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	if _, ok := d.endpoints[ep.ID]; ok {
 		return nil, fmt.Errorf("endpoint %s already exists", short(ep.ID, 12))
 	}
-	if !n.Subnet.Contains(ep.Address.Addr()) {
-		return nil, fmt.Errorf("endpoint address %s is outside subnet %s of network %s", ep.Address.Addr(), n.Subnet, short(n.ID, 12))
+	if err := checkEndpointAddrs(n, ep); err != nil {
+		return nil, err
 	}
 	br, err := d.bridgeOf(n)
 	if err != nil {
 		return nil, err
 	}
 	mac, _ := net.ParseMAC(ep.MAC)
-	spec := vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac}
+	spec := vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
+		Isolated: !n.Options.ICC}
 	if err := createVeth(d.nl, spec); err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", short(ep.ID, 12), err)
 	}
@@ -79,17 +88,17 @@ func newEndpoint(req *network.CreateEndpointRequest) (_ *endpointState, deriveMA
 	if req.EndpointID == "" {
 		return nil, false, errors.New("create endpoint: EndpointID is empty")
 	}
-	if req.Interface == nil || req.Interface.Address == "" {
-		return nil, false, errors.New("create endpoint: no IPv4 address from IPAM; mynet needs one (use --ipam-driver mynet or Docker's default IPAM, not null)")
+	if req.Interface == nil || req.Interface.Address == "" && req.Interface.AddressIPv6 == "" {
+		return nil, false, errors.New("create endpoint: no address from IPAM; mynet needs one (use --ipam-driver mynet or Docker's default IPAM, not null)")
 	}
-	if req.Interface.AddressIPv6 != "" {
-		return nil, false, errors.New("create endpoint: IPv6 is not supported by mynet yet")
+	ep := &endpointState{ID: req.EndpointID, NetworkID: req.NetworkID}
+	var err error
+	if ep.Address, err = parseCIDR(req.Interface.Address, false); err != nil {
+		return nil, false, fmt.Errorf("create endpoint: %w", err)
 	}
-	addr, err := netip.ParsePrefix(req.Interface.Address)
-	if err != nil || !addr.Addr().Is4() {
-		return nil, false, fmt.Errorf("create endpoint: address %q is not an IPv4 CIDR", req.Interface.Address)
+	if ep.Address6, err = parseCIDR(req.Interface.AddressIPv6, true); err != nil {
+		return nil, false, fmt.Errorf("create endpoint: %w", err)
 	}
-	ep := &endpointState{ID: req.EndpointID, NetworkID: req.NetworkID, Address: addr}
 	ep.HostVeth, ep.PeerVeth = vethNames(req.EndpointID)
 	if req.Interface.MacAddress != "" {
 		mac, err := net.ParseMAC(req.Interface.MacAddress)
@@ -99,8 +108,44 @@ func newEndpoint(req *network.CreateEndpointRequest) (_ *endpointState, deriveMA
 		ep.MAC = mac.String()
 		return ep, false, nil
 	}
-	ep.MAC = macFromIPv4(addr.Addr()).String()
+	ip := ep.Address.Addr()
+	if !ip.IsValid() {
+		// IPv6-only: the low 32 bits of the address play the same role.
+		b := ep.Address6.Addr().As16()
+		ip = netip.AddrFrom4([4]byte(b[12:]))
+	}
+	ep.MAC = macFromIPv4(ip).String()
 	return ep, true, nil
+}
+
+// parseCIDR reads an optional address of one family.
+func parseCIDR(s string, v6 bool) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || p.Addr().Is6() != v6 || p.Addr().Is4In6() {
+		fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+		return p, fmt.Errorf("address %q is not an %s CIDR", s, fam)
+	}
+	return p, nil
+}
+
+// checkEndpointAddrs requires each address inside the network's subnet of
+// its family, and an address for every family the network has.
+func checkEndpointAddrs(n *networkState, ep *endpointState) error {
+	for _, c := range []struct {
+		addr, subnet netip.Prefix
+		fam          string
+	}{{ep.Address, n.Subnet, "IPv4"}, {ep.Address6, n.Subnet6, "IPv6"}} {
+		switch {
+		case c.addr.IsValid() && !c.subnet.IsValid():
+			return fmt.Errorf("endpoint has %s address %s but network %s has no %s subnet", c.fam, c.addr.Addr(), short(n.ID, 12), c.fam)
+		case c.addr.IsValid() && !c.subnet.Contains(c.addr.Addr()):
+			return fmt.Errorf("endpoint address %s is outside subnet %s of network %s", c.addr.Addr(), c.subnet, short(n.ID, 12))
+		}
+	}
+	return nil
 }
 
 // bridgeOf returns the network's bridge, re-creating it if it vanished

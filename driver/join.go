@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/docker/go-plugins-helpers/network"
+
+	"github.com/mynet/mynet/firewall"
 )
 
 // Join hands the container end of the veth to the engine, which moves it
@@ -28,14 +30,28 @@ func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
 			return nil, fmt.Errorf("record join of endpoint %s: %w", short(ep.ID, 12), err)
 		}
 	}
-	resp := &network.JoinResponse{InterfaceName: network.InterfaceName{SrcName: ep.PeerVeth, DstPrefix: "eth"}}
-	if n.Options.Internal || !n.Gateway.IsValid() {
-		resp.DisableGatewayService = true
-	} else {
-		resp.Gateway = n.Gateway.Addr().String()
-	}
+	resp := &network.JoinResponse{InterfaceName: network.InterfaceName{SrcName: ep.PeerVeth, DstPrefix: n.Options.IfacePrefix}}
+	resp.Gateway, resp.GatewayIPv6 = n.joinGateways()
+	// Without a gateway the engine would attach docker_gwbridge to give the
+	// container a way out; an internal network has none on purpose.
+	resp.DisableGatewayService = resp.Gateway == "" && resp.GatewayIPv6 == ""
 	d.log.WithFields(ep.logFields()).WithField("sandbox", req.SandboxKey).Debug("endpoint joined")
 	return resp, nil
+}
+
+// joinGateways are the default routes a container gets: none on internal
+// networks or in isolated mode, where the bridge has no address.
+func (n *networkState) joinGateways() (gw4, gw6 string) {
+	if n.Options.Internal {
+		return "", ""
+	}
+	if a := n.bridgeAddr4(); a.IsValid() || n.Options.InhibitIPv4 && n.Gateway.IsValid() && n.Options.GWModeV4 != firewall.ModeIsolated {
+		gw4 = n.Gateway.Addr().String()
+	}
+	if a := n.bridgeAddr6(); a.IsValid() {
+		gw6 = a.Addr().String()
+	}
+	return gw4, gw6
 }
 
 // Leave has nothing to undo yet: the engine moves the interface back to the

@@ -18,6 +18,7 @@ type netlinker interface {
 	LinkSetMTU(link netlink.Link, mtu int) error
 	LinkSetMasterByIndex(link netlink.Link, masterIndex int) error
 	LinkSetAlias(link netlink.Link, alias string) error
+	LinkSetIsolated(link netlink.Link, mode bool) error
 	AddrAdd(link netlink.Link, addr *netlink.Addr) error
 	AddrDel(link netlink.Link, addr *netlink.Addr) error
 	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)

@@ -11,30 +11,81 @@ import (
 	"github.com/mynet/mynet/firewall"
 )
 
-// networkState is a network as recorded in the store.
+// networkState is a network as recorded in the store. A network has an
+// IPv4 subnet, an IPv6 subnet, or both.
 type networkState struct {
-	ID      string       `json:"id"`
-	Bridge  string       `json:"bridge"`
-	Subnet  netip.Prefix `json:"subnet"`
-	Gateway netip.Prefix `json:"gateway,omitzero"` // address on the bridge, with the subnet's length
-	Options netOptions   `json:"options"`
+	ID       string       `json:"id"`
+	Bridge   string       `json:"bridge"`
+	Subnet   netip.Prefix `json:"subnet,omitzero"`
+	Gateway  netip.Prefix `json:"gateway,omitzero"` // with the subnet's length
+	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
+	Gateway6 netip.Prefix `json:"gateway6,omitzero"`
+	Options  netOptions   `json:"options"`
 	// OwnBridge: mynet created the bridge and deletes it with the network.
 	// An adopted bridge (named by the user, existing before) is never
-	// deleted; only the address mynet added to it is removed.
-	OwnBridge bool `json:"own_bridge"`
-	AddedAddr bool `json:"added_addr"`
+	// deleted; only the addresses mynet added to it are removed.
+	OwnBridge  bool `json:"own_bridge"`
+	AddedAddr  bool `json:"added_addr"`
+	AddedAddr6 bool `json:"added_addr6"`
 }
 
-func (n *networkState) firewall() firewall.Network {
-	return firewall.Network{Bridge: n.Bridge, Subnet: n.Subnet,
-		Masquerade: n.Options.Masquerade, ICC: n.Options.ICC, Internal: n.Options.Internal}
+// internal reports whether nothing may enter or leave the network.
+func (n *networkState) internal() bool {
+	return n.Options.Internal || n.Options.GWModeV4 == firewall.ModeIsolated && n.Options.GWModeV6 == firewall.ModeIsolated
+}
+
+// bridgeAddr4 is the IPv4 address the bridge carries, if any: none in
+// isolated mode or with inhibit_ipv4 (the user addresses the bridge).
+func (n *networkState) bridgeAddr4() netip.Prefix {
+	if !n.Gateway.IsValid() || n.Options.InhibitIPv4 || n.Options.GWModeV4 == firewall.ModeIsolated {
+		return netip.Prefix{}
+	}
+	return n.Gateway
+}
+
+func (n *networkState) bridgeAddr6() netip.Prefix {
+	if !n.Gateway6.IsValid() || n.Options.GWModeV6 == firewall.ModeIsolated {
+		return netip.Prefix{}
+	}
+	return n.Gateway6
+}
+
+// addedAddrs are the addresses mynet put on the bridge.
+func (n *networkState) addedAddrs() []netip.Prefix {
+	var out []netip.Prefix
+	if n.AddedAddr && n.bridgeAddr4().IsValid() {
+		out = append(out, n.bridgeAddr4())
+	}
+	if n.AddedAddr6 && n.bridgeAddr6().IsValid() {
+		out = append(out, n.bridgeAddr6())
+	}
+	return out
+}
+
+func (n *networkState) firewall4() firewall.Network {
+	return firewall.Network{Bridge: n.Bridge, Subnet: n.Subnet, Masquerade: n.Options.Masquerade,
+		SNATSource: n.Options.HostIPv4, ICC: n.Options.ICC, Internal: n.Options.Internal,
+		Mode: n.Options.GWModeV4, TrustedIfaces: n.Options.Trusted}
+}
+
+func (n *networkState) firewall6() firewall.Network {
+	return firewall.Network{Bridge: n.Bridge, Subnet: n.Subnet6, Masquerade: n.Options.Masquerade,
+		SNATSource: n.Options.HostIPv6, ICC: n.Options.ICC, Internal: n.Options.Internal,
+		Mode: n.Options.GWModeV6, TrustedIfaces: n.Options.Trusted}
 }
 
 func (n *networkState) logFields() logrus.Fields {
-	return logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge, "subnet": n.Subnet}
+	f := logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}
+	if n.Subnet.IsValid() {
+		f["subnet"] = n.Subnet
+	}
+	if n.Subnet6.IsValid() {
+		f["subnet6"] = n.Subnet6
+	}
+	return f
 }
 
-// CreateNetwork creates the network's bridge with the gateway address and
+// CreateNetwork creates the network's bridge with the gateway addresses and
 // its firewall rules, then records it. Every step is undone if a later one
 // fails.
 func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error) {
@@ -75,28 +126,56 @@ func (d *Driver) newNetwork(req *network.CreateNetworkRequest) (*networkState, e
 	if err != nil {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
-	if opts.IPv6 || len(req.IPv6Data) > 0 {
-		return nil, errors.New("create network: IPv6 is not supported by mynet yet; create the network without --ipv6")
-	}
-	if len(req.IPv4Data) != 1 || req.IPv4Data[0] == nil {
-		return nil, fmt.Errorf("create network: mynet needs exactly one IPv4 subnet, got %d", len(req.IPv4Data))
-	}
 	n := &networkState{ID: req.NetworkID, Options: opts, Bridge: opts.BridgeName}
 	if n.Bridge == "" {
 		n.Bridge = bridgeName(req.NetworkID)
 	}
-	if n.Subnet, n.Gateway, err = parseIPAMData(req.IPv4Data[0]); err != nil {
+	if n.Subnet, n.Gateway, err = onePool(req.IPv4Data, false); err != nil {
+		return nil, fmt.Errorf("create network: %w", err)
+	}
+	if n.Subnet6, n.Gateway6, err = onePool(req.IPv6Data, true); err != nil {
+		return nil, fmt.Errorf("create network: %w", err)
+	}
+	if err := d.checkFamilies(n); err != nil {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
 	return n, nil
 }
 
+// checkFamilies checks the subnets against the options and what this host
+// supports.
+func (d *Driver) checkFamilies(n *networkState) error {
+	switch {
+	case !n.Subnet.IsValid() && !n.Subnet6.IsValid():
+		return errors.New("no subnet: mynet needs an IPv4 subnet, an IPv6 subnet (--ipv6), or both")
+	case n.Subnet6.IsValid() && n.Options.MTU < minMTU6:
+		return fmt.Errorf("option %s=%d: IPv6 needs an MTU of at least %d", optMTU, n.Options.MTU, minMTU6)
+	case n.Subnet6.IsValid() && d.fw6 == nil:
+		return errors.New("IPv6 needs ip6tables, which this host lacks (apt-get install iptables)")
+	}
+	return nil
+}
+
+// onePool reads the engine's IPAM data of one family: none, or one pool
+// (Docker's bridge model: one subnet per family).
+func onePool(data []*network.IPAMData, v6 bool) (subnet, gw netip.Prefix, err error) {
+	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+	switch {
+	case len(data) == 0:
+		return subnet, gw, nil
+	case len(data) > 1 || data[0] == nil:
+		return subnet, gw, fmt.Errorf("mynet supports one %s subnet per network, got %d", fam, len(data))
+	}
+	return parseIPAMData(data[0], v6)
+}
+
 // parseIPAMData reads the pool and the gateway (a CIDR with the pool's
 // length) the engine got from IPAM.
-func parseIPAMData(d *network.IPAMData) (subnet, gw netip.Prefix, err error) {
+func parseIPAMData(d *network.IPAMData, v6 bool) (subnet, gw netip.Prefix, err error) {
+	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 	subnet, err = netip.ParsePrefix(d.Pool)
-	if err != nil || !subnet.Addr().Is4() {
-		return subnet, gw, fmt.Errorf("IPv4 pool %q is not an IPv4 CIDR", d.Pool)
+	if err != nil || subnet.Addr().Is6() != v6 || subnet.Addr().Is4In6() {
+		return subnet, gw, fmt.Errorf("%s pool %q is not an %s CIDR", fam, d.Pool, fam)
 	}
 	if d.Gateway == "" {
 		return subnet, gw, nil
@@ -105,7 +184,7 @@ func parseIPAMData(d *network.IPAMData) (subnet, gw netip.Prefix, err error) {
 		// Older engines and hand-made requests may send a bare address.
 		a, aerr := netip.ParseAddr(d.Gateway)
 		if aerr != nil {
-			return subnet, gw, fmt.Errorf("gateway %q is not an IPv4 address", d.Gateway)
+			return subnet, gw, fmt.Errorf("gateway %q is not an %s address", d.Gateway, fam)
 		}
 		gw = netip.PrefixFrom(a, subnet.Bits())
 	}
@@ -123,8 +202,10 @@ func (d *Driver) checkConflicts(n *networkState) error {
 		return fmt.Errorf("network %s already exists (bridge %s)", short(n.ID, 12), old.Bridge)
 	}
 	for _, o := range d.networks {
-		if o.Subnet.Overlaps(n.Subnet) {
-			return fmt.Errorf("subnet %s overlaps subnet %s of mynet network %s (bridge %s)", n.Subnet, o.Subnet, short(o.ID, 12), o.Bridge)
+		for _, pair := range [][2]netip.Prefix{{n.Subnet, o.Subnet}, {n.Subnet6, o.Subnet6}} {
+			if pair[0].IsValid() && pair[1].IsValid() && pair[0].Overlaps(pair[1]) {
+				return fmt.Errorf("subnet %s overlaps subnet %s of mynet network %s (bridge %s)", pair[0], pair[1], short(o.ID, 12), o.Bridge)
+			}
 		}
 		if o.Bridge == n.Bridge {
 			return fmt.Errorf("bridge %s is already used by mynet network %s: choose another %s", n.Bridge, short(o.ID, 12), optBridgeName)
@@ -133,41 +214,87 @@ func (d *Driver) checkConflicts(n *networkState) error {
 	return nil
 }
 
-// programNetwork brings the kernel in line with n: forwarding on, bridge
-// with address up, firewall rules. Idempotent, so it also serves Restore.
-// On failure it undoes what it created. Caller holds d.mu.
+// programNetwork brings the kernel in line with n: forwarding on, bridge up
+// with its addresses, firewall rules of each family. Idempotent, so it also
+// serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
-	if err := d.fw.EnableForwarding(); err != nil {
-		return err
-	}
-	owned, added, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, Gateway: n.Gateway})
+	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU})
 	if err != nil {
 		return err
 	}
 	// Ownership learned from the kernel only ever widens: a restore must
-	// not forget that mynet created the bridge or added the address.
+	// not forget that mynet created the bridge or added an address.
 	n.OwnBridge = n.OwnBridge || owned
-	n.AddedAddr = n.AddedAddr || added
+	var added []netip.Prefix
 	defer func() {
-		if retErr != nil && (owned || added) {
-			_ = removeBridge(d.nl, n.Bridge, owned, n.Gateway, added)
+		if retErr != nil {
+			_ = removeBridge(d.nl, n.Bridge, owned, added)
 		}
 	}()
-	if err := d.fw.EnsureNetwork(n.firewall()); err != nil {
-		return fmt.Errorf("firewall rules for bridge %s: %w", n.Bridge, err)
+	for _, a := range []struct {
+		addr  netip.Prefix
+		added *bool
+	}{{n.bridgeAddr4(), &n.AddedAddr}, {n.bridgeAddr6(), &n.AddedAddr6}} {
+		if !a.addr.IsValid() {
+			continue
+		}
+		ok, err := ensureAddr(d.nl, br, a.addr)
+		if err != nil {
+			return fmt.Errorf("bridge %s: %w", n.Bridge, err)
+		}
+		if ok {
+			added = append(added, a.addr)
+		}
+		*a.added = *a.added || ok
+	}
+	return d.programFirewall(n)
+}
+
+// programFirewall ensures forwarding and the rules of each family n has;
+// a failure in the second family removes the first's.
+func (d *Driver) programFirewall(n *networkState) error {
+	if n.Subnet.IsValid() {
+		if err := d.fw.EnableForwarding(); err != nil {
+			return err
+		}
+		if err := d.fw.EnsureNetwork(n.firewall4()); err != nil {
+			return fmt.Errorf("IPv4 firewall rules for bridge %s: %w", n.Bridge, err)
+		}
+	}
+	if n.Subnet6.IsValid() {
+		if d.fw6 == nil {
+			return fmt.Errorf("bridge %s: IPv6 needs ip6tables, which this host lacks", n.Bridge)
+		}
+		err := d.fw6.EnableForwarding()
+		if err == nil {
+			err = d.fw6.EnsureNetwork(n.firewall6())
+		}
+		if err != nil {
+			if n.Subnet.IsValid() {
+				_ = d.fw.RemoveNetwork(n.firewall4())
+			}
+			return fmt.Errorf("IPv6 firewall rules for bridge %s: %w", n.Bridge, err)
+		}
 	}
 	return nil
 }
 
 // unprogramNetwork removes the rules and the bridge (or, for an adopted
-// bridge, the address mynet added). Best effort: it carries on past
+// bridge, the addresses mynet added). Best effort: it carries on past
 // failures and returns them joined. Caller holds d.mu.
 func (d *Driver) unprogramNetwork(n *networkState) error {
 	var errs []error
-	if err := d.fw.RemoveNetwork(n.firewall()); err != nil {
-		errs = append(errs, fmt.Errorf("remove firewall rules of bridge %s: %w", n.Bridge, err))
+	if n.Subnet.IsValid() {
+		if err := d.fw.RemoveNetwork(n.firewall4()); err != nil {
+			errs = append(errs, fmt.Errorf("remove IPv4 firewall rules of bridge %s: %w", n.Bridge, err))
+		}
 	}
-	if err := removeBridge(d.nl, n.Bridge, n.OwnBridge, n.Gateway, n.AddedAddr); err != nil {
+	if n.Subnet6.IsValid() && d.fw6 != nil {
+		if err := d.fw6.RemoveNetwork(n.firewall6()); err != nil {
+			errs = append(errs, fmt.Errorf("remove IPv6 firewall rules of bridge %s: %w", n.Bridge, err))
+		}
+	}
+	if err := removeBridge(d.nl, n.Bridge, n.OwnBridge, n.addedAddrs()); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

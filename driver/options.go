@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/mynet/mynet/firewall"
 )
 
 // Option keys, under the names Docker's bridge driver uses, so that a user
@@ -17,23 +20,41 @@ const (
 	optMasquerade  = "com.docker.network.bridge.enable_ip_masquerade"
 	optICC         = "com.docker.network.bridge.enable_icc"
 	optHostBinding = "com.docker.network.bridge.host_binding_ipv4"
+	optGWModeV4    = "com.docker.network.bridge.gateway_mode_ipv4"
+	optGWModeV6    = "com.docker.network.bridge.gateway_mode_ipv6"
+	optInhibitV4   = "com.docker.network.bridge.inhibit_ipv4"
+	optTrusted     = "com.docker.network.bridge.trusted_host_interfaces"
+	optHostIPv4    = "com.docker.network.host_ipv4"
+	optHostIPv6    = "com.docker.network.host_ipv6"
+	optIfacePrefix = "com.docker.network.container_iface_prefix"
 
 	// Keys of the CreateNetwork options map itself (not user -o options).
 	keyGeneric  = "com.docker.network.generic"
 	keyIPv6     = "com.docker.network.enable_ipv6"
 	keyInternal = "com.docker.network.internal"
+	keyIPv4     = "com.docker.network.enable_ipv4" // engine 28+
 )
 
 // Namespaces whose keys mynet owns: an unknown key there is a user's typo
 // and is rejected; anything else is a generic Docker label and is ignored.
 var ownedPrefixes = []string{"com.docker.network.bridge.", "com.docker.network.driver.", "mynet."}
 
-var knownOptions = []string{optBridgeName, optMTU, optMasquerade, optICC, optHostBinding}
+// dockerGeneric are keys the engine itself reads from -o for every driver;
+// they do not concern mynet and are not logged as ignored.
+var dockerGeneric = []string{keyIPv4, keyIPv6, "com.docker.network.advertise_addr_nmsgs", "com.docker.network.advertise_addr_ms"}
+
+var knownOptions = []string{optBridgeName, optMTU, optMasquerade, optICC, optHostBinding,
+	optGWModeV4, optGWModeV6, optInhibitV4, optTrusted, optHostIPv4, optHostIPv6, optIfacePrefix}
+
+// gatewayModes are the accepted values of the gateway_mode options.
+var gatewayModes = []string{firewall.ModeNAT, firewall.ModeNATUnprotected, firewall.ModeRouted, firewall.ModeIsolated}
 
 const (
-	defaultMTU = 1500
-	minMTU     = 68 // the IPv4 minimum (RFC 791)
-	maxMTU     = 65535
+	defaultIfacePrefix = "eth"
+	defaultMTU         = 1500
+	minMTU             = 68   // the IPv4 minimum (RFC 791)
+	minMTU6            = 1280 // the IPv6 minimum (RFC 8200)
+	maxMTU             = 65535
 )
 
 // netOptions is the validated form of a network's options.
@@ -45,6 +66,15 @@ type netOptions struct {
 	HostBinding netip.Addr `json:"host_binding_ipv4,omitzero"`
 	Internal    bool       `json:"internal"`
 	IPv6        bool       `json:"ipv6"`
+	// IPv4 is false only for IPv6-only networks (--ipv4=false, engine 28+).
+	IPv4        bool       `json:"ipv4"`
+	GWModeV4    string     `json:"gateway_mode_ipv4"`
+	GWModeV6    string     `json:"gateway_mode_ipv6"`
+	InhibitIPv4 bool       `json:"inhibit_ipv4,omitempty"`
+	Trusted     []string   `json:"trusted_host_interfaces,omitempty"`
+	HostIPv4    netip.Addr `json:"host_ipv4,omitzero"`
+	HostIPv6    netip.Addr `json:"host_ipv6,omitzero"`
+	IfacePrefix string     `json:"container_iface_prefix"`
 	// Ignored lists generic labels that do not apply to mynet.
 	Ignored []string `json:"-"`
 }
@@ -53,8 +83,14 @@ type netOptions struct {
 // names the option, the bad value and what is accepted, because the user
 // sees nothing but this text.
 func parseNetworkOptions(raw map[string]any) (netOptions, error) {
-	o := netOptions{MTU: defaultMTU, Masquerade: true, ICC: true}
+	o := netOptions{MTU: defaultMTU, Masquerade: true, ICC: true, IPv4: true,
+		GWModeV4: firewall.ModeNAT, GWModeV6: firewall.ModeNAT, IfacePrefix: defaultIfacePrefix}
 	var err error
+	if _, set := raw[keyIPv4]; set {
+		if o.IPv4, err = boolField(raw, keyIPv4); err != nil {
+			return o, err
+		}
+	}
 	if o.Internal, err = boolField(raw, keyInternal); err != nil {
 		return o, err
 	}
@@ -85,21 +121,76 @@ func (o *netOptions) set(key, val string) error {
 	case optICC:
 		o.ICC, err = parseBool(val)
 	case optHostBinding:
-		o.HostBinding, err = netip.ParseAddr(val)
-		if err == nil && !o.HostBinding.Is4() {
-			err = fmt.Errorf("want an IPv4 address")
-		}
+		o.HostBinding, err = parseAddr(val, true)
+	case optHostIPv4:
+		o.HostIPv4, err = parseAddr(val, true)
+	case optHostIPv6:
+		o.HostIPv6, err = parseAddr(val, false)
+	case optGWModeV4:
+		o.GWModeV4, err = parseGatewayMode(val)
+	case optGWModeV6:
+		o.GWModeV6, err = parseGatewayMode(val)
+	case optInhibitV4:
+		o.InhibitIPv4, err = parseBool(val)
+	case optTrusted:
+		o.Trusted, err = parseIfaceList(val)
+	case optIfacePrefix:
+		o.IfacePrefix, err = val, validIfacePrefix(val)
 	default:
 		if owned(key) {
 			return fmt.Errorf("unknown option %q: mynet accepts %s", key, strings.Join(knownOptions, ", "))
 		}
-		o.Ignored = append(o.Ignored, key)
+		if !slices.Contains(dockerGeneric, key) {
+			o.Ignored = append(o.Ignored, key)
+		}
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("option %s=%q: %w", key, val, err)
 	}
 	return nil
+}
+
+func parseAddr(s string, v4 bool) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || a.Is4() != v4 || a.Zone() != "" {
+		if v4 {
+			return a, fmt.Errorf("want an IPv4 address")
+		}
+		return a, fmt.Errorf("want an IPv6 address")
+	}
+	return a, nil
+}
+
+func parseGatewayMode(s string) (string, error) {
+	if slices.Contains(gatewayModes, s) {
+		return s, nil
+	}
+	return "", fmt.Errorf("want one of %s", strings.Join(gatewayModes, ", "))
+}
+
+// parseIfaceList reads Docker's colon-separated interface list.
+func parseIfaceList(s string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(s, ":") {
+		if name == "" {
+			continue
+		}
+		if err := validIfName(name); err != nil {
+			return nil, fmt.Errorf("interface %q: %w", name, err)
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// validIfacePrefix keeps room for the engine's index (eth0 .. eth99) within
+// the kernel's name limit.
+func validIfacePrefix(s string) error {
+	if s == "" || len(s) > maxIfName-2 {
+		return fmt.Errorf("want 1 to %d characters", maxIfName-2)
+	}
+	return validIfName(s)
 }
 
 func owned(key string) bool {

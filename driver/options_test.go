@@ -27,8 +27,10 @@ func TestParseNetworkOptions(t *testing.T) {
 			want: netOptions{MTU: 1500, Masquerade: true, ICC: true, Internal: true}},
 		{name: "all options", raw: generic(optBridgeName, "br-test", optMTU, "1450", optMasquerade, "false", optICC, "0", optHostBinding, "127.0.0.1"),
 			want: netOptions{BridgeName: "br-test", MTU: 1450, ICC: false, Masquerade: false, HostBinding: netip.MustParseAddr("127.0.0.1")}},
-		{name: "generic docker label ignored", raw: generic("com.docker.network.enable_ipv4", "true"),
-			want: netOptions{MTU: 1500, Masquerade: true, ICC: true, Ignored: []string{"com.docker.network.enable_ipv4"}}},
+		{name: "generic docker label ignored", raw: generic("com.docker.network.foo", "true"),
+			want: netOptions{MTU: 1500, Masquerade: true, ICC: true, Ignored: []string{"com.docker.network.foo"}}},
+		{name: "engine's own keys are not reported", raw: generic("com.docker.network.enable_ipv4", "true"),
+			want: netOptions{MTU: 1500, Masquerade: true, ICC: true}},
 		{name: "mtu not a number", raw: generic(optMTU, "abc"), wantErr: `option com.docker.network.driver.mtu="abc": want an MTU between 68 and 65535`},
 		{name: "mtu too small", raw: generic(optMTU, "67"), wantErr: "want an MTU between 68 and 65535"},
 		{name: "mtu too big", raw: generic(optMTU, "65536"), wantErr: "want an MTU between 68 and 65535"},
@@ -39,6 +41,12 @@ func TestParseNetworkOptions(t *testing.T) {
 		{name: "unknown bridge key", raw: generic("com.docker.network.bridge.enable_icx", "true"), wantErr: `unknown option "com.docker.network.bridge.enable_icx": mynet accepts com.docker.network.bridge.name,`},
 		{name: "unknown mynet key", raw: generic("mynet.foo", "1"), wantErr: `unknown option "mynet.foo"`},
 		{name: "internal not bool", raw: map[string]any{keyInternal: 3.0}, wantErr: "want a boolean"},
+		{name: "gateway mode", raw: generic(optGWModeV4, "bogus"), wantErr: `gateway_mode_ipv4="bogus": want one of nat, nat-unprotected, routed, isolated`},
+		{name: "host_ipv4 v6", raw: generic(optHostIPv4, "::1"), wantErr: "want an IPv4 address"},
+		{name: "host_ipv6 v4", raw: generic(optHostIPv6, "10.0.0.1"), wantErr: "want an IPv6 address"},
+		{name: "trusted bad name", raw: generic(optTrusted, "eth0:a/b"), wantErr: `interface "a/b"`},
+		{name: "iface prefix too long", raw: generic(optIfacePrefix, "abcdefghijklmn"), wantErr: "want 1 to 13 characters"},
+		{name: "inhibit not bool", raw: generic(optInhibitV4, "x"), wantErr: "want true or false"},
 		{name: "generic not a map", raw: map[string]any{keyGeneric: "x"}, wantErr: "want an object of options"},
 	}
 	for _, tt := range tests {
@@ -62,6 +70,23 @@ func TestParseNetworkOptions(t *testing.T) {
 	}
 }
 
+func TestParseNewOptions(t *testing.T) {
+	o, err := parseNetworkOptions(map[string]any{keyIPv4: false, keyGeneric: map[string]any{
+		optGWModeV4: "routed", optGWModeV6: "nat-unprotected", optTrusted: "eth1:vpn0", optHostIPv4: "192.0.2.7",
+		optHostIPv6: "2001:db8::7", optIfacePrefix: "net", optInhibitV4: "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.IPv4 || o.GWModeV4 != "routed" || o.GWModeV6 != "nat-unprotected" || strings.Join(o.Trusted, ",") != "eth1,vpn0" ||
+		o.HostIPv4.String() != "192.0.2.7" || o.HostIPv6.String() != "2001:db8::7" || o.IfacePrefix != "net" || !o.InhibitIPv4 {
+		t.Errorf("parsed %+v", o)
+	}
+	d, _ := parseNetworkOptions(nil)
+	if !d.IPv4 || d.GWModeV4 != "nat" || d.GWModeV6 != "nat" || d.IfacePrefix != "eth" {
+		t.Errorf("defaults %+v", d)
+	}
+}
+
 func TestParseIPAMData(t *testing.T) {
 	tests := []struct {
 		pool, gw        string
@@ -76,7 +101,7 @@ func TestParseIPAMData(t *testing.T) {
 		{pool: "garbage", wantErr: "is not an IPv4 CIDR"},
 	}
 	for _, tt := range tests {
-		_, gw, err := parseIPAMData(&network.IPAMData{Pool: tt.pool, Gateway: tt.gw})
+		_, gw, err := parseIPAMData(&network.IPAMData{Pool: tt.pool, Gateway: tt.gw}, false)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%s %s: error = %v, want %q", tt.pool, tt.gw, err, tt.wantErr)

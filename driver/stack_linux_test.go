@@ -32,7 +32,7 @@ func TestRealStack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := New(h, fw, newMemStore(), quietLog())
+		d, err := New(h, fw, nil, newMemStore(), quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,11 @@ type vethSpec struct {
 	Bridge     netlink.Link
 	MTU        int
 	MAC        net.HardwareAddr // for the container end
+	// Isolated sets the bridge port's isolated flag: isolated ports cannot
+	// talk to each other, only to the bridge itself (the gateway) and
+	// non-isolated ports. This is how ICC off holds for every protocol,
+	// with or without br_netfilter.
+	Isolated bool
 }
 
 // createVeth creates the pair, gives the container end its MAC, puts the
@@ -51,6 +56,11 @@ func createVeth(h netlinker, s vethSpec) (retErr error) {
 	}
 	if err := h.LinkSetMasterByIndex(host, s.Bridge.Attrs().Index); err != nil {
 		return fmt.Errorf("attach %s to bridge %s: %w", s.Host, s.Bridge.Attrs().Name, err)
+	}
+	if s.Isolated {
+		if err := h.LinkSetIsolated(host, true); err != nil {
+			return fmt.Errorf("isolate bridge port %s: %w", s.Host, err)
+		}
 	}
 	if err := h.LinkSetUp(host); err != nil {
 		return fmt.Errorf("set %s up: %w", s.Host, err)

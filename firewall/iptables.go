@@ -76,9 +76,30 @@ func New(log *logrus.Entry, opts ...Option) (*IPTables, error) {
 	return t, nil
 }
 
+// NewIPv6 is New for IPv6: ip6tables of the same backend as New picks.
+func NewIPv6(log *logrus.Entry, opts ...Option) (*IPTables, error) {
+	cmd := strings.Replace(selectCommand(log), "iptables", "ip6tables", 1)
+	t, err := newFamily(log, cmd, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		o(t)
+	}
+	return t, nil
+}
+
 // newIPv4 is New with the binary named, so tests can pick iptables-nft or
 // iptables-legacy.
 func newIPv4(log *logrus.Entry, cmd string) (*IPTables, error) {
+	return newFamily(log, cmd, true)
+}
+
+func newFamily(log *logrus.Entry, cmd string, is4 bool) (*IPTables, error) {
+	proto, forwarding := iptables.ProtocolIPv4, ipv4ForwardingPath
+	if !is4 {
+		proto, forwarding = iptables.ProtocolIPv6, defaultProcSys+"/"+forwardingKey(false)
+	}
 	path, err := exec.LookPath(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("finding %s: %w", cmd, err)
@@ -87,12 +108,12 @@ func newIPv4(log *logrus.Entry, cmd string) (*IPTables, error) {
 	if err != nil {
 		return nil, fmt.Errorf("running %s --version: %w", path, err)
 	}
-	ipt, err := iptables.New(iptables.Path(path), iptables.IPFamily(iptables.ProtocolIPv4),
+	ipt, err := iptables.New(iptables.Path(path), iptables.IPFamily(proto),
 		iptables.Timeout(lockWaitSeconds))
 	if err != nil {
 		return nil, fmt.Errorf("setting up %s: %w", path, err)
 	}
-	t := newIPTables(log, ipt, parseBackend(string(out)), true, ipv4ForwardingPath)
+	t := newIPTables(log, ipt, parseBackend(string(out)), is4, forwarding)
 	t.log.WithFields(logrus.Fields{"backend": t.backend, "path": path}).Info("iptables backend")
 	return t, nil
 }

@@ -57,8 +57,18 @@ type Option func(*IPTables)
 func ProcSys(dir string) Option {
 	return func(t *IPTables) {
 		t.procSys = dir
-		t.forwardingPath = t.sysctlPath("net/ipv4/ip_forward")
+		t.forwardingPath = t.sysctlPath(forwardingKey(t.is4))
 	}
+}
+
+// forwardingKey is the sysctl that turns on forwarding for a family. For
+// IPv6 it is conf/all/forwarding, which also makes the host ignore router
+// advertisements on interfaces whose accept_ra is 1, as Docker's does.
+func forwardingKey(is4 bool) string {
+	if is4 {
+		return "net/ipv4/ip_forward"
+	}
+	return "net/ipv6/conf/all/forwarding"
 }
 
 // sysctlPath returns the file of the sysctl key, written with slashes
