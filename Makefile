@@ -4,7 +4,17 @@ BIN     := bin/mynet
 GOFLAGS := -trimpath
 ENGINES ?= stable current
 
-.PHONY: build test deps vet unit e2e clean
+# Managed plugin (make plugin / make install): its name, the folder it is
+# built in, the host directory that keeps its state, and further
+# `docker plugin set` settings applied before it is enabled, e.g.
+# PLUGIN_SET='LOG_LEVEL=debug'. The docker CLI honours DOCKER_HOST.
+PLUGIN       ?= mynet:latest
+PLUGIN_DIR   ?= plugin-build
+PLUGIN_STATE ?= /var/lib/mynet
+PLUGIN_SET   ?=
+DOCKER       ?= docker
+
+.PHONY: build test deps vet unit e2e clean plugin install
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags '-s -w' -o $(BIN) .
@@ -38,6 +48,28 @@ e2e:
 		echo "=== e2e on engine $$e"; \
 		MYNET_E2E_ENGINE=$$e $(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e || exit 1; \
 	done
+
+# The managed plugin's folder, $(PLUGIN_DIR)/config.json and rootfs/, made
+# from this machine's files (static mynet, the iptables tools and their
+# libraries): nothing is pulled. The Dockerfile is the same for machines
+# that can pull images.
+plugin: build
+	scripts/plugin-rootfs.sh $(BIN) config.json $(PLUGIN_DIR)
+
+# Creates and enables $(PLUGIN) from $(PLUGIN_DIR) in the engine DOCKER_HOST
+# names (the local one by default). An installed $(PLUGIN) is replaced:
+# disabled with -f, removed, created again. Its networks and containers keep
+# working, since the state lives in $(PLUGIN_STATE) on the host.
+install: plugin
+	mkdir -p $(PLUGIN_STATE)
+	@if $(DOCKER) plugin inspect $(PLUGIN) >/dev/null 2>&1; then \
+		echo "replacing the installed $(PLUGIN)"; \
+		$(DOCKER) plugin disable -f $(PLUGIN) >/dev/null 2>&1; \
+		$(DOCKER) plugin rm -f $(PLUGIN); \
+	fi
+	$(DOCKER) plugin create $(PLUGIN) $(PLUGIN_DIR)
+	$(DOCKER) plugin set $(PLUGIN) state.source=$(PLUGIN_STATE) $(PLUGIN_SET)
+	$(DOCKER) plugin enable $(PLUGIN)
 
 clean:
 	rm -rf bin plugin-build

@@ -30,6 +30,7 @@ func teardown(l layout, keepWork bool) error {
 		deleteNamespace(l.extNS),
 		removeCgroups(l.cgroupName),
 		removeIfExists(l.pluginSock),
+		removeManagedSockets(l),
 		removeTree(l.execRoot),
 	}
 	if !keepWork {
@@ -219,7 +220,7 @@ func isDir(p string) bool {
 // teardown.
 func leftovers(l layout) []string {
 	var left []string
-	for _, p := range []string{l.nsPath(l.engineNS), l.nsPath(l.extNS), l.execRoot, l.pluginSock} {
+	for _, p := range append([]string{l.nsPath(l.engineNS), l.nsPath(l.extNS), l.execRoot, l.pluginSock}, managedSocketDirs(l)...) {
 		if _, err := os.Lstat(p); err == nil {
 			left = append(left, "path "+p)
 		}
@@ -294,4 +295,16 @@ func aliveTestBinary(pid int) bool {
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	return err == nil && strings.HasSuffix(strings.TrimSuffix(exe, " (deleted)"), ".test")
+}
+
+// removeManagedSockets removes the host directories /run/docker/plugins/<id>
+// that the engine made for its managed plugins' sockets.
+func removeManagedSockets(l layout) error {
+	var errs []error
+	for _, d := range managedSocketDirs(l) {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

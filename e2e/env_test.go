@@ -115,7 +115,7 @@ func (e *Env) Close() error {
 	start := time.Now()
 	var errs []error
 	if e.engine.running() {
-		errs = append(errs, e.removeDockerObjects())
+		errs = append(errs, e.removeDockerObjects(), e.removeManaged())
 	}
 	errs = append(errs,
 		e.engine.stop(),

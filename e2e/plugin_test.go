@@ -206,8 +206,14 @@ func (e *Env) PluginLog() string {
 	return string(b)
 }
 
-// Plugin is the driver and IPAM name to use in docker commands.
-func (e *Env) Plugin() string { return e.lay.pluginName }
+// Plugin is the driver and IPAM name to use in docker commands: the legacy
+// plugin's, or mynet:latest inside withManagedDriver.
+func (e *Env) Plugin() string {
+	if name := managedOverride(); name != "" {
+		return name
+	}
+	return e.lay.pluginName
+}
 
 func (e *Env) ensurePluginBinary() error {
 	if e.plugin.bin != "" {

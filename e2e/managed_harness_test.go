@@ -1,0 +1,318 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Managed-plugin mode: mynet installed into the private engine as a managed
+// (v2) plugin with the README's set-up command, run exactly as written
+// (with DOCKER_HOST pointing at the private engine), from a build folder and
+// with a state directory inside the run's work dir.
+//
+// The plugin is named mynet:latest, the real name: the private engine keeps
+// its plugins under its own data-root, so the name cannot clash with a
+// plugin of any other engine. Its socket directory, however, is the fixed
+// host path /run/docker/plugins/<plugin id>; teardown removes it (see
+// removeManagedSockets).
+//
+// Harness API: useManaged(t) installs on first use and returns the driver
+// and IPAM name; withManagedDriver(t) makes the foundation scenarios' helpers
+// (createMynet, env.Plugin) use it; ManagedID, ManagedLog, ManagedLogSince,
+// ManagedSettled; buildPluginFolder for a second build; readmeInstallCommand.
+
+const (
+	managedName = "mynet:latest"
+
+	// readmeInstallSection is the README heading whose first sh block holds
+	// the set-up command.
+	readmeInstallSection = "## Install as a managed plugin"
+)
+
+// managedState is the managed plugin as the harness installed it.
+type managedState struct {
+	mu        sync.Mutex
+	installed bool
+	override  string          // driver name env.Plugin returns while set
+	ids       map[string]bool // every plugin id seen, for teardown
+}
+
+var managed managedState
+
+func (l layout) managedStateDir() string { return filepath.Join(l.workDir, "managed-state") }
+
+func (l layout) managedBuildDir(n int) string {
+	return filepath.Join(l.workDir, fmt.Sprintf("plugin-build-%d", n))
+}
+
+// readmeInstallCommand returns the first command line of the first ```sh
+// block under readmeInstallSection in README.md.
+func readmeInstallCommand(root string) (string, error) {
+	f, err := os.Open(filepath.Join(root, "README.md"))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	inSection, inBlock := false, false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "## "):
+			inSection = line == readmeInstallSection
+		case inSection && !inBlock && strings.HasPrefix(line, "```sh"):
+			inBlock = true
+		case inBlock && strings.HasPrefix(line, "```"):
+			return "", errors.New("README: the set-up block is empty")
+		case inBlock && strings.TrimSpace(line) != "" && !strings.HasPrefix(strings.TrimSpace(line), "#"):
+			return strings.TrimSpace(line), nil
+		}
+	}
+	return "", fmt.Errorf("README.md has no ```sh block under %q", readmeInstallSection)
+}
+
+// sudoShim writes a `sudo` that just runs its arguments, into a directory
+// put first on PATH for README commands. The real sudo resets the
+// environment, which would drop DOCKER_HOST and point the command at the
+// machine's own engine; the tests run as root, so nothing is lost.
+func sudoShim(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "sudo"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755)
+}
+
+// runReadmeCommand runs a README command line with sh in the module root,
+// against the private engine, with extra environment (make variables).
+func (e *Env) runReadmeCommand(cmdline string, timeout time.Duration, extra ...string) (string, error) {
+	root, err := moduleRoot(goBinary())
+	if err != nil {
+		return "", err
+	}
+	shim := filepath.Join(e.lay.workDir, "shim")
+	if err := sudoShim(shim); err != nil {
+		return "", err
+	}
+	environ := cliEnviron(e.lay)
+	for i, kv := range environ {
+		if strings.HasPrefix(kv, "PATH=") {
+			environ[i] = "PATH=" + shim + ":" + filepath.Dir(goBinary()) + ":" + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	environ = append(environ, extra...)
+	return run(timeout, environ, "sh", "-c", "cd "+shellQuote(root)+" && "+cmdline)
+}
+
+func goBinary() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// installManaged runs the README's set-up command with the build folder
+// and state directory of this run.
+func (e *Env) installManaged(buildDir string) error {
+	cmdline, err := readmeInstallCommand(mustModuleRoot())
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.lay.managedStateDir(), 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := e.runReadmeCommand(cmdline, 5*time.Minute,
+		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.lay.managedStateDir())
+	if err != nil {
+		return fmt.Errorf("README set-up command %q: %w\n%s", cmdline, err, out)
+	}
+	logf("%q installed %s in %v", cmdline, managedName, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func mustModuleRoot() string {
+	root, err := moduleRoot(goBinary())
+	if err != nil {
+		return "."
+	}
+	return root
+}
+
+// useManaged is useEngine plus mynet installed as a managed plugin (on
+// first use, with the README's command); it returns the driver and IPAM
+// name, mynet:latest.
+func useManaged(t *testing.T) string {
+	t.Helper()
+	e := useEngine(t)
+	managed.mu.Lock()
+	defer managed.mu.Unlock()
+	if !managed.installed {
+		if err := e.installManaged(e.lay.managedBuildDir(1)); err != nil {
+			t.Fatal(err)
+		}
+		managed.installed = true
+	}
+	if out := docker(t, "plugin", "inspect", "-f", "{{.Enabled}}", managedName); out != "true" {
+		docker(t, "plugin", "enable", managedName)
+	}
+	return managedName
+}
+
+// withManagedDriver makes env.Plugin() (and so createMynet and the other
+// helpers) name the managed plugin until the test ends.
+func withManagedDriver(t *testing.T) {
+	t.Helper()
+	name := useManaged(t)
+	managed.mu.Lock()
+	managed.override = name
+	managed.mu.Unlock()
+	t.Cleanup(func() {
+		managed.mu.Lock()
+		managed.override = ""
+		managed.mu.Unlock()
+	})
+}
+
+func managedOverride() string {
+	managed.mu.Lock()
+	defer managed.mu.Unlock()
+	return managed.override
+}
+
+// buildPluginFolder runs `make plugin` into dir: a second build of the same
+// source, for upgrades.
+func (e *Env) buildPluginFolder(dir string) error {
+	out, err := e.runReadmeCommand("make plugin", 5*time.Minute, "PLUGIN_DIR="+dir)
+	if err != nil {
+		return fmt.Errorf("make plugin PLUGIN_DIR=%s: %w\n%s", dir, err, out)
+	}
+	return nil
+}
+
+// ManagedID returns the plugin's full id ("" if not installed).
+func ManagedID(t testing.TB) string {
+	t.Helper()
+	id, err := dockerErr("plugin", "inspect", "-f", "{{.Id}}", managedName)
+	if err != nil {
+		return ""
+	}
+	managed.mu.Lock()
+	defer managed.mu.Unlock()
+	if managed.ids == nil {
+		managed.ids = map[string]bool{}
+	}
+	managed.ids[id] = true
+	return id
+}
+
+// ManagedLog returns what the managed plugin with id printed, as the engine
+// logged it (one dockerd log line per plugin output line, tagged
+// plugin=<id>), from byte offset since of the dockerd log.
+func ManagedLogSince(id string, since int64) string {
+	b, err := os.ReadFile(env.lay.dockerdLog())
+	if err != nil || id == "" {
+		return ""
+	}
+	if since > int64(len(b)) {
+		since = 0
+	}
+	var out []string
+	for _, line := range strings.Split(string(b[since:]), "\n") {
+		if strings.Contains(line, "plugin="+id) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// ManagedLog is ManagedLogSince from the start of the run.
+func ManagedLog(id string) string { return ManagedLogSince(id, 0) }
+
+// ManagedSettled waits until the plugin with id has logged want (after
+// offset since), e.g. that it is serving.
+func ManagedSettled(t testing.TB, id string, since int64, want string) {
+	t.Helper()
+	err := waitFor(30*time.Second, 100*time.Millisecond, func() error {
+		if strings.Contains(ManagedLogSince(id, since), want) {
+			return nil
+		}
+		return errNotYet
+	})
+	if err != nil {
+		t.Fatalf("managed plugin %s never logged %q: %v\n%s", short(id), want, err, tailString(ManagedLogSince(id, since), 30))
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func tailString(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// removeManaged removes the managed plugin from the engine (networks must
+// be gone already): part of the engine's teardown.
+func (e *Env) removeManaged() error {
+	managed.mu.Lock()
+	defer managed.mu.Unlock()
+	if !managed.installed {
+		return nil
+	}
+	if _, err := dockerIn(e.lay, time.Minute, "plugin", "inspect", managedName); err != nil {
+		return nil // removed by a test
+	}
+	_, _ = dockerIn(e.lay, time.Minute, "plugin", "disable", "-f", managedName)
+	_, err := dockerIn(e.lay, time.Minute, "plugin", "rm", "-f", managedName)
+	if err == nil {
+		managed.installed = false
+	}
+	return err
+}
+
+// managedSocketDirs lists the host directories /run/docker/plugins/<id> of
+// the plugins the engine of l knows (from its data-root, so it works for a
+// crashed run too) and of those this run has seen, that still exist. The
+// engine removes them itself with the plugin.
+func managedSocketDirs(l layout) []string {
+	ids := map[string]bool{}
+	entries, _ := os.ReadDir(filepath.Join(l.dataRoot, "plugins"))
+	for _, ent := range entries {
+		if ent.IsDir() && len(ent.Name()) == 64 {
+			ids[ent.Name()] = true
+		}
+	}
+	if l.pid == os.Getpid() {
+		managed.mu.Lock()
+		for id := range managed.ids {
+			ids[id] = true
+		}
+		managed.mu.Unlock()
+	}
+	var dirs []string
+	for id := range ids {
+		if d := filepath.Join(pluginsDir, id); isDir(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
