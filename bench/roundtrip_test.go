@@ -14,75 +14,13 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/vishvananda/netlink"
 
 	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/fake"
 	"github.com/mynet/mynet/ipam"
 	"github.com/mynet/mynet/plugin"
 	"github.com/mynet/mynet/store"
 )
-
-// fakeKernel stands in for netlink: links live in a map. It measures the
-// plugin's own cost (HTTP, JSON, IPAM, state writes, locking), not the
-// kernel's.
-type fakeKernel struct {
-	mu    sync.Mutex
-	links map[string]netlink.Link
-	next  int
-}
-
-func newFakeKernel() *fakeKernel { return &fakeKernel{links: map[string]netlink.Link{}} }
-
-func (k *fakeKernel) LinkByName(name string) (netlink.Link, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if l, ok := k.links[name]; ok {
-		return l, nil
-	}
-	return nil, netlink.LinkNotFoundError{}
-}
-
-func (k *fakeKernel) LinkAdd(l netlink.Link) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.next++
-	l.Attrs().Index = k.next
-	k.links[l.Attrs().Name] = l
-	if v, ok := l.(*netlink.Veth); ok {
-		peer := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: v.PeerName, Index: k.next + 1000000}}
-		k.links[v.PeerName] = peer
-	}
-	return nil
-}
-
-func (k *fakeKernel) LinkDel(l netlink.Link) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.links, l.Attrs().Name)
-	if v, ok := l.(*netlink.Veth); ok {
-		delete(k.links, v.PeerName)
-	}
-	return nil
-}
-
-func (k *fakeKernel) LinkSetUp(netlink.Link) error                       { return nil }
-func (k *fakeKernel) LinkSetMTU(netlink.Link, int) error                 { return nil }
-func (k *fakeKernel) LinkSetMasterByIndex(netlink.Link, int) error       { return nil }
-func (k *fakeKernel) LinkSetIsolated(netlink.Link, bool) error           { return nil }
-func (k *fakeKernel) AddrAdd(netlink.Link, *netlink.Addr) error          { return nil }
-func (k *fakeKernel) AddrDel(netlink.Link, *netlink.Addr) error          { return nil }
-func (k *fakeKernel) AddrList(netlink.Link, int) ([]netlink.Addr, error) { return nil, nil }
-func (k *fakeKernel) LinkSetAlias(l netlink.Link, alias string) error {
-	l.Attrs().Alias = alias
-	return nil
-}
-
-type fakeFirewall struct{}
-
-func (fakeFirewall) EnsureNetwork(firewall.Network) error { return nil }
-func (fakeFirewall) RemoveNetwork(firewall.Network) error { return nil }
-func (fakeFirewall) EnableForwarding() error              { return nil }
 
 // server is a mynet plugin on a unix socket in a temp dir, with a real
 // IPAM and state file and a fake kernel.
@@ -105,7 +43,7 @@ func startServer(b testing.TB) *server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := driver.New(newFakeKernel(), fakeFirewall{}, nil, st, entry)
+	d, err := driver.New(fake.NewKernel(), fake.Firewall{}, nil, st, entry)
 	if err != nil {
 		b.Fatal(err)
 	}
