@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestManagedInstall: the README's set-up command builds the plugin folder
@@ -66,4 +67,241 @@ func TestManagedInstall(t *testing.T) {
 		t.Errorf("state.db not in the host state directory: %v", err)
 	}
 	t.Logf("plugin %s; log:\n%s", short(id), tailString(log, 10))
+}
+
+// TestManagedFoundation runs the foundation scenarios against the managed
+// plugin: the user story (DNS, NAT, cleanup), static addresses and
+// isolation between networks.
+func TestManagedFoundation(t *testing.T) {
+	withManagedDriver(t)
+	t.Run("UserStory", TestUserStory)
+	t.Run("StaticIP", TestStaticIP)
+	t.Run("Isolation", TestIsolation)
+}
+
+// TestManagedForwarding: with IP forwarding off in the engine's namespace,
+// creating a network through the managed plugin turns it on, through the
+// host /proc/sys/net mount (the plugin's own /proc/sys is read-only), and
+// containers reach the outside.
+func TestManagedForwarding(t *testing.T) {
+	withManagedDriver(t)
+	id := ManagedID(t)
+	const fwd = "/proc/sys/net/ipv4/ip_forward"
+	t.Cleanup(func() { _, _ = inEngineErr("sh", "-c", "echo 1 > "+fwd) })
+	inEngine(t, "sh", "-c", "echo 0 > "+fwd)
+	off := fileSize(env.lay.dockerdLog())
+
+	createMynet(t, "mynet-e2e-mfwd", "--subnet", "10.75.0.0/24")
+	if got := inEngine(t, "cat", fwd); got != "1" {
+		t.Fatalf("ip_forward in the engine namespace is %q after a network was created, want 1", got)
+	}
+	mustContain(t, "plugin log", ManagedLogSince(id, off), "enabled IP forwarding")
+	mustContain(t, "plugin log: sysctl path", ManagedLogSince(id, off), "/host/proc/sys/net/ipv4/ip_forward")
+	mustContain(t, "ext page through NAT", runOnce(t, "mynet-e2e-mfwd", httpGet(extURL)...), extPage)
+}
+
+// TestManagedLogLevel: `docker plugin set mynet:latest LOG_LEVEL=debug`
+// (refused while enabled, accepted while disabled) makes the plugin log at
+// debug level after enable; the engine's log carries it tagged with the
+// plugin id.
+func TestManagedLogLevel(t *testing.T) {
+	withManagedDriver(t)
+	id := ManagedID(t)
+	if strings.Contains(ManagedLog(id), "level=debug") {
+		t.Fatalf("debug lines from the plugin at the default level:\n%s", tailString(ManagedLog(id), 20))
+	}
+	mustFail(t, "plugin set while enabled", dockerErrOnly("plugin", "set", managedName, "LOG_LEVEL=debug"))
+
+	// Registered first, so it runs after the network below is removed
+	// (disable refuses while a network uses the plugin).
+	t.Cleanup(func() { setManagedEnv(t, "LOG_LEVEL=info") })
+	off := fileSize(env.lay.dockerdLog())
+	setManagedEnv(t, "LOG_LEVEL=debug")
+	ManagedSettled(t, id, off, "mynet serving")
+	if got := docker(t, "plugin", "inspect", "-f", "{{.Settings.Env}}", managedName); !strings.Contains(got, "LOG_LEVEL=debug") {
+		t.Errorf("plugin settings: %s", got)
+	}
+	createMynet(t, "mynet-e2e-mlog", "--subnet", "10.76.0.0/24")
+	log := ManagedLogSince(id, off)
+	mustContain(t, "plugin log after LOG_LEVEL=debug", log, "level=debug")
+	t.Logf("debug lines, e.g.:\n%s", firstLinesWith(log, "level=debug", 3))
+}
+
+// setManagedEnv disables the plugin, sets env settings and enables it.
+func setManagedEnv(t *testing.T, settings ...string) {
+	t.Helper()
+	docker(t, "plugin", "disable", managedName)
+	docker(t, append([]string{"plugin", "set", managedName}, settings...)...)
+	docker(t, "plugin", "enable", managedName)
+}
+
+func dockerErrOnly(args ...string) error {
+	_, err := dockerErr(args...)
+	return err
+}
+
+func firstLinesWith(text, sub string, n int) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) && len(out) < n {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestManagedDisableEnable: disable is refused while a network uses the
+// plugin; disable -f works, the running containers keep their network, and
+// after enable the network, its containers and its allocations are all
+// still there and new containers join.
+func TestManagedDisableEnable(t *testing.T) {
+	withManagedDriver(t)
+	const (
+		net = "mynet-e2e-mdis"
+		web = "e2e-mdis-web"
+		cli = "e2e-mdis-cli"
+	)
+	createMynet(t, net, "--subnet", "10.77.0.0/24", "--gateway", "10.77.0.1")
+	startWeb(t, web, net, "--ip", "10.77.0.10")
+	startSleeper(t, cli, net)
+	cliIP := containerIP(t, cli, net)
+
+	msg := mustFail(t, "plugin disable with a network", dockerErrOnly("plugin", "disable", managedName))
+	if !containsAny(msg, "in use") {
+		t.Errorf("disable refused, but not as in use: %s", msg)
+	}
+	docker(t, "plugin", "disable", "-f", managedName)
+	t.Cleanup(func() { ensureManagedEnabled(t) }) // before the network's removal
+	mustReach(t, cli, "10.77.0.10")               // kernel state stays without the plugin
+
+	off := fileSize(env.lay.dockerdLog())
+	docker(t, "plugin", "enable", managedName)
+	ManagedSettled(t, ManagedID(t), off, "mynet serving")
+	checkNetworkKept(t, net, "10.77.0.1/24", web, "10.77.0.10", cli, cliIP.String(), "e2e-mdis-new")
+}
+
+func ensureManagedEnabled(t *testing.T) {
+	if out, _ := dockerErr("plugin", "inspect", "-f", "{{.Enabled}}", managedName); out == "false" {
+		if _, err := dockerErr("plugin", "enable", managedName); err != nil {
+			t.Errorf("re-enabling %s: %v", managedName, err)
+		}
+	}
+}
+
+// checkNetworkKept checks, after the plugin went away and came back, that
+// web (at webIP) and cli (at cliIP) still talk, by address and by name;
+// that webIP is still allocated (a second --ip for it is refused); that a
+// new container gets an address of its own and reaches web; and that
+// removing cli removes its veth (mynet still knows the endpoint).
+func checkNetworkKept(t *testing.T, net, gwCIDR, web, webIP, cli, cliIP, newName string) {
+	t.Helper()
+	mustReach(t, cli, webIP)
+	mustContain(t, "web by name", execIn(t, cli, httpGet("http://"+web+"/")...), webPage)
+	msg := mustFail(t, "second container asking for "+webIP, startSleeperErr(t, newName+"-dup", net, "--ip", webIP))
+	if !containsAny(msg, "in use") {
+		t.Errorf("--ip %s: want it refused as in use, got: %s", webIP, msg)
+	}
+	startSleeper(t, newName, net)
+	newIP := containerIP(t, newName, net).String()
+	if newIP == webIP || newIP == cliIP {
+		t.Fatalf("%s got %s, already held (web %s, cli %s)", newName, newIP, webIP, cliIP)
+	}
+	mustReach(t, newName, webIP)
+
+	br := bridgeWithAddr(t, gwCIDR)
+	if br == "" {
+		t.Fatalf("no bridge with %s", gwCIDR)
+	}
+	before := len(portsOf(t, br))
+	docker(t, "rm", "-f", cli)
+	if after := len(portsOf(t, br)); after != before-1 {
+		t.Errorf("bridge %s had %d ports, %d after removing %s; want one fewer", br, before, after, cli)
+	}
+}
+
+// TestManagedUpgrade: upgrading to a second build, the README's way (the
+// set-up command run again: disable -f, rm, create from the new folder,
+// enable), keeps networks, endpoints and allocations.
+func TestManagedUpgrade(t *testing.T) {
+	withManagedDriver(t)
+	const (
+		net = "mynet-e2e-mupg"
+		web = "e2e-mupg-web"
+		cli = "e2e-mupg-cli"
+	)
+	createMynet(t, net, "--subnet", "10.78.0.0/24", "--gateway", "10.78.0.1")
+	startWeb(t, web, net, "--ip", "10.78.0.10")
+	startSleeper(t, cli, net)
+	cliIP := containerIP(t, cli, net)
+	id1 := ManagedID(t)
+
+	t.Cleanup(func() { ensureManagedEnabled(t) })
+	if err := env.installManaged(env.lay.managedBuildDir(2)); err != nil {
+		t.Fatal(err)
+	}
+	id2 := ManagedID(t)
+	if id2 == "" || id2 == id1 {
+		t.Fatalf("plugin id %q after the upgrade, was %q: want a new plugin", short(id2), short(id1))
+	}
+	ManagedSettled(t, id2, 0, "mynet serving")
+	mustContain(t, "new plugin's log", ManagedLog(id2), "ipam state loaded")
+	checkNetworkKept(t, net, "10.78.0.1/24", web, "10.78.0.10", cli, cliIP.String(), "e2e-mupg-new")
+}
+
+// TestManagedEngineRestart: dockerd stops (stopping the containers, which
+// deletes their endpoints) and starts again, restarting the plugin: the
+// --restart always container comes back with working networking, a
+// container that was running without a restart policy leaves no endpoint
+// behind, and no address is handed out twice.
+func TestManagedEngineRestart(t *testing.T) {
+	withManagedDriver(t)
+	const (
+		net  = "mynet-e2e-mrst"
+		web  = "e2e-mrst-web"
+		once = "e2e-mrst-once"
+	)
+	createMynet(t, net, "--subnet", "10.79.0.0/24", "--gateway", "10.79.0.1")
+	startWeb(t, web, net, "--restart", "always")
+	startSleeper(t, once, net)
+	onceIP := containerIP(t, once, net)
+	br := bridgeWithAddr(t, "10.79.0.1/24")
+	id := ManagedID(t)
+	off := fileSize(env.lay.dockerdLog())
+
+	env.RestartEngine(t)
+	if err := waitFor(30*time.Second, 200*time.Millisecond, func() error {
+		if !containerRunning(t, web) {
+			return errNotYet
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("%s not running after the engine restart: %v", web, err)
+	}
+	ManagedSettled(t, id, off, "mynet serving")
+	if containerRunning(t, once) {
+		t.Fatalf("%s (no restart policy) is running after the engine restart", once)
+	}
+	webIP := containerIP(t, web, net)
+	if got := ifaceAddr(t, web, "eth0").Addr(); got != webIP {
+		t.Errorf("%s: eth0 has %v, engine recorded %v", web, got, webIP)
+	}
+	if ports := portsOf(t, br); len(ports) != 1 {
+		t.Errorf("bridge %s has %d ports after the restart, want 1 (%s only): stale endpoints", br, len(ports), web)
+	}
+	mustContain(t, "web by name after restart", runOnce(t, net, httpGet("http://"+web+"/")...), webPage)
+	mustContain(t, "ext page from the restarted container", execIn(t, web, httpGet(extURL)...), extPage)
+
+	startSleeper(t, "e2e-mrst-new", net)
+	newIP := containerIP(t, "e2e-mrst-new", net)
+	docker(t, "start", once)
+	onceIP2 := containerIP(t, once, net)
+	seen := map[string]string{webIP.String(): web}
+	for name, ip := range map[string]string{"e2e-mrst-new": newIP.String(), once: onceIP2.String()} {
+		if other, dup := seen[ip]; dup {
+			t.Errorf("%s and %s both have %s", name, other, ip)
+		}
+		seen[ip] = name
+	}
+	mustReach(t, once, webIP.String())
+	t.Logf("%s had %v before the restart, %v after", once, onceIP, onceIP2)
 }
