@@ -1,0 +1,165 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// composeProject is the compose project of TestCompose; its network is
+// <project>_front with both tools.
+const composeProject = "mynete2e"
+
+// composeFile uses mynet:latest as driver and IPAM driver, with a driver
+// option, a subnet and gateway, and a fixed address for one service. File
+// format 2.4 is the newest that docker-compose 1.x (Debian's) knows with
+// ipam gateways; compose v2 reads it too.
+const composeFile = `version: "2.4"
+services:
+  web:
+    image: ` + image + `
+    command: ["httpd", "-f", "-p", "80", "-h", "/var/www"]
+    stop_grace_period: 1s
+    networks:
+      front:
+        ipv4_address: 10.80.0.10
+  client:
+    image: ` + image + `
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    networks: [front]
+networks:
+  front:
+    driver: mynet:latest
+    driver_opts:
+      com.docker.network.driver.mtu: "1400"
+    ipam:
+      driver: mynet:latest
+      config:
+        - subnet: 10.80.0.0/24
+          gateway: 10.80.0.1
+`
+
+// composeTool is one way to run compose: Debian's docker-compose, or the
+// docker CLI's compose plugin.
+type composeTool struct {
+	name string
+	argv []string
+}
+
+// TestCompose: `up` with a compose file naming mynet:latest creates the
+// network through the managed plugin with the driver option, the subnet and
+// the fixed address; services reach each other by name and the outside
+// through NAT; `down` leaves nothing behind. Run with Debian's
+// docker-compose (installed if missing) and with `docker compose` where
+// the CLI has it.
+func TestCompose(t *testing.T) {
+	useManaged(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte(composeFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range composeTools(t) {
+		t.Run(tool.name, func(t *testing.T) {
+			if tool.argv == nil {
+				t.Skipf("%s is not available here", tool.name)
+			}
+			composeScenario(t, tool, file)
+		})
+	}
+}
+
+func composeTools(t *testing.T) []composeTool {
+	t.Helper()
+	v1 := composeTool{name: "docker-compose"}
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		v1.argv = []string{p}
+	} else if err := aptInstall("docker-compose"); err != nil {
+		t.Errorf("installing docker-compose: %v", err)
+	} else if p, err := exec.LookPath("docker-compose"); err == nil {
+		v1.argv = []string{p}
+	}
+	v2 := composeTool{name: "docker compose"}
+	if _, err := dockerErr("compose", "version"); err == nil {
+		v2.argv = []string{cliPath(), "-H", env.lay.dockerHost(), "compose"}
+	}
+	return []composeTool{v1, v2}
+}
+
+// compose runs the tool on the file against the private engine.
+func compose(t *testing.T, tool composeTool, file string, args ...string) string {
+	t.Helper()
+	argv := append(append(append([]string{}, tool.argv...), "-f", file, "-p", composeProject), args...)
+	out, err := run(dockerTimeout, cliEnviron(env.lay), argv...)
+	if err != nil {
+		t.Fatalf("%s: %v", tool.name, err)
+	}
+	return out
+}
+
+func composeScenario(t *testing.T, tool composeTool, file string) {
+	const (
+		net    = composeProject + "_front"
+		gwCIDR = "10.80.0.1/24"
+		webIP  = "10.80.0.10"
+	)
+	subnet := netip.MustParsePrefix("10.80.0.0/24")
+	down := func() { compose(t, tool, file, "down", "--timeout", "1") }
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpKernelOnFailure(t)
+			if _, err := run(dockerTimeout, cliEnviron(env.lay), append(append(append([]string{}, tool.argv...), "-f", file, "-p", composeProject), "down", "--timeout", "1")...); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+	start := time.Now()
+	compose(t, tool, file, "up", "-d")
+	t.Logf("%s up took %v", tool.name, time.Since(start).Round(time.Millisecond))
+
+	got := docker(t, "network", "inspect", "-f", "{{.Driver}} {{.IPAM.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", net)
+	if want := "mynet:latest mynet:latest 10.80.0.0/24"; got != want {
+		t.Errorf("network %s: driver, IPAM driver, subnet = %q, want %q", net, got, want)
+	}
+	web, client := serviceContainer(t, "web"), serviceContainer(t, "client")
+	if ip := containerIP(t, web, net); ip.String() != webIP {
+		t.Errorf("web has %v, want the ipv4_address %s", ip, webIP)
+	}
+	if mtu := execIn(t, client, "cat", "/sys/class/net/eth0/mtu"); mtu != "1400" {
+		t.Errorf("client eth0 MTU %s, want 1400 from driver_opts", mtu)
+	}
+	mustContain(t, "web by service name", execIn(t, client, httpGet("http://web/")...), webPage)
+	mustContain(t, "ext page through NAT", execIn(t, client, httpGet(extURL)...), extPage)
+	br := bridgeWithAddr(t, gwCIDR)
+	if br == "" {
+		t.Fatalf("no bridge with %s", gwCIDR)
+	}
+
+	down()
+	if left := docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+composeProject); left != "" {
+		t.Errorf("containers left after down: %s", left)
+	}
+	if _, err := dockerErr("network", "inspect", net); err == nil {
+		t.Errorf("network %s left after down", net)
+	}
+	assertNetworkGone(t, br, gwCIDR, subnet)
+}
+
+// serviceContainer returns the id of the one container of a service of
+// the compose project.
+func serviceContainer(t *testing.T, service string) string {
+	t.Helper()
+	ids := strings.Fields(docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+composeProject,
+		"--filter", "label=com.docker.compose.service="+service))
+	if len(ids) != 1 {
+		t.Fatalf("service %s: containers %v, want one", service, ids)
+	}
+	return ids[0]
+}
