@@ -44,7 +44,7 @@ func newFakeTables() *fakeTables {
 	return f
 }
 
-var fakeTargets = []string{"ACCEPT", "DROP", "RETURN", "MASQUERADE"}
+var fakeTargets = []string{"ACCEPT", "DROP", "RETURN", "MASQUERADE", "DNAT"}
 
 func (f *fakeTables) check(op, table, chain string, spec []string) ([]string, bool, error) {
 	if f.fail != nil {

@@ -214,8 +214,12 @@ func (t *IPTables) Cleanup() error {
 	if err := t.requireNoNetworkRules(); err != nil {
 		return err
 	}
+	if err := t.requireNoPortRules(); err != nil {
+		return err
+	}
 	log := t.log
-	var errs []error
+	// The port jumps go first: one of them lives in MYNET-FORWARD.
+	errs := t.cleanupPorts()
 	base := baseRules()
 	for i := len(base) - 1; i >= 0; i-- {
 		if err := t.deleteRule(log, base[i].Rule); err != nil {
@@ -344,10 +348,16 @@ func (t *IPTables) undo(log *logrus.Entry, added []Rule) {
 }
 
 // requireNoNetworkRules returns ErrRulesRemain if any per-network chain has
-// a rule. A missing chain is empty. ChainExists comes first because
-// iptables-nft does not report listing a missing chain as "not found".
+// a rule.
 func (t *IPTables) requireNoNetworkRules() error {
-	for _, c := range networkChains {
+	return t.requireEmpty(networkChains)
+}
+
+// requireEmpty returns ErrRulesRemain if any of chains has a rule. A
+// missing chain is empty. ChainExists comes first because iptables-nft does
+// not report listing a missing chain as "not found".
+func (t *IPTables) requireEmpty(chains []chainRef) error {
+	for _, c := range chains {
 		ok, err := t.ipt.ChainExists(c.table, c.chain)
 		if err != nil {
 			return fmt.Errorf("checking chain %s in table %s: %w", c.chain, c.table, err)
