@@ -113,7 +113,7 @@ func (o *netOptions) set(key, val string) error {
 	var err error
 	switch key {
 	case optBridgeName:
-		o.BridgeName, err = val, validIfName(val)
+		o.BridgeName, err = val, validBridgeOption(val)
 	case optMTU:
 		o.MTU, err = parseMTU(val)
 	case optMasquerade:
@@ -182,6 +182,17 @@ func parseIfaceList(s string) ([]string, error) {
 		out = append(out, name)
 	}
 	return out, nil
+}
+
+// validBridgeOption checks a user's bridge name as an interface name, then
+// against what the firewall refuses (Docker's docker0 and br-*, iptables'
+// '+' and '!'), so that a refused name fails here, naming the option,
+// before an existing bridge of that name is adopted.
+func validBridgeOption(s string) error {
+	if err := validIfName(s); err != nil {
+		return err
+	}
+	return firewall.CheckBridgeName(s)
 }
 
 // validIfacePrefix keeps room for the engine's index (eth0 .. eth99) within

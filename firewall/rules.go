@@ -299,6 +299,12 @@ func (n Network) validate(is4 bool) error {
 	return nil
 }
 
+// CheckBridgeName reports whether name can be a mynet bridge (see
+// validBridgeName), so that callers can refuse a user's bridge name before
+// touching the kernel: an existing bridge of a refused name, docker0 above
+// all, would otherwise be adopted and given an address first.
+func CheckBridgeName(name string) error { return validBridgeName(name) }
+
 // validBridgeName accepts names the kernel accepts as interface names,
 // minus those iptables reads specially ('+' is a wildcard, '!' a negation)
 // and Docker's bridge names: the drops towards Docker's bridges would match
