@@ -28,6 +28,7 @@ type Firewall interface {
 	EnsureNetwork(n firewall.Network) error
 	RemoveNetwork(n firewall.Network) error
 	EnableForwarding() error
+	PortFirewall
 }
 
 const (
@@ -52,15 +53,26 @@ type Driver struct {
 	mu        sync.Mutex
 	networks  map[string]*networkState
 	endpoints map[string]*endpointState
+	// ports chooses host ports; holds are the reservations of each
+	// published endpoint, by endpoint ID (see ports.go). Both under mu.
+	ports *portAllocator
+	holds map[string][]hold
 }
 
 var _ network.Driver = (*Driver)(nil)
 
 // New loads the driver's state from st. Call Restore to bring the kernel
 // back in line with it. fw6 may be nil: IPv6 networks are then refused.
+// Host ports are reserved with sockets, unless nl is a stand-in kernel that
+// reserves them itself (see PortReserver).
 func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry) (*Driver, error) {
 	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
-		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}}
+		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{},
+		ports: &portAllocator{holder: socketHolder{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
+		holds: map[string][]hold{}}
+	if r, ok := nl.(PortReserver); ok {
+		d.ports.holder = r // a fake kernel: no sockets on the host
+	}
 	err := st.ForEach(networksBucket, func(_ string, raw []byte) error {
 		n := &networkState{}
 		if err := json.Unmarshal(raw, n); err != nil {
@@ -101,7 +113,18 @@ func (d *Driver) Restore() error {
 		}
 		d.log.WithFields(logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}).Info("network restored")
 	}
+	errs = append(errs, d.restorePorts())
 	return errors.Join(errs...)
+}
+
+// sortedEndpoints lists the endpoints in ID order, for deterministic
+// walks. Caller holds d.mu.
+func (d *Driver) sortedEndpoints() []*endpointState {
+	out := make([]*endpointState, 0, len(d.endpoints))
+	for _, id := range sortedKeys(d.endpoints) {
+		out = append(out, d.endpoints[id])
+	}
+	return out
 }
 
 // GetCapabilities: mynet networks live on one host; there is no swarm

@@ -22,6 +22,17 @@ type endpointState struct {
 	MAC       string       `json:"mac"`
 	// SandboxKey is the container's netns path, known from Join.
 	SandboxKey string `json:"sandbox_key,omitempty"`
+
+	// Ports are the container's port bindings (-p, -P), as the engine sent
+	// them with CreateEndpoint, Join or ProgramExternalConnectivity.
+	Ports []portRequest `json:"ports,omitempty"`
+	// Mapped are the host ports last chosen for MappedFor (the Ports of
+	// that time). While Published they are held and their rules are in
+	// place; after an unpublish they stay as the endpoint's preferred
+	// ports, so an ephemeral port is kept for the endpoint's life.
+	Mapped    []portMapping `json:"mapped,omitempty"`
+	MappedFor []portRequest `json:"mapped_for,omitempty"`
+	Published bool          `json:"published,omitempty"`
 }
 
 func (ep *endpointState) logFields() logrus.Fields {
@@ -55,6 +66,9 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	}
 	if err := checkEndpointAddrs(n, ep); err != nil {
 		return nil, err
+	}
+	if ep.Ports, _, err = portRequestsFrom(req.Options); err != nil {
+		return nil, fmt.Errorf("create endpoint: %w", err)
 	}
 	br, err := d.bridgeOf(n)
 	if err != nil {

@@ -69,6 +69,11 @@ type fakeFirewall struct {
 	mu         sync.Mutex
 	nets       map[string]firewall.Network
 	failEnsure error
+	// Published ports (ports_fakes_test.go).
+	failPorts   error
+	mappings    map[string]firewall.Mapping
+	portBridges map[string]firewall.PortBridge
+	localnet    map[string]bool
 }
 
 func newFakeFirewall() *fakeFirewall { return &fakeFirewall{nets: map[string]firewall.Network{}} }

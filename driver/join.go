@@ -30,6 +30,11 @@ func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
 			return nil, fmt.Errorf("record join of endpoint %s: %w", short(ep.ID, 12), err)
 		}
 	}
+	// The ports are published by ProgramExternalConnectivity, which
+	// follows for the container's gateway endpoint.
+	if err := d.recordPorts(ep, req.Options); err != nil {
+		return nil, err
+	}
 	resp := &network.JoinResponse{InterfaceName: network.InterfaceName{SrcName: ep.PeerVeth, DstPrefix: n.Options.IfacePrefix}}
 	resp.Gateway, resp.GatewayIPv6 = n.joinGateways()
 	// Without a gateway the engine would attach docker_gwbridge to give the
@@ -54,12 +59,23 @@ func (n *networkState) joinGateways() (gw4, gw6 string) {
 	return gw4, gw6
 }
 
-// Leave has nothing to undo yet: the engine moves the interface back to the
-// host namespace, and DeleteEndpoint removes the pair. An unknown endpoint
-// is not an error (the engine only logs Leave failures and retries after
-// crashes).
+// Leave unpublishes the endpoint's ports (normally done by the Revoke
+// before it, which does not come after a plugin or engine restart); the
+// engine moves the interface back to the host namespace, and
+// DeleteEndpoint removes the pair. An unknown endpoint is not an error (the
+// engine only logs Leave failures and retries after crashes).
 func (d *Driver) Leave(req *network.LeaveRequest) error {
-	d.log.WithField("endpoint", short(req.EndpointID, 12)).Debug("endpoint left")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, ok := d.endpoints[req.EndpointID]
+	if !ok {
+		d.log.WithField("endpoint", short(req.EndpointID, 12)).Debug("leave of unknown endpoint, nothing to do")
+		return nil
+	}
+	if err := d.unpublish(ep); err != nil {
+		return err
+	}
+	d.log.WithFields(ep.logFields()).Debug("endpoint left")
 	return nil
 }
 
@@ -77,9 +93,13 @@ func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 	return d.removeEndpoint(ep)
 }
 
-// removeEndpoint deletes the pair, then the record; a failure keeps the
-// record so a retry can finish. Caller holds d.mu.
+// removeEndpoint unpublishes the endpoint's ports, deletes the pair, then
+// the record; a failure keeps the record so a retry can finish. Caller
+// holds d.mu.
 func (d *Driver) removeEndpoint(ep *endpointState) error {
+	if err := d.unpublish(ep); err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+	}
 	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
 		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
 	}
@@ -106,18 +126,38 @@ func (d *Driver) EndpointInfo(req *network.InfoRequest) (*network.InfoResponse, 
 	}}, nil
 }
 
-// ProgramExternalConnectivity is where port publishing will live; until
-// then there is nothing to program for an endpoint.
+// ProgramExternalConnectivity publishes the endpoint's ports: the engine
+// sends it to the container's gateway endpoint (after Join, and when the
+// gateway moves), with the port bindings in its options. An error fails
+// the container's start (or the network connect); nothing is left behind.
 func (d *Driver) ProgramExternalConnectivity(req *network.ProgramExternalConnectivityRequest) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, err := d.endpoint(req.EndpointID)
-	return err
+	ep, err := d.endpoint(req.EndpointID)
+	if err != nil {
+		return err
+	}
+	n, err := d.network(ep.NetworkID)
+	if err != nil {
+		return err
+	}
+	if err := d.recordPorts(ep, req.Options); err != nil {
+		return err
+	}
+	return d.publish(n, ep)
 }
 
-// RevokeExternalConnectivity: see ProgramExternalConnectivity. Idempotent.
-func (d *Driver) RevokeExternalConnectivity(*network.RevokeExternalConnectivityRequest) error {
-	return nil
+// RevokeExternalConnectivity unpublishes the endpoint's ports: it stopped
+// being the container's gateway, or is leaving. Idempotent; an unknown
+// endpoint is not an error.
+func (d *Driver) RevokeExternalConnectivity(req *network.RevokeExternalConnectivityRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, ok := d.endpoints[req.EndpointID]
+	if !ok {
+		return nil
+	}
+	return d.unpublish(ep)
 }
 
 // endpoint returns the record for id. Caller holds d.mu.

@@ -19,9 +19,11 @@ type netlinker interface {
 	LinkSetMasterByIndex(link netlink.Link, masterIndex int) error
 	LinkSetAlias(link netlink.Link, alias string) error
 	LinkSetIsolated(link netlink.Link, mode bool) error
+	LinkSetHairpin(link netlink.Link, mode bool) error
 	AddrAdd(link netlink.Link, addr *netlink.Addr) error
 	AddrDel(link netlink.Link, addr *netlink.Addr) error
 	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)
+	ConntrackDeleteFilters(table netlink.ConntrackTableType, family netlink.InetFamily, filters ...netlink.CustomConntrackFilter) (uint, error)
 }
 
 var _ netlinker = (*netlink.Handle)(nil)

@@ -4,7 +4,9 @@ package fake
 
 import (
 	"encoding/json"
+	"io"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -62,6 +64,7 @@ func (k *Kernel) LinkSetUp(netlink.Link) error                       { return ni
 func (k *Kernel) LinkSetMTU(netlink.Link, int) error                 { return nil }
 func (k *Kernel) LinkSetMasterByIndex(netlink.Link, int) error       { return nil }
 func (k *Kernel) LinkSetIsolated(netlink.Link, bool) error           { return nil }
+func (k *Kernel) LinkSetHairpin(netlink.Link, bool) error            { return nil }
 func (k *Kernel) AddrAdd(netlink.Link, *netlink.Addr) error          { return nil }
 func (k *Kernel) AddrDel(netlink.Link, *netlink.Addr) error          { return nil }
 func (k *Kernel) AddrList(netlink.Link, int) ([]netlink.Addr, error) { return nil, nil }
@@ -70,12 +73,28 @@ func (k *Kernel) LinkSetAlias(l netlink.Link, alias string) error {
 	return nil
 }
 
+func (k *Kernel) ConntrackDeleteFilters(netlink.ConntrackTableType, netlink.InetFamily, ...netlink.CustomConntrackFilter) (uint, error) {
+	return 0, nil
+}
+
+// ReservePort grants every host port without touching the host.
+func (k *Kernel) ReservePort(string, netip.Addr, uint16) (io.Closer, error) { return nopCloser{}, nil }
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
 // Firewall accepts every rule change.
 type Firewall struct{}
 
 func (Firewall) EnsureNetwork(firewall.Network) error { return nil }
 func (Firewall) RemoveNetwork(firewall.Network) error { return nil }
 func (Firewall) EnableForwarding() error              { return nil }
+
+func (Firewall) EnsurePorts(firewall.PortBridge, []firewall.Mapping) error { return nil }
+func (Firewall) RemovePorts([]firewall.Mapping) error                      { return nil }
+func (Firewall) RemoveBridgePorts(firewall.PortBridge) error               { return nil }
+func (Firewall) SetRouteLocalnet(string, bool) error                       { return nil }
 
 // Store is an in-memory store of JSON records.
 type Store struct {

@@ -1,0 +1,398 @@
+package driver
+
+// Published ports (`docker run -p`/`-P`).
+//
+// The engine sends the container's port bindings with CreateEndpoint, Join
+// and ProgramExternalConnectivity (com.docker.network.portmap; one entry per
+// port, so a range arrives as one entry per port). mynet records them at
+// CreateEndpoint and Join and publishes them in
+// ProgramExternalConnectivity, which 20.10 to 28 send after Join to the
+// endpoint that is the container's gateway, and which is where Docker's own
+// bridge driver publishes: a container on two networks publishes its ports
+// once, through its gateway network. Revoke, Leave and DeleteEndpoint
+// unpublish; after an engine or plugin restart no Revoke comes, so each of
+// them is enough. Restore re-takes the host ports and re-applies the rules
+// of every published endpoint.
+//
+// Publishing is: choose and hold the host ports (a bound, not listening,
+// socket per port: the kernel then refuses the port to anyone else, while
+// DNAT, which happens before the socket lookup, still sends the traffic to
+// the container), record the choice, then one DNAT rule per run of
+// consecutive ports, the bridge's port rules, route_localnet and hairpin
+// mode, and a flush of stale UDP conntrack entries.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/mynet/mynet/firewall"
+)
+
+// Keys of the endpoint, join and program options that carry ports.
+const (
+	keyPortMap      = "com.docker.network.portmap"
+	keyExposedPorts = "com.docker.network.endpoint.exposedports"
+)
+
+// PortFirewall publishes ports; *firewall.IPTables fits.
+type PortFirewall interface {
+	EnsurePorts(b firewall.PortBridge, ms []firewall.Mapping) error
+	RemovePorts(ms []firewall.Mapping) error
+	RemoveBridgePorts(b firewall.PortBridge) error
+	SetRouteLocalnet(bridge string, on bool) error
+}
+
+// IP protocol numbers the engine uses in port bindings.
+var protoNames = map[int]string{6: firewall.ProtoTCP, 17: firewall.ProtoUDP, 132: firewall.ProtoSCTP}
+
+// wireBinding is one entry of com.docker.network.portmap.
+type wireBinding struct {
+	Proto       int
+	IP          string
+	Port        int
+	HostIP      string
+	HostPort    int
+	HostPortEnd int
+}
+
+// portRequestsFrom reads the port bindings from a request's options; ok is
+// false when the options do not carry them at all (as opposed to `[]`).
+func portRequestsFrom(opts map[string]any) (_ []portRequest, ok bool, _ error) {
+	raw, ok := opts[keyPortMap]
+	if !ok || raw == nil {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", keyPortMap, err)
+	}
+	var wire []wireBinding
+	if err := json.Unmarshal(b, &wire); err != nil {
+		return nil, false, fmt.Errorf("%s: want a list of port bindings: %w", keyPortMap, err)
+	}
+	reqs := make([]portRequest, 0, len(wire))
+	for _, w := range wire {
+		r, err := w.request()
+		if err != nil {
+			return nil, false, err
+		}
+		if !slices.Contains(reqs, r) {
+			reqs = append(reqs, r)
+		}
+	}
+	return reqs, true, nil
+}
+
+// request validates one binding. Each error names the binding as the user
+// wrote it, since the user sees nothing but this text.
+func (w wireBinding) request() (portRequest, error) {
+	proto, ok := protoNames[w.Proto]
+	if !ok {
+		return portRequest{}, fmt.Errorf("port binding for container port %d: IP protocol %d is not tcp (6), udp (17) or sctp (132)", w.Port, w.Proto)
+	}
+	name := fmt.Sprintf("port binding %s:%d-%d:%d/%s", w.HostIP, w.HostPort, w.HostPortEnd, w.Port, proto)
+	valid := func(p int) bool { return p >= 0 && p <= 65535 }
+	switch {
+	case w.Port < 1 || w.Port > 65535:
+		return portRequest{}, fmt.Errorf("%s: container port must be 1-65535", name)
+	case !valid(w.HostPort) || !valid(w.HostPortEnd) || w.HostPortEnd != 0 && w.HostPortEnd < w.HostPort:
+		return portRequest{}, fmt.Errorf("%s: host ports must be 0-65535, first before last", name)
+	case w.HostPort == 0 && w.HostPortEnd != 0:
+		return portRequest{}, fmt.Errorf("%s: a host port range needs its first port", name)
+	}
+	r := portRequest{Proto: proto, Port: uint16(w.Port), HostPort: uint16(w.HostPort), HostPortEnd: uint16(w.HostPortEnd)}
+	if r.HostPortEnd == r.HostPort {
+		r.HostPortEnd = 0
+	}
+	if w.HostIP == "" {
+		return r, nil
+	}
+	ip, err := netip.ParseAddr(w.HostIP)
+	if err != nil {
+		return portRequest{}, fmt.Errorf("%s: host address %q is not an IP address", name, w.HostIP)
+	}
+	if !ip.Unmap().Is4() {
+		return portRequest{}, fmt.Errorf("%s: publishing on the IPv6 host address %s is not supported by mynet yet; publish on an IPv4 address", name, ip)
+	}
+	r.HostIP = ip.Unmap()
+	return r, nil
+}
+
+// recordPorts stores the port bindings found in opts on ep; options
+// without them leave ep's as they are. Caller holds d.mu.
+func (d *Driver) recordPorts(ep *endpointState, opts map[string]any) error {
+	reqs, ok, err := portRequestsFrom(opts)
+	if err != nil || !ok || slices.Equal(reqs, ep.Ports) {
+		return err
+	}
+	ep.Ports = reqs
+	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
+		return fmt.Errorf("record ports of endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	return nil
+}
+
+// portsMode says how n publishes ports: not at all (internal and isolated
+// networks, which have no way in), by DNAT, or routed.
+func portsMode(n *networkState) (publish, routed bool) {
+	mode := n.Options.GWModeV4
+	if n.Options.Internal || mode == firewall.ModeIsolated || !n.Subnet.IsValid() {
+		return false, false
+	}
+	return true, mode == firewall.ModeRouted
+}
+
+func (n *networkState) portBridge() firewall.PortBridge {
+	_, routed := portsMode(n)
+	return firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet, Routed: routed}
+}
+
+// defaultHostIP is where a binding without a host address is published.
+func (n *networkState) defaultHostIP() netip.Addr {
+	if n.Options.HostBinding.IsValid() {
+		return n.Options.HostBinding
+	}
+	return netip.IPv4Unspecified()
+}
+
+// publish holds the host ports of ep's requests and programs them.
+// Publishing an already published endpoint again re-applies its rules
+// (idempotent). On failure nothing is left: no port held, no rule, and the
+// record says unpublished. Caller holds d.mu.
+func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
+	log := d.log.WithFields(ep.logFields())
+	publishable, routed := portsMode(n)
+	switch {
+	case len(ep.Ports) == 0:
+		return d.unpublish(ep)
+	case !publishable:
+		log.Info("network is internal or isolated: ports not published")
+		return nil
+	case !ep.Address.IsValid():
+		log.Warn("endpoint has no IPv4 address: ports not published (IPv6 publishing is not supported yet)")
+		return nil
+	case ep.Published && d.holding(ep) && sameRequests(ep):
+		return d.applyPorts(n, ep)
+	}
+	prefs := preferences(ep.Mapped)
+	if err := d.unpublish(ep); err != nil {
+		return err
+	}
+	maps.Copy(prefs, d.takeOver(ep))
+	mapped, holds, err := d.choosePorts(n, ep, routed, prefs)
+	if err != nil {
+		return fmt.Errorf("publish ports of endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	defer func() {
+		if retErr != nil {
+			releaseAll(holds)
+		}
+	}()
+	if err := d.setPublished(ep, mapped, true); err != nil {
+		return err
+	}
+	if err := d.applyPorts(n, ep); err != nil {
+		return errors.Join(err, d.withdraw(n, ep), d.setPublished(ep, ep.Mapped, false), d.tidyBridge(n))
+	}
+	d.holds[ep.ID] = append([]hold{}, holds...)
+	log.WithField("ports", mappingsText(mapped)).Info("ports published")
+	return nil
+}
+
+// sameRequests reports whether ep's published mappings were made for its
+// current requests, so a repeated Program only has to re-apply them.
+func sameRequests(ep *endpointState) bool {
+	return ep.MappedFor != nil && slices.Equal(ep.MappedFor, ep.Ports)
+}
+
+// choosePorts picks the host ports for ep's requests: held ones by DNAT,
+// the container ports themselves in the routed mode, where nothing on the
+// host is used.
+func (d *Driver) choosePorts(n *networkState, ep *endpointState, routed bool, prefs map[prefKey]uint16) ([]portMapping, []hold, error) {
+	if !routed {
+		return d.ports.allocate(ep.Ports, n.defaultHostIP(), prefs)
+	}
+	var ps []onePort
+	for _, r := range ep.Ports {
+		ps = append(ps, onePort{r.Proto, netip.IPv4Unspecified(), r.Port, r.Port})
+	}
+	return mergeRuns(slices.Compact(ps)), nil, nil
+}
+
+// setPublished records ep's mappings and whether they are in force.
+func (d *Driver) setPublished(ep *endpointState, mapped []portMapping, on bool) error {
+	ep.Mapped, ep.Published = mapped, on
+	ep.MappedFor = nil
+	if on {
+		ep.MappedFor = slices.Clone(ep.Ports)
+	}
+	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
+		return fmt.Errorf("record ports of endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	return nil
+}
+
+// takeOver unpublishes the other endpoints of ep's sandbox: a container
+// publishes its ports through one endpoint, its gateway, and a Program for
+// a new gateway may come before the Revoke for the old one. It returns
+// their host ports, which ep prefers. Failures are logged: the old
+// endpoint's Revoke, Leave or DeleteEndpoint will retry.
+func (d *Driver) takeOver(ep *endpointState) map[prefKey]uint16 {
+	prefs := map[prefKey]uint16{}
+	if ep.SandboxKey == "" {
+		return prefs
+	}
+	for _, o := range d.sortedEndpoints() {
+		if o.ID == ep.ID || o.SandboxKey != ep.SandboxKey {
+			continue
+		}
+		maps.Copy(prefs, preferences(o.Mapped))
+		if !o.Published {
+			continue
+		}
+		d.log.WithFields(o.logFields()).WithField("to", short(ep.ID, 12)).Info("container's ports move to its new gateway endpoint")
+		if err := d.unpublish(o); err != nil {
+			d.log.WithFields(o.logFields()).WithError(err).Warn("unpublishing ports of the previous gateway endpoint")
+		}
+	}
+	return prefs
+}
+
+// unpublish removes ep's port rules and releases its host ports, keeping
+// the chosen ports in the record for a later publish. An endpoint with
+// nothing published is left alone. If a rule cannot be removed, the ports
+// stay held (traffic may still be DNATed to them) and the record says
+// published, so a retry can finish. Caller holds d.mu.
+func (d *Driver) unpublish(ep *endpointState) error {
+	if !ep.Published && !d.holding(ep) {
+		return nil
+	}
+	n, ok := d.networks[ep.NetworkID]
+	if !ok {
+		releaseAll(d.holds[ep.ID])
+		delete(d.holds, ep.ID)
+		return d.setPublished(ep, ep.Mapped, false)
+	}
+	if err := d.withdraw(n, ep); err != nil {
+		return fmt.Errorf("unpublish ports of endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	releaseAll(d.holds[ep.ID])
+	delete(d.holds, ep.ID)
+	if err := d.setPublished(ep, ep.Mapped, false); err != nil {
+		return err
+	}
+	d.log.WithFields(ep.logFields()).Info("ports unpublished")
+	return d.tidyBridge(n)
+}
+
+// holding reports whether this process holds ep's host ports (an empty
+// set in the routed mode, which uses none).
+func (d *Driver) holding(ep *endpointState) bool {
+	_, ok := d.holds[ep.ID]
+	return ok
+}
+
+// withdraw removes ep's port rules and hairpin mode.
+func (d *Driver) withdraw(n *networkState, ep *endpointState) error {
+	_, routed := portsMode(n)
+	err := d.fw.RemovePorts(firewallMappings(n.Bridge, ep.Address.Addr(), routed, ep.Mapped))
+	if err != nil {
+		return err
+	}
+	if !routed {
+		d.setHairpin(ep, false)
+	}
+	return nil
+}
+
+// applyPorts puts ep's published mappings in the kernel; idempotent. The
+// bridge's rules (among them the guard against what route_localnet
+// allows) go in before route_localnet is turned on.
+func (d *Driver) applyPorts(n *networkState, ep *endpointState) error {
+	b := n.portBridge()
+	ms := firewallMappings(n.Bridge, ep.Address.Addr(), b.Routed, ep.Mapped)
+	if err := d.fw.EnsurePorts(b, ms); err != nil {
+		return err
+	}
+	if b.Routed {
+		return nil
+	}
+	if err := d.fw.SetRouteLocalnet(n.Bridge, true); err != nil {
+		return err
+	}
+	d.setHairpin(ep, true)
+	d.flushStaleUDP(ms)
+	return nil
+}
+
+// tidyBridge removes the bridge's port rules and turns route_localnet off
+// once no endpoint of n has published ports. Caller holds d.mu.
+func (d *Driver) tidyBridge(n *networkState) error {
+	for _, ep := range d.endpoints {
+		if ep.NetworkID == n.ID && ep.Published {
+			return nil
+		}
+	}
+	b := n.portBridge()
+	b.Routed = false // whatever the mode now, remove what any mode added
+	if err := d.fw.RemoveBridgePorts(b); err != nil {
+		return err
+	}
+	return d.fw.SetRouteLocalnet(n.Bridge, false)
+}
+
+// restorePorts holds the host ports and re-applies the rules of every
+// published endpoint after a plugin start: the holds died with the old
+// process, and the rules may have been flushed. A port taken by another
+// program meanwhile is logged and the mapping kept (DNAT still sends that
+// port's traffic to the container). Caller holds d.mu.
+func (d *Driver) restorePorts() error {
+	var errs []error
+	for _, ep := range d.sortedEndpoints() {
+		n, ok := d.networks[ep.NetworkID]
+		if !ok || !ep.Published {
+			continue
+		}
+		log := d.log.WithFields(ep.logFields())
+		d.holds[ep.ID] = []hold{}
+		if _, routed := portsMode(n); !routed {
+			d.holds[ep.ID] = d.rehold(log, ep.Mapped)
+		}
+		if err := d.applyPorts(n, ep); err != nil {
+			errs = append(errs, fmt.Errorf("restore ports of endpoint %s: %w", short(ep.ID, 12), err))
+			continue
+		}
+		log.WithField("ports", mappingsText(ep.Mapped)).Info("ports restored")
+	}
+	return errors.Join(errs...)
+}
+
+// rehold holds every host port of ms that it can, logging the others.
+func (d *Driver) rehold(log *logrus.Entry, ms []portMapping) []hold {
+	holds := []hold{}
+	for _, m := range ms {
+		for p := int(m.HostPort); p <= int(m.hostPortEnd()); p++ {
+			h, err := d.ports.holder.ReservePort(m.Proto, m.HostIP, uint16(p))
+			if err != nil {
+				log.WithError(err).WithField("port", p).Warn("host port of a published mapping could not be reserved again; the mapping stays")
+				continue
+			}
+			holds = append(holds, h)
+		}
+	}
+	return holds
+}
+
+func mappingsText(ms []portMapping) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.String()
+	}
+	return out
+}

@@ -1,0 +1,155 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/mynet/mynet/firewall"
+)
+
+// localPortRangePath holds the host's ephemeral port range, "LOW\tHIGH".
+// Read-only access is enough, so a managed plugin's read-only /proc/sys
+// (which shows the host's namespace for a plugin on the host network)
+// does.
+const localPortRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// socketHolder reserves a host port with a socket bound to it: bound, not
+// listening, without SO_REUSEADDR or SO_REUSEPORT. While it is open the
+// kernel refuses the port to every other bind (with or without those
+// options, on the same or the wildcard address) and to outgoing
+// connections' automatic port choice; DNAT happens before the socket
+// lookup, so the socket never sees the published traffic. One descriptor
+// per port and protocol: the kernel has no cheaper "fail if in use, then
+// keep it" for a port range (ip_local_reserved_ports only keeps automatic
+// choices away, a cgroup bind hook needs cgroup v2 and BPF).
+type socketHolder struct{}
+
+type socketHold int
+
+func (h socketHold) Close() error { return unix.Close(int(h)) }
+
+// noHold stands for a port that needs no reservation.
+type noHold struct{}
+
+func (noHold) Close() error { return nil }
+
+func (socketHolder) ReservePort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
+	typ, ipProto := unix.SOCK_STREAM, 0
+	switch proto {
+	case firewall.ProtoUDP:
+		typ = unix.SOCK_DGRAM
+	case firewall.ProtoSCTP:
+		ipProto = unix.IPPROTO_SCTP
+	}
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, ipProto)
+	if proto == firewall.ProtoSCTP && errors.Is(err, unix.EPROTONOSUPPORT) {
+		// No SCTP in this kernel: nothing on the host can take the port.
+		return noHold{}, nil
+	}
+	if err != nil {
+		return nil, reserveError(proto, ip, port, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: ip.As4()}); err != nil {
+		_ = unix.Close(fd)
+		return nil, reserveError(proto, ip, port, err)
+	}
+	return socketHold(fd), nil
+}
+
+// reserveError turns a socket or bind error into one the user can act on.
+func reserveError(proto string, ip netip.Addr, port uint16, err error) error {
+	switch {
+	case errors.Is(err, unix.EADDRINUSE):
+		return &PortInUseError{Proto: proto, HostIP: ip, Port: port}
+	case errors.Is(err, unix.EADDRNOTAVAIL):
+		return fmt.Errorf("host address %s for port %d/%s is not an address of this host", ip, port, proto)
+	case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
+		return fmt.Errorf("reserving host port %d/%s on %s: %w (mynet holds one descriptor per published host port: raise its open-file limit)", port, proto, ip, err)
+	case errors.Is(err, unix.EACCES):
+		return fmt.Errorf("reserving host port %d/%s on %s: %w (ports below 1024 need CAP_NET_BIND_SERVICE)", port, proto, ip, err)
+	}
+	return fmt.Errorf("reserving host port %d/%s on %s: %w", port, proto, ip, err)
+}
+
+// readLocalPortRange reads the host's ephemeral port range.
+func readLocalPortRange() (lo, hi uint16, err error) {
+	b, err := os.ReadFile(localPortRangePath)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ephemeral port range: %w", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("ephemeral port range: unexpected %q in %s", b, localPortRangePath)
+	}
+	l, err1 := strconv.ParseUint(f[0], 10, 16)
+	h, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil || l == 0 || h < l {
+		return 0, 0, fmt.Errorf("ephemeral port range: unexpected %q in %s", b, localPortRangePath)
+	}
+	return uint16(l), uint16(h), nil
+}
+
+// setHairpin turns hairpin mode on the endpoint's bridge port on or off.
+// With br_netfilter (which Docker turns on), a container reaching its own
+// published port through a host address is DNATed while bridged and sent
+// back out of the port it came in on, which the bridge only does in
+// hairpin mode. A veth that is gone needs nothing; other failures are
+// logged, not returned: the mapping works from everywhere else.
+func (d *Driver) setHairpin(ep *endpointState, on bool) {
+	link, err := linkByName(d.nl, ep.HostVeth)
+	if err == nil && link != nil {
+		err = d.nl.LinkSetHairpin(link, on)
+	}
+	if err != nil {
+		d.log.WithFields(ep.logFields()).WithError(err).Warn("setting hairpin mode on the bridge port")
+	}
+}
+
+// flushStaleUDP deletes UDP conntrack entries for the host ports of ms
+// that do not go to the container: a client that kept sending to the port
+// before it was published has an entry that sends its datagrams to the
+// host, and would keep it as long as it keeps sending. Failures are logged:
+// new flows work regardless.
+func (d *Driver) flushStaleUDP(ms []firewall.Mapping) {
+	var filters []netlink.CustomConntrackFilter
+	for _, m := range ms {
+		if m.Proto == firewall.ProtoUDP {
+			filters = append(filters, staleUDP{m})
+		}
+	}
+	if len(filters) == 0 {
+		return
+	}
+	n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...)
+	if err != nil {
+		d.log.WithError(err).Warn("flushing stale UDP conntrack entries")
+		return
+	}
+	if n > 0 {
+		d.log.WithField("entries", n).Debug("flushed stale UDP conntrack entries")
+	}
+}
+
+// staleUDP matches UDP flows to a mapping's host ports that are not
+// translated to its container.
+type staleUDP struct{ m firewall.Mapping }
+
+func (f staleUDP) MatchConntrackFlow(flow *netlink.ConntrackFlow) bool {
+	orig := flow.Forward
+	if orig.Protocol != unix.IPPROTO_UDP || orig.DstPort < f.m.HostPort || orig.DstPort > f.m.HostPortEnd() {
+		return false
+	}
+	if !f.m.HostIP.IsUnspecified() && !orig.DstIP.Equal(net.IP(f.m.HostIP.AsSlice())) {
+		return false
+	}
+	return !flow.Reverse.SrcIP.Equal(net.IP(f.m.Container.AsSlice()))
+}
