@@ -53,6 +53,9 @@ func envOr(key, def string) string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "ports" {
+		os.Exit(portsMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mynet:", err)

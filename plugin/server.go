@@ -79,6 +79,11 @@ func NewHandler(d network.Driver, i ipam.Ipam, log *logrus.Entry) http.Handler {
 	h("/IpamDriver.RequestAddress", call(i.RequestAddress))
 	h("/IpamDriver.ReleaseAddress", errOnly(i.ReleaseAddress))
 
+	// mynet's own: the published ports, for `mynet ports`.
+	if pq, ok := d.(portsQuerier); ok {
+		h(PortsPath, call(pq.Ports))
+	}
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"Err": fmt.Sprintf("mynet does not implement %s %s", r.Method, r.URL.Path)})
 	})

@@ -1,0 +1,376 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Published ports (`docker run -p`) on mynet networks, seen from where a
+// user would try them: the engine's host (127.0.0.1 and its address
+// 198.18.0.1), the outside (the ext namespace, through 198.18.0.1), the
+// container itself (hairpin), a neighbour, another network. `mynet ports`
+// reads the running plugin. Host ports used here are 18000-19999 and
+// 15353-15399, away from the engine namespace's ephemeral range.
+
+// fetchIn fetches url from a namespace of this run with the host's busybox.
+func fetchIn(ns, url string) (string, error) {
+	return inNS(ns, 10*time.Second, hostBusybox, "timeout", "3", hostBusybox, "wget", "-qO-", url)
+}
+
+func mustFetch(t *testing.T, ns, url, want string) {
+	t.Helper()
+	out, err := fetchIn(ns, url)
+	if err != nil {
+		t.Errorf("from %s: fetching %s: %v", ns, url, err)
+		return
+	}
+	if !strings.Contains(out, want) {
+		t.Errorf("from %s: %s answered %q, want %q", ns, url, out, want)
+	}
+}
+
+func mustNotFetch(t *testing.T, ns, url string) {
+	t.Helper()
+	if out, err := fetchIn(ns, url); err == nil {
+		t.Errorf("from %s: %s answered %q, want no answer", ns, url, out)
+	}
+}
+
+// mynetPorts runs `mynet ports ARGS` against the run's plugin, resolving
+// names with the private engine's CLI.
+func mynetPorts(t *testing.T, args ...string) string {
+	t.Helper()
+	if err := env.ensurePluginBinary(); err != nil {
+		t.Fatal(err)
+	}
+	argv := append([]string{env.plugin.bin, "ports", "--socket", env.lay.pluginSock, "--docker", cliPath()}, args...)
+	out, err := run(30*time.Second, cliEnviron(env.lay), argv...)
+	if err != nil {
+		t.Fatalf("mynet ports %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// dnatRules returns the lines of the engine namespace's nat table that
+// DNAT to addr.
+func dnatRules(t *testing.T, addr string) []string {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(inEngine(t, "iptables-save", "-t", "nat"), "\n") {
+		if strings.Contains(l, "MYNET-DNAT") && strings.Contains(l, "--to-destination "+addr) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func engineEphemeralRange(t *testing.T) (lo, hi int) {
+	t.Helper()
+	f := strings.Fields(inEngine(t, "cat", "/proc/sys/net/ipv4/ip_local_port_range"))
+	lo, _ = strconv.Atoi(f[0])
+	hi, _ = strconv.Atoi(f[1])
+	return lo, hi
+}
+
+// TestPortsPublish: one web container publishing 18080 on all addresses,
+// 18081 on 127.0.0.1 and an ephemeral port, reached from everywhere a user
+// would; unpublished ports and the container's own address stay closed
+// from outside; removing the container frees the port and its rules.
+func TestPortsPublish(t *testing.T) {
+	usePlugin(t)
+	const (
+		net   = "mynet-e2e-pub"
+		other = "mynet-e2e-pub-other"
+		web   = "e2e-pub-web"
+		nb    = "e2e-pub-neighbour"
+		far   = "e2e-pub-other"
+	)
+	createMynet(t, net, "--subnet", "10.110.0.0/24")
+	createMynet(t, other, "--subnet", "10.111.0.0/24")
+	startWeb(t, web, net, "-p", "18080:80", "-p", "127.0.0.1:18081:80", "-p", "80")
+	startSleeper(t, nb, net)
+	startSleeper(t, far, other)
+	webIP := containerIP(t, web, net).String()
+	engine, ext := env.lay.engineNS, env.lay.extNS
+
+	t.Run("host", func(t *testing.T) {
+		mustFetch(t, engine, "http://127.0.0.1:18080/", webPage)
+		mustFetch(t, engine, "http://127.0.0.1:18081/", webPage)
+		mustFetch(t, engine, "http://"+engineAddr+":18080/", webPage)
+		mustNotFetch(t, engine, "http://"+engineAddr+":18081/")
+	})
+	t.Run("outside", func(t *testing.T) {
+		mustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+		mustNotFetch(t, ext, "http://"+engineAddr+":18081/")
+		mustNotFetch(t, ext, "http://"+engineAddr+":18082/")
+	})
+	t.Run("hairpin", func(t *testing.T) {
+		mustContain(t, "the container through the host's address", execIn(t, web, httpGet("http://"+engineAddr+":18080/")...), webPage)
+	})
+	t.Run("neighbour", func(t *testing.T) {
+		mustContain(t, "a neighbour through the host's address", execIn(t, nb, httpGet("http://"+engineAddr+":18080/")...), webPage)
+		mustContain(t, "a neighbour through the gateway", execIn(t, nb, httpGet("http://10.110.0.1:18080/")...), webPage)
+	})
+	t.Run("other network", func(t *testing.T) {
+		mustContain(t, "another mynet network", execIn(t, far, httpGet("http://"+engineAddr+":18080/")...), webPage)
+	})
+	t.Run("ephemeral", func(t *testing.T) {
+		out := mynetPorts(t, web)
+		t.Logf("mynet ports %s:\n%s", web, out)
+		mustContain(t, "mynet ports", out, "80/tcp -> 0.0.0.0:18080")
+		mustContain(t, "mynet ports", out, "80/tcp -> 127.0.0.1:18081")
+		lo, hi := engineEphemeralRange(t)
+		var eph int
+		for _, l := range strings.Split(out, "\n") {
+			if p, ok := strings.CutPrefix(l, "80/tcp -> 0.0.0.0:"); ok && p != "18080" {
+				eph, _ = strconv.Atoi(p)
+			}
+		}
+		if eph < lo || eph > hi {
+			t.Fatalf("ephemeral host port %d, want one in the engine's ip_local_port_range %d-%d", eph, lo, hi)
+		}
+		mustFetch(t, ext, fmt.Sprintf("http://%s:%d/", engineAddr, eph), webPage)
+		if got := mynetPorts(t, web, "80"); strings.Count(got, "\n") != 2 || !strings.Contains(got, fmt.Sprintf("0.0.0.0:%d", eph)) {
+			t.Errorf("mynet ports %s 80 = %q, want its three host addresses", web, got)
+		}
+		mustContain(t, "mynet ports NETWORK", mynetPorts(t, net), "80/tcp -> 127.0.0.1:18081")
+	})
+	t.Run("unpublished", func(t *testing.T) {
+		// Give the outside a route to the container, as a router on the
+		// host's link could have: the container's ports, published or
+		// not, must still be closed to direct traffic.
+		inExt(t, "ip", "route", "add", "10.110.0.0/24", "via", engineAddr)
+		t.Cleanup(func() { _, _ = inNS(ext, 10*time.Second, "ip", "route", "del", "10.110.0.0/24") })
+		mustNotFetch(t, ext, "http://"+webIP+":80/")
+		mustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+	})
+	t.Run("rules", func(t *testing.T) {
+		if r := dnatRules(t, webIP); len(r) != 3 {
+			t.Errorf("DNAT rules to %s: %q, want 3 (one per host port)", webIP, r)
+		}
+	})
+
+	docker(t, "rm", "-f", web)
+	if r := dnatRules(t, webIP); len(r) != 0 {
+		t.Errorf("DNAT rules left after the container went: %q", r)
+	}
+	for _, l := range strings.Split(inEngine(t, "iptables-save"), "\n") {
+		if strings.Contains(l, webIP+"/32") || strings.Contains(l, "--to-destination "+webIP) {
+			t.Errorf("rule still naming %s: %s", webIP, l)
+		}
+	}
+	startWeb(t, "e2e-pub-again", net, "-p", "18080:80")
+	mustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+}
+
+// TestPortsRange: a 100-port range shifted from host 19000-19099 to
+// container 8000-8099 is one rule, and every host port answers from the
+// matching container port.
+func TestPortsRange(t *testing.T) {
+	usePlugin(t)
+	const (
+		net = "mynet-e2e-prange"
+		c   = "e2e-prange"
+	)
+	createMynet(t, net, "--subnet", "10.112.0.0/24")
+	script := `for p in $(seq 8000 8099); do mkdir -p /tmp/$p && echo port-$p > /tmp/$p/index.html && httpd -p $p -h /tmp/$p; done; exec sleep 3600`
+	runDetached(t, c, containerArgs(net, []string{"-p", "19000-19099:8000-8099"}, sh(script))...)
+	ip := containerIP(t, c, net).String()
+	if err := waitFor(10*time.Second, 200*time.Millisecond, func() error {
+		_, err := fetchIn(env.lay.engineNS, "http://"+engineAddr+":19099/")
+		return err
+	}); err != nil {
+		t.Fatalf("the range's last port never answered: %v", err)
+	}
+	start := time.Now()
+	for i := range 100 {
+		mustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, 19000+i), fmt.Sprintf("port-%d", 8000+i))
+	}
+	t.Logf("100 fetches from outside in %v", time.Since(start).Round(time.Millisecond))
+	if r := dnatRules(t, ip); len(r) != 1 || !strings.Contains(r[0], "--dport 19000:19099") {
+		t.Errorf("DNAT rules to %s: %q, want one for the whole range", ip, r)
+	}
+	if got := strings.Count(mynetPorts(t, c), "\n") + 1; got != 100 {
+		t.Errorf("mynet ports lists %d lines, want 100", got)
+	}
+}
+
+var (
+	udpEchoOnce sync.Once
+	udpEchoPath string
+	udpEchoErr  error
+)
+
+// udpEcho builds testdata/udpecho (static) once: the busybox image has no
+// UDP server.
+func udpEcho(t *testing.T) string {
+	t.Helper()
+	udpEchoOnce.Do(func() {
+		udpEchoPath = filepath.Join(env.lay.workDir, "bin", "udpecho")
+		cmd := exec.Command("go", "build", "-o", udpEchoPath, "./testdata/udpecho")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			udpEchoErr = fmt.Errorf("building udpecho: %w: %s", err, out)
+		}
+	})
+	if udpEchoErr != nil {
+		t.Fatal(udpEchoErr)
+	}
+	return udpEchoPath
+}
+
+// TestPortsUDP: a UDP port answers from outside, also for a client that
+// was already sending to it before it was published (its stale conntrack
+// entry is flushed).
+func TestPortsUDP(t *testing.T) {
+	usePlugin(t)
+	const net = "mynet-e2e-pudp"
+	bin := udpEcho(t)
+	createMynet(t, net, "--subnet", "10.113.0.0/24")
+
+	// The early client: nothing listens yet, its datagram goes unanswered
+	// but leaves a conntrack entry in the engine namespace.
+	if out, err := inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "early"); err == nil {
+		t.Fatalf("something answered on 15354 before the container: %q", out)
+	}
+	for _, c := range []struct{ name, port string }{{"e2e-pudp-1", "15353"}, {"e2e-pudp-2", "15354"}} {
+		runDetached(t, c.name, containerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", c.port + ":53/udp"}, []string{"/udpecho", "serve", "0.0.0.0:53"})...)
+	}
+	out, err := inNS(env.lay.extNS, 10*time.Second, bin, "ask", engineAddr+":15353", "ping")
+	if err != nil || out != "echo:ping" {
+		t.Errorf("udp from outside: %q, %v; want echo:ping", out, err)
+	}
+	out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "late")
+	if err != nil || out != "echo:late" {
+		t.Errorf("udp from the client that sent before the port was published: %q, %v; want echo:late", out, err)
+	}
+	mustContain(t, "mynet ports", mynetPorts(t, "e2e-pudp-1"), "53/udp -> 0.0.0.0:15353")
+}
+
+// TestPortsInUse: a host port held by a host program or by another
+// container makes `docker run` fail with a message naming the port; the
+// container does not start and no rule is left.
+func TestPortsInUse(t *testing.T) {
+	usePlugin(t)
+	const net = "mynet-e2e-pinuse"
+	createMynet(t, net, "--subnet", "10.114.0.0/24")
+	hostSrv, err := startLogged("host httpd", filepath.Join(env.lay.logDir, "inuse-httpd.log"), nil, syscall.SIGKILL,
+		"nsenter", "--net="+env.lay.nsPath(env.lay.engineNS), hostBusybox, "httpd", "-f", "-p", "18200", "-h", env.lay.wwwDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hostSrv.stop(syscall.SIGKILL, time.Second) })
+	if err := waitFor(5*time.Second, 100*time.Millisecond, func() error {
+		_, err := fetchIn(env.lay.engineNS, "http://127.0.0.1:18200/")
+		return err
+	}); err != nil {
+		t.Fatalf("host httpd on 18200: %v", err)
+	}
+	before := inEngine(t, "iptables-save")
+
+	msg := mustFail(t, "docker run -p 18200:80 with a host program on 18200", startSleeperErr(t, "e2e-pinuse-1", net, "-p", "18200:80"))
+	mustContain(t, "error", msg, "host port 18200/tcp on 0.0.0.0 is already in use")
+	if containerRunning(t, "e2e-pinuse-1") {
+		t.Error("the container runs despite the error")
+	}
+	if after := inEngine(t, "iptables-save"); countDNAT(after) != countDNAT(before) || strings.Contains(after, "18200") {
+		t.Errorf("rules changed by the failed start:\n%s", after)
+	}
+	mustFetch(t, env.lay.engineNS, "http://127.0.0.1:18200/", extPage)
+
+	startWeb(t, "e2e-pinuse-2", net, "-p", "18201:80")
+	msg = mustFail(t, "a second container on 18201", startSleeperErr(t, "e2e-pinuse-3", net, "-p", "18201:80"))
+	mustContain(t, "error", msg, "host port 18201/tcp on 0.0.0.0 is already in use")
+	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18201/", webPage)
+	docker(t, "rm", "-f", "e2e-pinuse-2")
+	docker(t, "start", "e2e-pinuse-3")
+	mustContain(t, "the second container once the first is gone", mynetPorts(t, "e2e-pinuse-3"), "-> 0.0.0.0:18201")
+}
+
+func countDNAT(save string) int { return strings.Count(save, "-j DNAT") }
+
+// TestPortsHostBinding: the network's host_binding_ipv4 is where a port
+// without a host address is published.
+func TestPortsHostBinding(t *testing.T) {
+	usePlugin(t)
+	const net = "mynet-e2e-pbind"
+	createMynet(t, net, "--subnet", "10.115.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1")
+	startWeb(t, "e2e-pbind", net, "-p", "18300:80")
+	mustFetch(t, env.lay.engineNS, "http://127.0.0.1:18300/", webPage)
+	mustNotFetch(t, env.lay.extNS, "http://"+engineAddr+":18300/")
+	mustContain(t, "mynet ports", mynetPorts(t, "e2e-pbind"), "80/tcp -> 127.0.0.1:18300")
+}
+
+// TestPortsPluginRestart: published ports keep working, and stay
+// reserved, after mynet is stopped and started again, and after it is
+// killed; the ephemeral port stays the same.
+func TestPortsPluginRestart(t *testing.T) {
+	e := env
+	usePlugin(t)
+	const (
+		net = "mynet-e2e-prestart"
+		web = "e2e-prestart"
+	)
+	createMynet(t, net, "--subnet", "10.116.0.0/24")
+	startWeb(t, web, net, "-p", "18400:80", "-p", "80")
+	ports := mynetPorts(t, web)
+	for _, restart := range []struct {
+		name string
+		do   func()
+	}{
+		{"SIGTERM", func() { e.RestartPlugin(t) }},
+		{"SIGKILL", func() { e.KillPlugin(t); e.StartPlugin(t) }},
+	} {
+		restart.do()
+		mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18400/", webPage)
+		if got := mynetPorts(t, web); got != ports {
+			t.Errorf("after %s: mynet ports\n%s\nwant\n%s", restart.name, got, ports)
+		}
+		msg := mustFail(t, "a container on the published port after "+restart.name,
+			startSleeperErr(t, "e2e-prestart-"+strings.ToLower(restart.name), net, "-p", "18400:80"))
+		mustContain(t, "error", msg, "host port 18400/tcp on 0.0.0.0 is already in use")
+	}
+}
+
+// TestPortsGatewayMoves: connecting the container to a network whose name
+// sorts first moves its default gateway there, and its published port
+// with it; disconnecting moves both back.
+func TestPortsGatewayMoves(t *testing.T) {
+	usePlugin(t)
+	const (
+		first  = "mynet-e2e-pgw-a"
+		second = "mynet-e2e-pgw-b"
+		web    = "e2e-pgw"
+	)
+	createMynet(t, second, "--subnet", "10.117.0.0/24")
+	createMynet(t, first, "--subnet", "10.118.0.0/24")
+	startWeb(t, web, second, "-p", "18500:80")
+	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+	ipSecond := containerIP(t, web, second).String()
+
+	docker(t, "network", "connect", first, web)
+	ipFirst := containerIP(t, web, first).String()
+	if r := dnatRules(t, ipFirst); len(r) != 1 {
+		t.Errorf("after connect: DNAT to %s (the new gateway network) %q, want 1", ipFirst, r)
+	}
+	if r := dnatRules(t, ipSecond); len(r) != 0 {
+		t.Errorf("after connect: DNAT to %s (the old gateway network) %q, want none", ipSecond, r)
+	}
+	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+
+	docker(t, "network", "disconnect", first, web)
+	if r := dnatRules(t, ipSecond); len(r) != 1 {
+		t.Errorf("after disconnect: DNAT to %s %q, want 1", ipSecond, r)
+	}
+	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+}
