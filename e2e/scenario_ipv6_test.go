@@ -69,7 +69,7 @@ func TestIPv6DualStack(t *testing.T) {
 		if r := inExt(t, "ip", "-6", "route", "show"); strings.Contains(r, "fd00:5e:") {
 			t.Fatalf("ext has a route to %s:\n%s", subnet6, r)
 		}
-		if !fetchIn(t, cli, l.url, l.page) {
+		if !fetchFrom(t, cli, l.url, l.page) {
 			t.Fatalf("%s cannot reach %s over IPv6", cli, l.url)
 		}
 		if src := l.lastClient(t); src != netip.MustParseAddr(engineAddr6) {
@@ -190,7 +190,7 @@ func TestIPv6Internal(t *testing.T) {
 	}
 	execIn(t, admin, "ip", "-6", "route", "add", "default", "via", gw6)
 	for _, l := range []*nsListener{extL, hostL, bridgeL} {
-		if fetchIn(t, admin, l.url, l.page) {
+		if fetchFrom(t, admin, l.url, l.page) {
 			t.Errorf("%s reached %s from an internal network", admin, l.url)
 		}
 	}
@@ -225,7 +225,7 @@ func TestIPv6Only(t *testing.T) {
 	}
 	mustReachAny(t, cli, containerIPv6(t, web, net).String())
 	l := startListener(t, extNS(), "["+extAddr6+"]:8094")
-	if !fetchIn(t, cli, l.url, l.page) {
+	if !fetchFrom(t, cli, l.url, l.page) {
 		t.Errorf("%s cannot reach %s through NAT66", cli, l.url)
 	} else if src := l.lastClient(t); src != netip.MustParseAddr(engineAddr6) {
 		t.Errorf("ext saw %v, want the masqueraded %s", src, engineAddr6)
@@ -251,7 +251,7 @@ func TestIPv6GatewayModes(t *testing.T) {
 		startWeb(t, web, net)
 		extRoute(t, subnet6)
 		ip6 := containerIPv6(t, web, net)
-		if !fetchIn(t, web, l.url, l.page) {
+		if !fetchFrom(t, web, l.url, l.page) {
 			t.Fatalf("%s cannot reach %s in routed mode", web, l.url)
 		}
 		if src := l.lastClient(t); src != ip6 {
@@ -260,7 +260,7 @@ func TestIPv6GatewayModes(t *testing.T) {
 		if _, ok := fetchFromNS(extNS(), urlOf(ip6.String()), webPage); ok {
 			t.Errorf("ext reached unpublished port 80 of %v in routed mode", ip6)
 		}
-		if !fetchIn(t, web, extURL, extPage) {
+		if !fetchFrom(t, web, extURL, extPage) {
 			t.Errorf("%s cannot reach ext over IPv4 (still nat)", web)
 		}
 		removeAndCheck(t, net, mynetBridge(t, net), false, web)
@@ -289,7 +289,7 @@ func TestIPv6GatewayModes(t *testing.T) {
 		extRoute(t, hostIP6+"/128")
 		createMynet(t, net, "--ipv6", "--subnet", "10.76.0.0/24", "--subnet", "fd00:67::/64", "-o", "com.docker.network.host_ipv6="+hostIP6)
 		startSleeper(t, c, net)
-		if !fetchIn(t, c, l.url, l.page) {
+		if !fetchFrom(t, c, l.url, l.page) {
 			t.Fatalf("%s cannot reach %s with host_ipv6", c, l.url)
 		}
 		if src := l.lastClient(t); src != netip.MustParseAddr(hostIP6) {

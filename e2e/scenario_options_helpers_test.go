@@ -182,7 +182,7 @@ func runChecks(t *testing.T, container string, checks ...check) map[string]bool 
 
 // fetchIn fetches url inside container and reports whether the answer
 // holds want.
-func fetchIn(t *testing.T, container, url, want string) bool {
+func fetchFrom(t *testing.T, container, url, want string) bool {
 	t.Helper()
 	return runChecks(t, container, fetchCheck("fetch", url, want))["fetch"]
 }
