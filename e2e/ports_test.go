@@ -22,14 +22,14 @@ import (
 // reads the running plugin. Host ports used here are 18000-19999 and
 // 15353-15399, away from the engine namespace's ephemeral range.
 
-// fetchIn fetches url from a namespace of this run with the host's busybox.
-func fetchIn(ns, url string) (string, error) {
+// portsFetch fetches url from a namespace of this run with the host's busybox.
+func portsFetch(ns, url string) (string, error) {
 	return inNS(ns, 10*time.Second, hostBusybox, "timeout", "3", hostBusybox, "wget", "-qO-", url)
 }
 
-func mustFetch(t *testing.T, ns, url, want string) {
+func portsMustFetch(t *testing.T, ns, url, want string) {
 	t.Helper()
-	out, err := fetchIn(ns, url)
+	out, err := portsFetch(ns, url)
 	if err != nil {
 		t.Errorf("from %s: fetching %s: %v", ns, url, err)
 		return
@@ -39,9 +39,9 @@ func mustFetch(t *testing.T, ns, url, want string) {
 	}
 }
 
-func mustNotFetch(t *testing.T, ns, url string) {
+func portsMustNotFetch(t *testing.T, ns, url string) {
 	t.Helper()
-	if out, err := fetchIn(ns, url); err == nil {
+	if out, err := portsFetch(ns, url); err == nil {
 		t.Errorf("from %s: %s answered %q, want no answer", ns, url, out)
 	}
 }
@@ -61,9 +61,9 @@ func mynetPorts(t *testing.T, args ...string) string {
 	return out
 }
 
-// dnatRules returns the lines of the engine namespace's nat table that
+// portsDNATRules returns the lines of the engine namespace's nat table that
 // DNAT to addr.
-func dnatRules(t *testing.T, addr string) []string {
+func portsDNATRules(t *testing.T, addr string) []string {
 	t.Helper()
 	var out []string
 	for _, l := range strings.Split(inEngine(t, "iptables-save", "-t", "nat"), "\n") {
@@ -74,7 +74,7 @@ func dnatRules(t *testing.T, addr string) []string {
 	return out
 }
 
-func engineEphemeralRange(t *testing.T) (lo, hi int) {
+func portsEphemeralRange(t *testing.T) (lo, hi int) {
 	t.Helper()
 	f := strings.Fields(inEngine(t, "cat", "/proc/sys/net/ipv4/ip_local_port_range"))
 	lo, _ = strconv.Atoi(f[0])
@@ -104,15 +104,15 @@ func TestPortsPublish(t *testing.T) {
 	engine, ext := env.lay.engineNS, env.lay.extNS
 
 	t.Run("host", func(t *testing.T) {
-		mustFetch(t, engine, "http://127.0.0.1:18080/", webPage)
-		mustFetch(t, engine, "http://127.0.0.1:18081/", webPage)
-		mustFetch(t, engine, "http://"+engineAddr+":18080/", webPage)
-		mustNotFetch(t, engine, "http://"+engineAddr+":18081/")
+		portsMustFetch(t, engine, "http://127.0.0.1:18080/", webPage)
+		portsMustFetch(t, engine, "http://127.0.0.1:18081/", webPage)
+		portsMustFetch(t, engine, "http://"+engineAddr+":18080/", webPage)
+		portsMustNotFetch(t, engine, "http://"+engineAddr+":18081/")
 	})
 	t.Run("outside", func(t *testing.T) {
-		mustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
-		mustNotFetch(t, ext, "http://"+engineAddr+":18081/")
-		mustNotFetch(t, ext, "http://"+engineAddr+":18082/")
+		portsMustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+		portsMustNotFetch(t, ext, "http://"+engineAddr+":18081/")
+		portsMustNotFetch(t, ext, "http://"+engineAddr+":18082/")
 	})
 	t.Run("hairpin", func(t *testing.T) {
 		mustContain(t, "the container through the host's address", execIn(t, web, httpGet("http://"+engineAddr+":18080/")...), webPage)
@@ -129,7 +129,7 @@ func TestPortsPublish(t *testing.T) {
 		t.Logf("mynet ports %s:\n%s", web, out)
 		mustContain(t, "mynet ports", out, "80/tcp -> 0.0.0.0:18080")
 		mustContain(t, "mynet ports", out, "80/tcp -> 127.0.0.1:18081")
-		lo, hi := engineEphemeralRange(t)
+		lo, hi := portsEphemeralRange(t)
 		var eph int
 		for _, l := range strings.Split(out, "\n") {
 			if p, ok := strings.CutPrefix(l, "80/tcp -> 0.0.0.0:"); ok && p != "18080" {
@@ -139,7 +139,7 @@ func TestPortsPublish(t *testing.T) {
 		if eph < lo || eph > hi {
 			t.Fatalf("ephemeral host port %d, want one in the engine's ip_local_port_range %d-%d", eph, lo, hi)
 		}
-		mustFetch(t, ext, fmt.Sprintf("http://%s:%d/", engineAddr, eph), webPage)
+		portsMustFetch(t, ext, fmt.Sprintf("http://%s:%d/", engineAddr, eph), webPage)
 		if got := mynetPorts(t, web, "80"); strings.Count(got, "\n") != 2 || !strings.Contains(got, fmt.Sprintf("0.0.0.0:%d", eph)) {
 			t.Errorf("mynet ports %s 80 = %q, want its three host addresses", web, got)
 		}
@@ -151,17 +151,17 @@ func TestPortsPublish(t *testing.T) {
 		// not, must still be closed to direct traffic.
 		inExt(t, "ip", "route", "add", "10.110.0.0/24", "via", engineAddr)
 		t.Cleanup(func() { _, _ = inNS(ext, 10*time.Second, "ip", "route", "del", "10.110.0.0/24") })
-		mustNotFetch(t, ext, "http://"+webIP+":80/")
-		mustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+		portsMustNotFetch(t, ext, "http://"+webIP+":80/")
+		portsMustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
 	})
 	t.Run("rules", func(t *testing.T) {
-		if r := dnatRules(t, webIP); len(r) != 3 {
+		if r := portsDNATRules(t, webIP); len(r) != 3 {
 			t.Errorf("DNAT rules to %s: %q, want 3 (one per host port)", webIP, r)
 		}
 	})
 
 	docker(t, "rm", "-f", web)
-	if r := dnatRules(t, webIP); len(r) != 0 {
+	if r := portsDNATRules(t, webIP); len(r) != 0 {
 		t.Errorf("DNAT rules left after the container went: %q", r)
 	}
 	for _, l := range strings.Split(inEngine(t, "iptables-save"), "\n") {
@@ -170,7 +170,7 @@ func TestPortsPublish(t *testing.T) {
 		}
 	}
 	startWeb(t, "e2e-pub-again", net, "-p", "18080:80")
-	mustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+	portsMustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
 }
 
 // TestPortsRange: a 100-port range shifted from host 19000-19099 to
@@ -187,17 +187,17 @@ func TestPortsRange(t *testing.T) {
 	runDetached(t, c, containerArgs(net, []string{"-p", "19000-19099:8000-8099"}, sh(script))...)
 	ip := containerIP(t, c, net).String()
 	if err := waitFor(10*time.Second, 200*time.Millisecond, func() error {
-		_, err := fetchIn(env.lay.engineNS, "http://"+engineAddr+":19099/")
+		_, err := portsFetch(env.lay.engineNS, "http://"+engineAddr+":19099/")
 		return err
 	}); err != nil {
 		t.Fatalf("the range's last port never answered: %v", err)
 	}
 	start := time.Now()
 	for i := range 100 {
-		mustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, 19000+i), fmt.Sprintf("port-%d", 8000+i))
+		portsMustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, 19000+i), fmt.Sprintf("port-%d", 8000+i))
 	}
 	t.Logf("100 fetches from outside in %v", time.Since(start).Round(time.Millisecond))
-	if r := dnatRules(t, ip); len(r) != 1 || !strings.Contains(r[0], "--dport 19000:19099") {
+	if r := portsDNATRules(t, ip); len(r) != 1 || !strings.Contains(r[0], "--dport 19000:19099") {
 		t.Errorf("DNAT rules to %s: %q, want one for the whole range", ip, r)
 	}
 	if got := strings.Count(mynetPorts(t, c), "\n") + 1; got != 100 {
@@ -206,27 +206,27 @@ func TestPortsRange(t *testing.T) {
 }
 
 var (
-	udpEchoOnce sync.Once
-	udpEchoPath string
-	udpEchoErr  error
+	portsUDPEchoOnce sync.Once
+	portsUDPEchoPath string
+	portsUDPEchoErr  error
 )
 
-// udpEcho builds testdata/udpecho (static) once: the busybox image has no
+// portsUDPEcho builds testdata/udpecho (static) once: the busybox image has no
 // UDP server.
-func udpEcho(t *testing.T) string {
+func portsUDPEcho(t *testing.T) string {
 	t.Helper()
-	udpEchoOnce.Do(func() {
-		udpEchoPath = filepath.Join(env.lay.workDir, "bin", "udpecho")
-		cmd := exec.Command("go", "build", "-o", udpEchoPath, "./testdata/udpecho")
+	portsUDPEchoOnce.Do(func() {
+		portsUDPEchoPath = filepath.Join(env.lay.workDir, "bin", "udpecho")
+		cmd := exec.Command("go", "build", "-o", portsUDPEchoPath, "./testdata/udpecho")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			udpEchoErr = fmt.Errorf("building udpecho: %w: %s", err, out)
+			portsUDPEchoErr = fmt.Errorf("building udpecho: %w: %s", err, out)
 		}
 	})
-	if udpEchoErr != nil {
-		t.Fatal(udpEchoErr)
+	if portsUDPEchoErr != nil {
+		t.Fatal(portsUDPEchoErr)
 	}
-	return udpEchoPath
+	return portsUDPEchoPath
 }
 
 // TestPortsUDP: a UDP port answers from outside, also for a client that
@@ -235,7 +235,7 @@ func udpEcho(t *testing.T) string {
 func TestPortsUDP(t *testing.T) {
 	usePlugin(t)
 	const net = "mynet-e2e-pudp"
-	bin := udpEcho(t)
+	bin := portsUDPEcho(t)
 	createMynet(t, net, "--subnet", "10.113.0.0/24")
 
 	// The early client: nothing listens yet, its datagram goes unanswered
@@ -271,7 +271,7 @@ func TestPortsInUse(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = hostSrv.stop(syscall.SIGKILL, time.Second) })
 	if err := waitFor(5*time.Second, 100*time.Millisecond, func() error {
-		_, err := fetchIn(env.lay.engineNS, "http://127.0.0.1:18200/")
+		_, err := portsFetch(env.lay.engineNS, "http://127.0.0.1:18200/")
 		return err
 	}); err != nil {
 		t.Fatalf("host httpd on 18200: %v", err)
@@ -283,21 +283,21 @@ func TestPortsInUse(t *testing.T) {
 	if containerRunning(t, "e2e-pinuse-1") {
 		t.Error("the container runs despite the error")
 	}
-	if after := inEngine(t, "iptables-save"); countDNAT(after) != countDNAT(before) || strings.Contains(after, "18200") {
+	if after := inEngine(t, "iptables-save"); portsCountDNAT(after) != portsCountDNAT(before) || strings.Contains(after, "18200") {
 		t.Errorf("rules changed by the failed start:\n%s", after)
 	}
-	mustFetch(t, env.lay.engineNS, "http://127.0.0.1:18200/", extPage)
+	portsMustFetch(t, env.lay.engineNS, "http://127.0.0.1:18200/", extPage)
 
 	startWeb(t, "e2e-pinuse-2", net, "-p", "18201:80")
 	msg = mustFail(t, "a second container on 18201", startSleeperErr(t, "e2e-pinuse-3", net, "-p", "18201:80"))
 	mustContain(t, "error", msg, "host port 18201/tcp on 0.0.0.0 is already in use")
-	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18201/", webPage)
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18201/", webPage)
 	docker(t, "rm", "-f", "e2e-pinuse-2")
 	docker(t, "start", "e2e-pinuse-3")
 	mustContain(t, "the second container once the first is gone", mynetPorts(t, "e2e-pinuse-3"), "-> 0.0.0.0:18201")
 }
 
-func countDNAT(save string) int { return strings.Count(save, "-j DNAT") }
+func portsCountDNAT(save string) int { return strings.Count(save, "-j DNAT") }
 
 // TestPortsHostBinding: the network's host_binding_ipv4 is where a port
 // without a host address is published.
@@ -306,8 +306,8 @@ func TestPortsHostBinding(t *testing.T) {
 	const net = "mynet-e2e-pbind"
 	createMynet(t, net, "--subnet", "10.115.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1")
 	startWeb(t, "e2e-pbind", net, "-p", "18300:80")
-	mustFetch(t, env.lay.engineNS, "http://127.0.0.1:18300/", webPage)
-	mustNotFetch(t, env.lay.extNS, "http://"+engineAddr+":18300/")
+	portsMustFetch(t, env.lay.engineNS, "http://127.0.0.1:18300/", webPage)
+	portsMustNotFetch(t, env.lay.extNS, "http://"+engineAddr+":18300/")
 	mustContain(t, "mynet ports", mynetPorts(t, "e2e-pbind"), "80/tcp -> 127.0.0.1:18300")
 }
 
@@ -332,7 +332,7 @@ func TestPortsPluginRestart(t *testing.T) {
 		{"SIGKILL", func() { e.KillPlugin(t); e.StartPlugin(t) }},
 	} {
 		restart.do()
-		mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18400/", webPage)
+		portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18400/", webPage)
 		if got := mynetPorts(t, web); got != ports {
 			t.Errorf("after %s: mynet ports\n%s\nwant\n%s", restart.name, got, ports)
 		}
@@ -355,22 +355,22 @@ func TestPortsGatewayMoves(t *testing.T) {
 	createMynet(t, second, "--subnet", "10.117.0.0/24")
 	createMynet(t, first, "--subnet", "10.118.0.0/24")
 	startWeb(t, web, second, "-p", "18500:80")
-	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
 	ipSecond := containerIP(t, web, second).String()
 
 	docker(t, "network", "connect", first, web)
 	ipFirst := containerIP(t, web, first).String()
-	if r := dnatRules(t, ipFirst); len(r) != 1 {
+	if r := portsDNATRules(t, ipFirst); len(r) != 1 {
 		t.Errorf("after connect: DNAT to %s (the new gateway network) %q, want 1", ipFirst, r)
 	}
-	if r := dnatRules(t, ipSecond); len(r) != 0 {
+	if r := portsDNATRules(t, ipSecond); len(r) != 0 {
 		t.Errorf("after connect: DNAT to %s (the old gateway network) %q, want none", ipSecond, r)
 	}
-	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
 
 	docker(t, "network", "disconnect", first, web)
-	if r := dnatRules(t, ipSecond); len(r) != 1 {
+	if r := portsDNATRules(t, ipSecond); len(r) != 1 {
 		t.Errorf("after disconnect: DNAT to %s %q, want 1", ipSecond, r)
 	}
-	mustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
 }
