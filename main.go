@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
@@ -24,6 +25,7 @@ import (
 
 type config struct {
 	socket, stateDir, logLevel, defaultPools, procSys string
+	healInterval                                      time.Duration
 }
 
 // parseConfig reads flags, each defaulting to its environment variable (the
@@ -36,6 +38,11 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
 	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
 	fs.StringVar(&c.procSys, "proc-sys", envOr("MYNET_PROC_SYS", "/proc/sys"), "where to write sysctls such as net/ipv4/ip_forward; the managed plugin uses the host's, mounted writable (env MYNET_PROC_SYS)")
+	heal, err := time.ParseDuration(envOr("MYNET_HEAL_INTERVAL", "2s"))
+	if err != nil {
+		return c, fmt.Errorf("MYNET_HEAL_INTERVAL: %w", err)
+	}
+	fs.DurationVar(&c.healInterval, "heal-interval", heal, "how often to check that mynet's firewall rules are still in place and restore them; 0 turns it off (env MYNET_HEAL_INTERVAL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -123,6 +130,12 @@ func run(cfg config, logger *logrus.Logger) error {
 			log.WithError(err).Warn("some networks could not be restored")
 		}
 	}()
+	if cfg.healInterval > 0 {
+		go func() {
+			<-ready
+			d.HealLoop(ctx, cfg.healInterval)
+		}()
+	}
 	log.WithFields(logrus.Fields{"socket": cfg.socket, "state": st.Path(), "iptables": fw.Backend()}).Info("mynet serving")
 	h := plugin.WaitReady(plugin.NewHandler(d, am, log.WithField("component", "plugin")), ready)
 	if err := plugin.Serve(ctx, cfg.socket, h); err != nil {

@@ -28,6 +28,9 @@ type Firewall interface {
 	EnsureNetwork(n firewall.Network) error
 	RemoveNetwork(n firewall.Network) error
 	EnableForwarding() error
+	// Intact reports whether every rule ensured so far is still there,
+	// and if not, what is missing.
+	Intact() (bool, string, error)
 	PortFirewall
 }
 

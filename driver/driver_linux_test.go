@@ -383,3 +383,26 @@ func TestIsolatedModeAndInternal(t *testing.T) {
 		_ = d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID})
 	})
 }
+
+func TestHealRestoresRulesOnlyWhenMissing(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, _, fw := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if repaired, err := d.Heal(); repaired || err != nil {
+			t.Fatalf("Heal with rules in place = %v, %v", repaired, err)
+		}
+		fw.mu.Lock()
+		fw.broken = true
+		delete(fw.nets, "mynet-a1b2c3d4e")
+		fw.mu.Unlock()
+		if repaired, err := d.Heal(); !repaired || err != nil {
+			t.Fatalf("Heal with rules gone = %v, %v", repaired, err)
+		}
+		if _, ok := fw.nets["mynet-a1b2c3d4e"]; !ok {
+			t.Error("rules not ensured again")
+		}
+		_ = d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID})
+	})
+}

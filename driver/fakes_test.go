@@ -69,6 +69,7 @@ type fakeFirewall struct {
 	mu         sync.Mutex
 	nets       map[string]firewall.Network
 	failEnsure error
+	broken     bool // Intact reports rules missing until the next ensure
 	// Published ports (ports_fakes_test.go).
 	failPorts   error
 	mappings    map[string]firewall.Mapping
@@ -84,6 +85,7 @@ func (f *fakeFirewall) EnsureNetwork(n firewall.Network) error {
 	if f.failEnsure != nil {
 		return f.failEnsure
 	}
+	f.broken = false
 	f.nets[n.Bridge] = n
 	return nil
 }
@@ -96,5 +98,11 @@ func (f *fakeFirewall) RemoveNetwork(n firewall.Network) error {
 }
 
 func (f *fakeFirewall) EnableForwarding() error { return nil }
+
+func (f *fakeFirewall) Intact() (bool, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.broken, "fake: broken", nil
+}
 
 var errInjected = errors.New("injected failure")

@@ -180,7 +180,7 @@ func runChecks(t *testing.T, container string, checks ...check) map[string]bool 
 	return got
 }
 
-// fetchIn fetches url inside container and reports whether the answer
+// fetchFrom fetches url inside container and reports whether the answer
 // holds want.
 func fetchFrom(t *testing.T, container, url, want string) bool {
 	t.Helper()

@@ -60,6 +60,12 @@ type IPTables struct {
 	// otherwise both add the same chain or jump.
 	mu  sync.Mutex
 	ipt xtables
+	// want holds every rule mynet has ensured and not removed since, by
+	// its text, so Intact can tell when something removed them. Guarded
+	// by mu.
+	want map[string]Rule
+	// save dumps the ruleset as iptables-save prints it; nil for fakes.
+	save func() (string, error)
 }
 
 // New returns an IPTables for IPv4 that writes to the iptables backend
@@ -114,12 +120,17 @@ func newFamily(log *logrus.Entry, cmd string, is4 bool) (*IPTables, error) {
 		return nil, fmt.Errorf("setting up %s: %w", path, err)
 	}
 	t := newIPTables(log, ipt, parseBackend(string(out)), is4, forwarding)
+	t.save = func() (string, error) {
+		out, err := exec.Command(path + "-save").Output()
+		return string(out), err
+	}
 	t.log.WithFields(logrus.Fields{"backend": t.backend, "path": path}).Info("iptables backend")
 	return t, nil
 }
 
 func newIPTables(log *logrus.Entry, ipt xtables, backend string, is4 bool, forwardingPath string) *IPTables {
-	return &IPTables{log: log, ipt: ipt, backend: backend, is4: is4, forwardingPath: forwardingPath}
+	return &IPTables{log: log, ipt: ipt, backend: backend, is4: is4, forwardingPath: forwardingPath,
+		want: map[string]Rule{}}
 }
 
 // parseBackend reads the backend from `iptables --version` output, e.g.
@@ -274,6 +285,7 @@ func (t *IPTables) insertRule(r placedRule) error {
 	if err != nil {
 		return fmt.Errorf("checking rule %s: %w", r.Rule, err)
 	}
+	t.want[r.String()] = r.Rule
 	if ok {
 		return nil
 	}
@@ -296,6 +308,7 @@ func (t *IPTables) appendRule(log *logrus.Entry, r Rule) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("checking rule %s: %w", r, err)
 	}
+	t.want[r.String()] = r
 	if ok {
 		return false, nil
 	}
@@ -309,6 +322,7 @@ func (t *IPTables) appendRule(log *logrus.Entry, r Rule) (bool, error) {
 // deleteRule deletes every copy of r, so a rule duplicated by hand or by an
 // older version does not survive. A missing rule or chain is success.
 func (t *IPTables) deleteRule(log *logrus.Entry, r Rule) error {
+	delete(t.want, r.String())
 	for range maxCopies {
 		err := t.ipt.Delete(r.Table, r.Chain, r.Spec...)
 		if isNotExist(err) {

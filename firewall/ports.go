@@ -266,6 +266,7 @@ func (t *IPTables) addPortRule(log *logrus.Entry, r Rule) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("checking rule %s: %w", r, err)
 	}
+	t.want[r.String()] = r
 	if ok {
 		return false, nil
 	}

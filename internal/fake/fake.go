@@ -91,6 +91,9 @@ func (Firewall) EnsureNetwork(firewall.Network) error { return nil }
 func (Firewall) RemoveNetwork(firewall.Network) error { return nil }
 func (Firewall) EnableForwarding() error              { return nil }
 
+// Intact always reports the rules in place.
+func (Firewall) Intact() (bool, string, error) { return true, "", nil }
+
 func (Firewall) EnsurePorts(firewall.PortBridge, []firewall.Mapping) error { return nil }
 func (Firewall) RemovePorts([]firewall.Mapping) error                      { return nil }
 func (Firewall) RemoveBridgePorts(firewall.PortBridge) error               { return nil }

@@ -1,0 +1,76 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFirewallHeals removes mynet's rules from outside, as `iptables -F` or
+// a firewalld reload would, and expects mynet to notice and restore exactly
+// its rules within a few seconds: traffic flows again and the ruleset is
+// the same as before, without duplicates.
+func TestFirewallHeals(t *testing.T) {
+	usePlugin(t)
+	const net = "mynet-e2e-heal"
+	createMynet(t, net, "--subnet", "10.71.0.0/24")
+	startSleeper(t, "e2e-heal", net)
+	mustContain(t, "ext page through NAT", execIn(t, "e2e-heal", httpGet(extURL)...), extPage)
+	before := mynetRules(t)
+
+	for _, tc := range []struct {
+		name string
+		cmds [][]string
+	}{
+		{"chains flushed", [][]string{
+			{"iptables", "-F", "MYNET-ACCEPT"},
+			{"iptables", "-t", "nat", "-F", "MYNET-POSTROUTING"},
+			{"iptables", "-t", "mangle", "-F", "MYNET-ISOLATION"},
+		}},
+		{"jumps deleted", [][]string{
+			{"iptables", "-D", "FORWARD", "-j", "MYNET-FORWARD"},
+			{"iptables", "-t", "nat", "-D", "POSTROUTING", "-j", "MYNET-POSTROUTING"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, c := range tc.cmds {
+				inEngine(t, c...)
+			}
+			start := time.Now()
+			deadline := start.Add(15 * time.Second)
+			for {
+				if mynetRules(t) == before {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("rules not restored after 15 s:\n%s\nwant:\n%s", mynetRules(t), before)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("%s: rules restored after %v", tc.name, time.Since(start).Round(10*time.Millisecond))
+			mustContain(t, "ext page through NAT after repair", execIn(t, "e2e-heal", httpGet(extURL)...), extPage)
+		})
+	}
+}
+
+// mynetRules is the sorted set of mynet's rules in the engine namespace
+// (its chains' contents and the jumps into them), one per line, so a
+// duplicate shows up as a difference.
+func mynetRules(t *testing.T) string {
+	t.Helper()
+	var keep []string
+	table := ""
+	for _, line := range strings.Split(inEngine(t, "iptables-save"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "*"):
+			table = line
+		case strings.HasPrefix(line, "-A ") && strings.Contains(line, "MYNET"), strings.Contains(line, "mynet:"):
+			keep = append(keep, table+" "+line)
+		}
+	}
+	slices.Sort(keep)
+	return strings.Join(keep, "\n")
+}

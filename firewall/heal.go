@@ -1,0 +1,88 @@
+package firewall
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+)
+
+// Intact reports whether every rule mynet has ensured (and not removed
+// since) is still in the kernel. Something else may flush or delete them:
+// `iptables -F`, a firewalld reload, a chain deleted by hand. It costs one
+// iptables-save of this family, so it can run every few seconds.
+//
+// It compares counts, not texts: iptables-save prints rules in its own
+// canonical form, which varies between backends and versions. Per chain,
+// the rules carrying mynet's comment must number at least the ones mynet
+// ensured there, the untagged ones (jumps, shared drops) likewise; a chain
+// that is gone holds none.
+func (t *IPTables) Intact() (bool, string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.save == nil || len(t.want) == 0 {
+		return true, "", nil
+	}
+	out, err := t.save()
+	if err != nil {
+		return false, "", fmt.Errorf("reading the ruleset: %w", err)
+	}
+	have := countSaved(out)
+	need := map[chainCount]int{}
+	for _, r := range t.want {
+		need[keyOf(r)]++
+	}
+	for k, n := range need {
+		if have[k] < n {
+			return false, fmt.Sprintf("%s/%s has %d of mynet's %s rules, want %d", k.table, k.chain, have[k], k.kind(), n), nil
+		}
+	}
+	return true, "", nil
+}
+
+// chainCount keys rule counts: a chain, and whether the rules are mynet's
+// per-network ones (tagged) or structural (jumps into mynet's chains and
+// shared rules in them).
+type chainCount struct {
+	table, chain string
+	tagged       bool
+}
+
+func (k chainCount) kind() string {
+	if k.tagged {
+		return "network"
+	}
+	return "structural"
+}
+
+// keyOf is where r counts. Structural rules in built-in chains count only
+// as jumps into mynet's chains, so other software's rules there never
+// stand in for a missing jump.
+func keyOf(r Rule) chainCount {
+	return chainCount{table: r.Table, chain: r.Chain, tagged: strings.Contains(r.String(), commentPrefix)}
+}
+
+// countSaved counts, per chain, the rules of iptables-save output that
+// are mynet's: tagged with its comment, or structural (a jump to a MYNET-
+// chain, or any untagged rule inside a MYNET- chain).
+func countSaved(save string) map[chainCount]int {
+	counts := map[chainCount]int{}
+	table := ""
+	sc := bufio.NewScanner(strings.NewReader(save))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+		case strings.HasPrefix(line, "-A "):
+			chain, rest, _ := strings.Cut(line[len("-A "):], " ")
+			switch {
+			case strings.Contains(rest, commentPrefix):
+				counts[chainCount{table, chain, true}]++
+			case strings.HasPrefix(chain, "MYNET-") || strings.Contains(rest, "-j MYNET-"):
+				counts[chainCount{table, chain, false}]++
+			}
+		}
+	}
+	return counts
+}

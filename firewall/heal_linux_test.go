@@ -1,0 +1,70 @@
+//go:build linux
+
+package firewall
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+)
+
+// TestKernelIntact: whatever removes mynet's rules from outside (a chain
+// flushed, a whole table flushed, a jump deleted, a chain deleted), Intact
+// notices, and ensuring the networks again makes it whole.
+func TestKernelIntact(t *testing.T) {
+	inNetns(t, func(t *testing.T, cmd string, _ *netlink.Handle) {
+		ipt := newTestIPTables(t, cmd)
+		ensureAll := func() {
+			t.Helper()
+			for _, n := range kernelNetworks {
+				if err := ipt.EnsureNetwork(n); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		ensureAll()
+		for _, tc := range []struct {
+			name string
+			args [][]string
+		}{
+			{"nothing removed", nil},
+			{"accept chain flushed", [][]string{{"-F", ChainAccept}}},
+			{"filter table flushed", [][]string{{"-F"}}},
+			{"nat table flushed", [][]string{{"-t", "nat", "-F"}}},
+			{"mangle jump deleted", [][]string{{"-t", "mangle", "-D", "FORWARD", "-j", ChainIsolation}}},
+			{"one rule deleted", [][]string{{"-t", "nat", "-D", ChainPostrouting, "-s", "10.1.0.0/24", "!", "-o", "mn-a",
+				"-m", "comment", "--comment", "mynet:mn-a", "-j", "MASQUERADE"}}},
+			{"isolation chains flushed and deleted", [][]string{{"-t", "mangle", "-F"}, {"-t", "mangle", "-X", ChainIsolation2}}},
+		} {
+			for _, a := range tc.args {
+				if out, err := exec.Command(cmd, a...).CombinedOutput(); err != nil {
+					t.Fatalf("%s: %s %s: %v: %s", tc.name, cmd, strings.Join(a, " "), err, out)
+				}
+			}
+			ok, why, err := ipt.Intact()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (tc.args == nil) {
+				t.Errorf("%s: Intact = %v (%s)", tc.name, ok, why)
+			}
+			if err := ipt.Init(); err != nil {
+				t.Fatal(err)
+			}
+			ensureAll()
+			if ok, why, _ := ipt.Intact(); !ok {
+				t.Errorf("%s: not intact after ensuring again: %s", tc.name, why)
+			}
+		}
+		for _, n := range kernelNetworks {
+			if err := ipt.RemoveNetwork(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ok, why, _ := ipt.Intact(); !ok {
+			t.Errorf("after removing every network: %s", why)
+		}
+	})
+}
