@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/ipam"
 	"github.com/docker/go-plugins-helpers/network"
@@ -44,10 +45,17 @@ type ipamCapabilities struct {
 // 200 with a JSON body (an empty body is a decode error in the engine);
 // every failure answers 500 with {"Err": "..."} and, for IPAM, "Error" as
 // well, since the IPAM proxy reads that field from 200 answers.
-func NewHandler(d network.Driver, i ipam.Ipam, log *logrus.Entry) http.Handler {
+//
+// Every call is bounded by a deadline (see bounded).
+func NewHandler(d network.Driver, i ipam.Ipam, log *logrus.Entry, opts ...Option) http.Handler {
+	o := options{deadline: DefaultDeadline}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	undo := undos(d, i)
 	mux := http.NewServeMux()
 	h := func(path string, fn func(body []byte) (any, error)) {
-		mux.HandleFunc("POST "+path, serve(path, fn, log))
+		mux.HandleFunc("POST "+path, serve(path, bounded(path, o.deadline, fn, undo[path], log), log))
 	}
 	h("/Plugin.Activate", func([]byte) (any, error) { return Manifest, nil })
 
@@ -164,13 +172,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // must never wait for mynet's own start-up work (restoring bridges and
 // rules).
 func WaitReady(h http.Handler, ready <-chan struct{}) http.Handler {
+	return waitReady(h, ready, DefaultDeadline)
+}
+
+func waitReady(h http.Handler, ready <-chan struct{}, deadline time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/Plugin.Activate", "/NetworkDriver.GetCapabilities", "/IpamDriver.GetCapabilities":
 		default:
+			timer := time.NewTimer(deadline)
+			defer timer.Stop()
 			select {
 			case <-ready:
 			case <-r.Context().Done():
+				return
+			case <-timer.C:
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"Err": fmt.Sprintf(
+					"mynet is still restoring its networks after starting (over %s); try again shortly", deadline)})
 				return
 			}
 		}
