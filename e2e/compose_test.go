@@ -26,6 +26,7 @@ services:
     image: ` + image + `
     command: ["httpd", "-f", "-p", "80", "-h", "/var/www"]
     stop_grace_period: 1s
+    ports: ["18900:80"]
     networks:
       front:
         ipv4_address: 10.80.0.10
@@ -56,7 +57,8 @@ type composeTool struct {
 // TestCompose: `up` with a compose file naming mynet:latest creates the
 // network through the managed plugin with the driver option, the subnet and
 // the fixed address; services reach each other by name and the outside
-// through NAT; `down` leaves nothing behind. Run with Debian's
+// through NAT, and the published port answers; `down` leaves nothing
+// behind. Run with Debian's
 // docker-compose (installed if missing) and with `docker compose` where
 // the CLI has it.
 func TestCompose(t *testing.T) {
@@ -162,9 +164,17 @@ func composeScenario(t *testing.T, tool composeTool, file string) {
 	}
 	mustContain(t, "web by service name", execIn(t, client, httpGet("http://web/")...), webPage)
 	mustContain(t, "ext page through NAT", execIn(t, client, httpGet(extURL)...), extPage)
+	// The published port, from outside and from the host's loopback (the
+	// latter needs route_localnet, written through the plugin's /proc/sys/net
+	// mount).
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18900/", webPage)
+	portsMustFetch(t, env.lay.engineNS, "http://127.0.0.1:18900/", webPage)
 	br := bridgeWithAddr(t, gwCIDR)
 	if br == "" {
 		t.Fatalf("no bridge with %s", gwCIDR)
+	}
+	if got := inEngine(t, "cat", "/proc/sys/net/ipv4/conf/"+br+"/route_localnet"); got != "1" {
+		t.Errorf("route_localnet on %s is %s, want 1 (set by the plugin through its /proc/sys/net mount)", br, got)
 	}
 
 	down()
@@ -175,6 +185,7 @@ func composeScenario(t *testing.T, tool composeTool, file string) {
 		t.Errorf("network %s left after down", net)
 	}
 	assertNetworkGone(t, br, gwCIDR, subnet)
+	portsMustNotFetch(t, env.lay.extNS, "http://"+engineAddr+":18900/")
 }
 
 // serviceContainer returns the id of the one container of a service of

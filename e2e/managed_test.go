@@ -164,7 +164,7 @@ func TestManagedDisableEnable(t *testing.T) {
 		cli = "e2e-mdis-cli"
 	)
 	createMynet(t, net, "--subnet", "10.77.0.0/24", "--gateway", "10.77.0.1")
-	startWeb(t, web, net, "--ip", "10.77.0.10")
+	startWeb(t, web, net, "--ip", "10.77.0.10", "-p", "18912:80")
 	startSleeper(t, cli, net)
 	cliIP := containerIP(t, cli, net)
 
@@ -180,6 +180,7 @@ func TestManagedDisableEnable(t *testing.T) {
 	docker(t, "plugin", "enable", managedName)
 	ManagedSettled(t, ManagedID(t), off, "mynet serving")
 	checkNetworkKept(t, net, "10.77.0.1/24", web, "10.77.0.10", cli, cliIP.String(), "e2e-mdis-new")
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18912/", webPage)
 }
 
 func ensureManagedEnabled(t *testing.T) {
@@ -223,7 +224,7 @@ func checkNetworkKept(t *testing.T, net, gwCIDR, web, webIP, cli, cliIP, newName
 
 // TestManagedUpgrade: upgrading to a second build, the README's way (the
 // set-up command run again: disable -f, rm, create from the new folder,
-// enable), keeps networks, endpoints and allocations.
+// enable), keeps networks, endpoints, allocations and published ports.
 func TestManagedUpgrade(t *testing.T) {
 	withManagedDriver(t)
 	const (
@@ -232,7 +233,7 @@ func TestManagedUpgrade(t *testing.T) {
 		cli = "e2e-mupg-cli"
 	)
 	createMynet(t, net, "--subnet", "10.78.0.0/24", "--gateway", "10.78.0.1")
-	startWeb(t, web, net, "--ip", "10.78.0.10")
+	startWeb(t, web, net, "--ip", "10.78.0.10", "-p", "18910:80")
 	startSleeper(t, cli, net)
 	cliIP := containerIP(t, cli, net)
 	id1 := ManagedID(t)
@@ -248,6 +249,7 @@ func TestManagedUpgrade(t *testing.T) {
 	ManagedSettled(t, id2, 0, "mynet serving")
 	mustContain(t, "new plugin's log", ManagedLog(id2), "ipam state loaded")
 	checkNetworkKept(t, net, "10.78.0.1/24", web, "10.78.0.10", cli, cliIP.String(), "e2e-mupg-new")
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18910/", webPage)
 }
 
 // TestManagedEngineRestart: dockerd stops (stopping the containers, which
@@ -328,7 +330,7 @@ func TestManagedUpgradeRegistry(t *testing.T) {
 		ref = registryAddr + "/mynet:v2"
 	)
 	createMynet(t, net, "--subnet", "10.81.0.0/24", "--gateway", "10.81.0.1")
-	startWeb(t, web, net, "--ip", "10.81.0.10")
+	startWeb(t, web, net, "--ip", "10.81.0.10", "-p", "18911:80")
 	startSleeper(t, cli, net)
 	cliIP := containerIP(t, cli, net)
 	id := ManagedID(t)
@@ -370,6 +372,7 @@ func TestManagedUpgradeRegistry(t *testing.T) {
 	}
 	ManagedSettled(t, id, off, "mynet serving")
 	checkNetworkKept(t, net, "10.81.0.1/24", web, "10.81.0.10", cli, cliIP.String(), "e2e-mreg-new")
+	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18911/", webPage)
 }
 
 // startRegistry runs Debian's docker-registry (from unstable, unpacked into
