@@ -31,6 +31,8 @@ type Firewall interface {
 	// Intact reports whether every rule ensured so far is still there,
 	// and if not, what is missing.
 	Intact() (bool, string, error)
+	// RemoveStale deletes the rules of bridges keep does not know.
+	RemoveStale(keep func(bridge string) bool) ([]string, error)
 	PortFirewall
 }
 
@@ -109,6 +111,9 @@ func (d *Driver) Restore() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
+	if err := d.reconcile(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, n := range d.networks {
 		if err := d.programNetwork(n); err != nil {
 			errs = append(errs, fmt.Errorf("restore network %s: %w", short(n.ID, 12), err))

@@ -406,3 +406,46 @@ func TestHealRestoresRulesOnlyWhenMissing(t *testing.T) {
 		_ = d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID})
 	})
 }
+
+// TestRestoreReconciles: a crash between a kernel change and its record
+// leaves links mynet made but does not record; Restore removes them and
+// leaves everything else (recorded links, links of other software) alone.
+func TestRestoreReconciles(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, fw := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
+			t.Fatal(err)
+		}
+		// The endpoint's record is lost, as if mynet died before writing it.
+		_ = st.Delete(endpointsBucket, testEpID)
+		// A bridge of a network mynet never recorded, and one of another program.
+		orphan := netlink.NewLinkAttrs()
+		orphan.Name = "mynet-orphan"
+		if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: orphan}); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := h.LinkByName("mynet-orphan")
+		_ = h.LinkSetAlias(l, ownerAlias("ffffffffffff"))
+		other := netlink.NewLinkAttrs()
+		other.Name = "otherbr0"
+		if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: other}); err != nil {
+			t.Fatal(err)
+		}
+
+		d2, err := New(h, fw, nil, st, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d2.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(links(t, h), " ")
+		if got != "mynet-a1b2c3d4e otherbr0" {
+			t.Errorf("links after reconcile = %q, want the recorded bridge and the foreign one", got)
+		}
+		_ = d2.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID})
+	})
+}

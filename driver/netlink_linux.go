@@ -12,6 +12,7 @@ import (
 // namespace; fakes can fail the way the kernel fails.
 type netlinker interface {
 	LinkByName(name string) (netlink.Link, error)
+	LinkList() ([]netlink.Link, error)
 	LinkAdd(link netlink.Link) error
 	LinkDel(link netlink.Link) error
 	LinkSetUp(link netlink.Link) error

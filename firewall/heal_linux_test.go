@@ -68,3 +68,40 @@ func TestKernelIntact(t *testing.T) {
 		}
 	})
 }
+
+// TestKernelRemoveStale: rules of bridges mynet no longer records go, the
+// others stay untouched.
+func TestKernelRemoveStale(t *testing.T) {
+	inNetns(t, func(t *testing.T, cmd string, _ *netlink.Handle) {
+		ipt := newTestIPTables(t, cmd)
+		baseline := saveTables(t, cmd)
+		if err := ipt.EnsureNetwork(kernelNetworks[0]); err != nil {
+			t.Fatal(err)
+		}
+		withA := saveTables(t, cmd)
+		for _, n := range kernelNetworks[1:] {
+			if err := ipt.EnsureNetwork(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stale, err := ipt.RemoveStale(func(b string) bool { return b == kernelNetworks[0].Bridge })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stale) != 2 {
+			t.Errorf("stale bridges = %v, want mn-b and mn-c", stale)
+		}
+		if got := saveTables(t, cmd); got != withA {
+			t.Errorf("after RemoveStale:\n%s\nwant:\n%s", got, withA)
+		}
+		if err := ipt.RemoveNetwork(kernelNetworks[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := ipt.Cleanup(); err != nil {
+			t.Fatal(err)
+		}
+		if got := saveTables(t, cmd); got != baseline {
+			t.Errorf("not back to baseline:\n%s", got)
+		}
+	})
+}

@@ -37,6 +37,17 @@ func (k *Kernel) LinkByName(name string) (netlink.Link, error) {
 	return nil, netlink.LinkNotFoundError{}
 }
 
+// LinkList lists the links.
+func (k *Kernel) LinkList() ([]netlink.Link, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]netlink.Link, 0, len(k.links))
+	for _, l := range k.links {
+		out = append(out, l)
+	}
+	return out, nil
+}
+
 func (k *Kernel) LinkAdd(l netlink.Link) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -90,6 +101,9 @@ type Firewall struct{}
 func (Firewall) EnsureNetwork(firewall.Network) error { return nil }
 func (Firewall) RemoveNetwork(firewall.Network) error { return nil }
 func (Firewall) EnableForwarding() error              { return nil }
+
+// RemoveStale finds nothing stale.
+func (Firewall) RemoveStale(func(string) bool) ([]string, error) { return nil, nil }
 
 // Intact always reports the rules in place.
 func (Firewall) Intact() (bool, string, error) { return true, "", nil }
