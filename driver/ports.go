@@ -360,9 +360,11 @@ func (d *Driver) restorePorts() error {
 			continue
 		}
 		log := d.log.WithFields(ep.logFields())
-		d.holds[ep.ID] = []hold{}
-		if _, routed := portsMode(n); !routed {
-			d.holds[ep.ID] = d.rehold(log, ep.Mapped)
+		if !d.holding(ep) { // a second Restore must not try to re-take its own ports
+			d.holds[ep.ID] = []hold{}
+			if _, routed := portsMode(n); !routed {
+				d.holds[ep.ID] = d.rehold(log, ep.Mapped)
+			}
 		}
 		if err := d.applyPorts(n, ep); err != nil {
 			errs = append(errs, fmt.Errorf("restore ports of endpoint %s: %w", short(ep.ID, 12), err))

@@ -244,6 +244,9 @@ func TestPortsRestore(t *testing.T) {
 		if r2.heldCount() != 4 || !fw2.localnet[testBridge] {
 			t.Errorf("restored: %d held (want 4: 8080 was taken), route_localnet %v", r2.heldCount(), fw2.localnet[testBridge])
 		}
+		if err := d2.Restore(); err != nil || r2.heldCount() != 4 {
+			t.Errorf("a second Restore: %v, %d held; want no error and the same 4", err, r2.heldCount())
+		}
 		if err := d2.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
 			t.Fatal(err)
 		}
