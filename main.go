@@ -24,8 +24,8 @@ import (
 )
 
 type config struct {
-	socket, stateDir, logLevel, defaultPools, procSys string
-	healInterval                                      time.Duration
+	socket, stateDir, logLevel, defaultPools, procSys, iptables string
+	healInterval                                                time.Duration
 }
 
 // parseConfig reads flags, each defaulting to its environment variable (the
@@ -37,6 +37,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.stateDir, "state-dir", envOr("MYNET_STATE_DIR", "/var/lib/mynet"), "directory for mynet's state file (env MYNET_STATE_DIR)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
 	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
+	fs.StringVar(&c.iptables, "iptables", envOr("MYNET_IPTABLES", "auto"), "iptables backend: auto (the one holding Docker's chains), nft or legacy (env MYNET_IPTABLES)")
 	fs.StringVar(&c.procSys, "proc-sys", envOr("MYNET_PROC_SYS", "/proc/sys"), "where to write sysctls such as net/ipv4/ip_forward; the managed plugin uses the host's, mounted writable (env MYNET_PROC_SYS)")
 	heal, err := time.ParseDuration(envOr("MYNET_HEAL_INTERVAL", "2s"))
 	if err != nil {
@@ -100,7 +101,7 @@ func run(cfg config, logger *logrus.Logger) error {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer nl.Close()
-	fw, err := firewall.New(log.WithField("component", "firewall"), firewall.ProcSys(cfg.procSys))
+	fw, err := firewall.New(log.WithField("component", "firewall"), firewall.ProcSys(cfg.procSys), firewall.Backend(cfg.iptables))
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func run(cfg config, logger *logrus.Logger) error {
 	// IPv6 is optional: without ip6tables, IPv6 networks are refused with a
 	// clear error and IPv4 works as usual.
 	var fw6 driver.Firewall
-	if t, err := firewall.NewIPv6(log.WithField("component", "firewall6"), firewall.ProcSys(cfg.procSys)); err != nil {
+	if t, err := firewall.NewIPv6(log.WithField("component", "firewall6"), firewall.ProcSys(cfg.procSys), firewall.Backend(cfg.iptables)); err != nil {
 		log.WithError(err).Warn("no IPv6 firewall; IPv6 networks will be refused")
 	} else {
 		fw6 = t

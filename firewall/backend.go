@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"bufio"
+	"fmt"
 	"os/exec"
 	"strings"
 
@@ -99,4 +100,32 @@ func selectCommand(log *logrus.Entry) string {
 	log.WithFields(logrus.Fields{"command": cmd, "reason": reason,
 		"nft_docker_chains": states[cmdNFT].dockerChains, "legacy_docker_chains": states[cmdLegacy].dockerChains}).Info("iptables backend selected")
 	return cmd
+}
+
+// Backend pins the iptables backend: "nft" or "legacy". "" or "auto" lets
+// New detect it (selectCommand). Pinning is for hosts where detection
+// cannot work, such as a managed plugin started at boot, before dockerd has
+// created its chains, on a host whose Docker uses legacy iptables.
+func Backend(name string) Option {
+	return func(t *IPTables) { t.pinned = name }
+}
+
+// commandFor returns the iptables command New uses: the one the Backend
+// option pins, or the one selectCommand detects.
+func commandFor(log *logrus.Entry, opts []Option) (string, error) {
+	var o IPTables
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch o.pinned {
+	case "", "auto":
+		return selectCommand(log), nil
+	case "nft":
+		log.WithField("command", cmdNFT).Info("iptables backend pinned")
+		return cmdNFT, nil
+	case "legacy":
+		log.WithField("command", cmdLegacy).Info("iptables backend pinned")
+		return cmdLegacy, nil
+	}
+	return "", fmt.Errorf("iptables backend %q: want auto, nft or legacy", o.pinned)
 }

@@ -81,3 +81,15 @@ func TestProcSysOption(t *testing.T) {
 		t.Errorf("sysctlPath = %s, want %s", got, want)
 	}
 }
+
+func TestCommandFor(t *testing.T) {
+	for pin, want := range map[string]string{"nft": cmdNFT, "legacy": cmdLegacy} {
+		got, err := commandFor(testLog(), []Option{ProcSys("/host/proc/sys"), Backend(pin)})
+		if err != nil || got != want {
+			t.Errorf("Backend(%q): %q, %v; want %q", pin, got, err, want)
+		}
+	}
+	if _, err := commandFor(testLog(), []Option{Backend("nftables")}); err == nil {
+		t.Error("Backend(\"nftables\") accepted; want an error naming the choices")
+	}
+}

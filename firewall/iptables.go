@@ -54,6 +54,7 @@ type IPTables struct {
 	is4            bool
 	forwardingPath string
 	procSys        string // where sysctls are written; see ProcSys
+	pinned         string // backend named by the Backend option, "" to detect
 
 	// mu serialises every check-then-change sequence on the rule set:
 	// iptables has no "add if absent", so two concurrent ensures would
@@ -72,7 +73,11 @@ type IPTables struct {
 // (nf_tables or legacy) the host's Docker uses, see selectCommand, and logs
 // which one that is.
 func New(log *logrus.Entry, opts ...Option) (*IPTables, error) {
-	t, err := newIPv4(log, selectCommand(log))
+	cmd, err := commandFor(log, opts)
+	if err != nil {
+		return nil, err
+	}
+	t, err := newIPv4(log, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +89,11 @@ func New(log *logrus.Entry, opts ...Option) (*IPTables, error) {
 
 // NewIPv6 is New for IPv6: ip6tables of the same backend as New picks.
 func NewIPv6(log *logrus.Entry, opts ...Option) (*IPTables, error) {
-	cmd := strings.Replace(selectCommand(log), "iptables", "ip6tables", 1)
-	t, err := newFamily(log, cmd, false)
+	cmd, err := commandFor(log, opts)
+	if err != nil {
+		return nil, err
+	}
+	t, err := newFamily(log, strings.Replace(cmd, "iptables", "ip6tables", 1), false)
 	if err != nil {
 		return nil, err
 	}
