@@ -410,3 +410,29 @@ func startRegistry(t *testing.T) {
 		t.Fatalf("registry on %s: %v\n%s", registryAddr, err, tailFile(filepath.Join(env.lay.logDir, "registry.log"), 0, 20))
 	}
 }
+
+// TestManagedLegacyBackend: pinned to legacy iptables (MYNET_IPTABLES), the
+// plugin's own iptables-legacy works with the plugin's capabilities and
+// libraries: a network's rules land in the legacy tables. (Traffic is not
+// tried: the engine's Docker uses nf_tables here, whose FORWARD policy
+// mynet's legacy accepts cannot override; that is what auto prevents.)
+func TestManagedLegacyBackend(t *testing.T) {
+	withManagedDriver(t)
+	id := ManagedID(t)
+	t.Cleanup(func() { setManagedEnv(t, "MYNET_IPTABLES=auto") })
+	off := fileSize(env.lay.dockerdLog())
+	setManagedEnv(t, "MYNET_IPTABLES=legacy")
+	ManagedSettled(t, id, off, "mynet serving")
+	mustContain(t, "plugin log", ManagedLogSince(id, off), "iptables backend pinned")
+
+	createMynet(t, "mynet-e2e-mleg", "--subnet", "10.82.0.0/24")
+	legacy := inEngine(t, "iptables-legacy-save")
+	mustContain(t, "legacy tables", legacy, "-A MYNET-POSTROUTING -s 10.82.0.0/24")
+	if nft := inEngine(t, "iptables-nft-save"); strings.Contains(nft, "10.82.0.0/24") {
+		t.Errorf("rules for 10.82.0.0/24 in nf_tables too:\n%s", nft)
+	}
+	docker(t, "network", "rm", "mynet-e2e-mleg")
+	if legacy := inEngine(t, "iptables-legacy-save"); strings.Contains(legacy, "10.82.0.0/24") {
+		t.Errorf("legacy rules for 10.82.0.0/24 left after network rm:\n%s", legacy)
+	}
+}
