@@ -14,14 +14,14 @@ PLUGIN_STATE ?= /var/lib/mynet
 PLUGIN_SET   ?=
 DOCKER       ?= docker
 
-.PHONY: build test deps vet unit e2e clean plugin install
+.PHONY: build test deps vet unit fuzz soak e2e clean plugin install
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags '-s -w' -o $(BIN) .
 
 # All three layers: unit, kernel (root, in throwaway namespaces) and
 # end-to-end against private Docker engines of both supported versions.
-test: deps vet unit e2e
+test: deps vet unit fuzz soak e2e
 
 # What the tests need on a clean Debian machine that has only Go.
 deps:
@@ -42,6 +42,23 @@ vet:
 # Unit and kernel tests; kernel tests skip with a message unless root.
 unit:
 	$(GO) test -race -count=1 ./...
+
+# A short run of every fuzz target (FUZZTIME each); for a longer one:
+# make fuzz FUZZTIME=10m. Found inputs land in testdata/fuzz/ of the package.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzDispatch:./plugin FuzzParseNetworkOptions:./driver FuzzRequests:./ipam FuzzParseDefaultPools:./ipam
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $${t#*:} >/tmp/mynet-fuzz.log 2>&1 || { cat /tmp/mynet-fuzz.log; exit 1; }; \
+	done
+
+# Container lifecycles with published ports through the real kernel, with
+# goroutines, open files and heap checked flat (root; SOAK_CYCLES each).
+SOAK_CYCLES ?= 1000
+soak:
+	@MYNET_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 30m ./driver >/tmp/mynet-soak.log 2>&1; \
+	rc=$$?; grep -E '^(---|ok|FAIL|PASS)|cycles in|grew|left' /tmp/mynet-soak.log; exit $$rc
 
 e2e:
 	@for e in $(ENGINES); do \
