@@ -33,6 +33,7 @@ func (t *IPTables) Intact() (bool, string, error) {
 	}
 	for k, n := range need {
 		if have[k] < n {
+			t.baseDone, t.portsBaseDone = false, false
 			return false, fmt.Sprintf("%s/%s has %d of mynet's %s rules, want %d", k.table, k.chain, have[k], k.kind(), n), nil
 		}
 	}

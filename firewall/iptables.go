@@ -67,6 +67,11 @@ type IPTables struct {
 	want map[string]Rule
 	// save dumps the ruleset as iptables-save prints it; nil for fakes.
 	save func() (string, error)
+	// baseDone and portsBaseDone say the base chains and jumps were
+	// ensured and nothing since suggested they went missing, so ensures
+	// skip re-checking them (each check is an iptables run). Intact
+	// clears them when rules are missing. Guarded by mu.
+	baseDone, portsBaseDone bool
 }
 
 // New returns an IPTables for IPv4 that writes to the iptables backend
@@ -164,6 +169,7 @@ func (t *IPTables) Backend() string {
 func (t *IPTables) Init() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.baseDone = false
 	return t.ensureBase()
 }
 
@@ -230,6 +236,7 @@ func (t *IPTables) RemoveNetwork(n Network) error {
 func (t *IPTables) Cleanup() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.baseDone, t.portsBaseDone = false, false
 	if err := t.requireNoNetworkRules(); err != nil {
 		return err
 	}
@@ -258,6 +265,9 @@ func (t *IPTables) Cleanup() error {
 // even if something (a restarted dockerd) has since inserted rules above
 // it: moving it would briefly leave the chain without it.
 func (t *IPTables) ensureBase() error {
+	if t.baseDone {
+		return nil
+	}
 	for _, c := range ownedChains {
 		if err := t.ensureChain(c); err != nil {
 			return err
@@ -268,6 +278,7 @@ func (t *IPTables) ensureBase() error {
 			return err
 		}
 	}
+	t.baseDone = true
 	return nil
 }
 

@@ -327,6 +327,9 @@ func (t *IPTables) ensurePortsBase() error {
 	if err := t.ensureBase(); err != nil {
 		return err
 	}
+	if t.portsBaseDone {
+		return nil
+	}
 	for _, c := range portChains {
 		if err := t.ensureChain(c); err != nil {
 			return err
@@ -337,6 +340,7 @@ func (t *IPTables) ensurePortsBase() error {
 			return err
 		}
 	}
+	t.portsBaseDone = true
 	return nil
 }
 
