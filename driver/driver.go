@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
@@ -58,6 +59,9 @@ type Driver struct {
 	mu        sync.Mutex
 	networks  map[string]*networkState
 	endpoints map[string]*endpointState
+	// unjoined remembers when each engine endpoint was first seen not yet
+	// joined (orphans.go).
+	unjoined map[string]time.Time
 	// ports chooses host ports; holds are the reservations of each
 	// published endpoint, by endpoint ID (see ports.go). Both under mu.
 	ports *portAllocator

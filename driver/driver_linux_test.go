@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
@@ -447,5 +448,42 @@ func TestRestoreReconciles(t *testing.T) {
 			t.Errorf("links after reconcile = %q, want the recorded bridge and the foreign one", got)
 		}
 		_ = d2.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID})
+	})
+}
+
+// TestReapUnjoined: an endpoint the engine never joins (its create answer
+// was lost) is removed after the grace period; a joined one never is.
+func TestReapUnjoined(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, _ := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
+			t.Fatal(err)
+		}
+		joined := epReq("10.50.0.3/24", "")
+		joined.EndpointID = "joined0123456789"
+		if _, err := d.CreateEndpoint(joined); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Join(&network.JoinRequest{NetworkID: testNetID, EndpointID: joined.EndpointID, SandboxKey: "/x"}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		d.mu.Lock()
+		first := d.reapUnjoined(now)
+		later := d.reapUnjoined(now.Add(unjoinedGrace + time.Second))
+		d.mu.Unlock()
+		if first != 0 || later != 1 {
+			t.Fatalf("reaped %d then %d, want 0 then 1", first, later)
+		}
+		if st.len(endpointsBucket) != 1 {
+			t.Errorf("%d endpoint records left, want the joined one", st.len(endpointsBucket))
+		}
+		if _, err := h.LinkByName("mnhe1e2e3e4e5e6"); err == nil {
+			t.Error("orphan's veth left")
+		}
+		_ = d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID})
 	})
 }

@@ -67,6 +67,7 @@ func (d *Driver) HealLoop(ctx context.Context, interval time.Duration) {
 			if _, err := d.Heal(); err != nil {
 				d.log.WithError(err).Warn("restoring firewall rules")
 			}
+			d.ReapOrphans()
 		}
 	}
 }
