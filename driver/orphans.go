@@ -26,7 +26,7 @@ func (d *Driver) reapUnjoined(now time.Time) int {
 	reaped := 0
 	seen := map[string]bool{}
 	for _, ep := range d.sortedEndpoints() {
-		if ep.Attach != nil || ep.SandboxKey != "" {
+		if ep.SandboxKey != "" || !engineEndpoint(ep) {
 			continue
 		}
 		seen[ep.ID] = true
@@ -68,3 +68,6 @@ func (d *Driver) ReapOrphans() int {
 	}
 	return n
 }
+
+// engineEndpoint reports whether the engine made ep (and so joins it).
+func engineEndpoint(ep *endpointState) bool { return ep.Attach == nil }
