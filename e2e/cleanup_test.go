@@ -29,6 +29,7 @@ func teardown(l layout, keepWork bool) error {
 		deleteNamespace(l.engineNS),
 		deleteNamespace(l.extNS),
 		removeCgroups(l.cgroupName),
+		removeManagedCgroups(l),
 		removeIfExists(l.pluginSock),
 		removeManagedSockets(l),
 		removeTree(l.execRoot),
@@ -62,6 +63,7 @@ func killOurProcesses(l layout) error {
 
 func ourProcesses(l layout) []int {
 	self := os.Getpid()
+	plugins := managedPluginIDs(l) // managed plugins run in cgroup /<id>
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, ent := range entries {
@@ -69,7 +71,7 @@ func ourProcesses(l layout) []int {
 		if err != nil || pid == self {
 			continue
 		}
-		if cmdlineHasMarker(pid, l.markers()) || inCgroup(pid, l.cgroupName) {
+		if cmdlineHasMarker(pid, l.markers()) || inCgroup(pid, l.cgroupName) || inAnyCgroup(pid, plugins) {
 			pids = append(pids, pid)
 		}
 	}
@@ -234,9 +236,11 @@ func leftovers(l layout) []string {
 	for _, pid := range ourProcesses(l) {
 		left = append(left, fmt.Sprintf("process %d", pid))
 	}
-	cgs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", l.cgroupName))
-	for _, cg := range cgs {
-		left = append(left, "cgroup "+cg)
+	for _, name := range append([]string{l.cgroupName}, managedPluginIDs(l)...) {
+		cgs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", name))
+		for _, cg := range cgs {
+			left = append(left, "cgroup "+cg)
+		}
 	}
 	return left
 }
@@ -305,6 +309,25 @@ func removeManagedSockets(l layout) error {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+func inAnyCgroup(pid int, names []string) bool {
+	for _, n := range names {
+		if inCgroup(pid, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeManagedCgroups removes the cgroups /<plugin id> of the managed
+// plugins' processes (killed by then).
+func removeManagedCgroups(l layout) error {
+	var errs []error
+	for _, id := range managedPluginIDs(l) {
+		errs = append(errs, removeCgroups(id))
 	}
 	return errors.Join(errs...)
 }

@@ -23,8 +23,10 @@ import (
 // The plugin is named mynet:latest, the real name: the private engine keeps
 // its plugins under its own data-root, so the name cannot clash with a
 // plugin of any other engine. Its socket directory, however, is the fixed
-// host path /run/docker/plugins/<plugin id>; teardown removes it (see
-// removeManagedSockets).
+// host path /run/docker/plugins/<plugin id>, and its process runs in the
+// cgroup /<plugin id> (the engine's --cgroup-parent does not apply to
+// plugins); teardown finds both by the plugin ids (removeManagedSockets,
+// ourProcesses, removeCgroups). The engine stops the plugin when it stops.
 //
 // Harness API: useManaged(t) installs on first use and returns the driver
 // and IPAM name; withManagedDriver(t) makes the foundation scenarios' helpers
@@ -289,11 +291,10 @@ func (e *Env) removeManaged() error {
 	return err
 }
 
-// managedSocketDirs lists the host directories /run/docker/plugins/<id> of
-// the plugins the engine of l knows (from its data-root, so it works for a
-// crashed run too) and of those this run has seen, that still exist. The
-// engine removes them itself with the plugin.
-func managedSocketDirs(l layout) []string {
+// managedPluginIDs lists the ids of the managed plugins of the engine of l:
+// those in its data-root (so it works for a crashed run too) and, for this
+// run, every id it has seen.
+func managedPluginIDs(l layout) []string {
 	ids := map[string]bool{}
 	entries, _ := os.ReadDir(filepath.Join(l.dataRoot, "plugins"))
 	for _, ent := range entries {
@@ -308,8 +309,19 @@ func managedSocketDirs(l layout) []string {
 		}
 		managed.mu.Unlock()
 	}
-	var dirs []string
+	var out []string
 	for id := range ids {
+		out = append(out, id)
+	}
+	return out
+}
+
+// managedSocketDirs lists the host directories /run/docker/plugins/<id> of
+// the managed plugins that still exist. The engine removes them itself with
+// the plugin.
+func managedSocketDirs(l layout) []string {
+	var dirs []string
+	for _, id := range managedPluginIDs(l) {
 		if d := filepath.Join(pluginsDir, id); isDir(d) {
 			dirs = append(dirs, d)
 		}
