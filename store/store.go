@@ -55,7 +55,24 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// Migration rewrites a state file of schema version N (its index in
+// migrations, counting from 1) into version N+1, inside one transaction.
+type Migration func(tx *bolt.Tx) error
+
+// migrations upgrade older state files step by step at Open; append one
+// and bump SchemaVersion whenever a record changes shape incompatibly.
+// Version 1 is the first: fields added since are optional JSON fields,
+// which older records simply lack.
+var migrations = []Migration{}
+
+// initMeta stamps a new file with SchemaVersion, refuses a file newer than
+// this mynet, and migrates an older one in the same transaction, so a
+// crash leaves either the old file or the migrated one.
 func (s *Store) initMeta() error {
+	return s.migrate(SchemaVersion, migrations)
+}
+
+func (s *Store) migrate(target int, steps []Migration) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(metaBucket))
 		if err != nil {
@@ -63,16 +80,24 @@ func (s *Store) initMeta() error {
 		}
 		raw := b.Get([]byte("schema"))
 		if raw == nil {
-			return b.Put([]byte("schema"), []byte(fmt.Sprint(SchemaVersion)))
+			return b.Put([]byte("schema"), []byte(fmt.Sprint(target)))
 		}
 		var v int
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return fmt.Errorf("state file %s: unreadable schema version %q", s.path, raw)
 		}
-		if v > SchemaVersion {
-			return fmt.Errorf("state file %s has schema version %d, newer than this mynet understands (%d): upgrade mynet", s.path, v, SchemaVersion)
+		if v > target {
+			return fmt.Errorf("state file %s has schema version %d, newer than this mynet understands (%d): upgrade mynet", s.path, v, target)
 		}
-		return nil
+		for ; v < target; v++ {
+			if v-1 >= len(steps) {
+				return fmt.Errorf("state file %s: no migration from schema version %d", s.path, v)
+			}
+			if err := steps[v-1](tx); err != nil {
+				return fmt.Errorf("state file %s: migrate schema version %d to %d: %w", s.path, v, v+1, err)
+			}
+		}
+		return b.Put([]byte("schema"), []byte(fmt.Sprint(target)))
 	})
 }
 

@@ -84,3 +84,39 @@ func TestOpenRefusesCorruptFile(t *testing.T) {
 		t.Fatalf("Open of a corrupt file = %v, want an error naming the file", err)
 	}
 }
+
+// TestMigrate upgrades a version-1 file through a (test) migration that
+// renames a record field, in one transaction, and stamps the new version.
+func TestMigrate(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put("b", "k", map[string]string{"old": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	rename := func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		return b.Put([]byte("k"), []byte(`{"new":"v"}`))
+	}
+	if err := s.migrate(2, []Migration{rename}); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := s.Get("b", "k", &got); err != nil || got["new"] != "v" {
+		t.Fatalf("after migration: %v %v", got, err)
+	}
+	// Done once: at version 2 nothing runs again.
+	if err := s.migrate(2, []Migration{func(*bolt.Tx) error { return errors.New("ran twice") }}); err != nil {
+		t.Fatal(err)
+	}
+	// A failing step leaves the file as it was.
+	if err := s.migrate(3, []Migration{rename, func(*bolt.Tx) error { return errors.New("boom") }}); err == nil || !strings.Contains(err.Error(), "migrate schema version 2 to 3: boom") {
+		t.Fatalf("failing migration: %v", err)
+	}
+	if err := s.migrate(2, nil); err != nil {
+		t.Fatalf("version changed by a failed migration: %v", err)
+	}
+	_ = s.Close()
+}
