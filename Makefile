@@ -88,5 +88,33 @@ install: plugin
 	$(DOCKER) plugin set $(PLUGIN) state.source=$(PLUGIN_STATE) $(PLUGIN_SET)
 	$(DOCKER) plugin enable $(PLUGIN)
 
+# Benchmarks (root): mynet against Docker's bridge driver on private
+# engines, both drivers in one run, alternating; see docs/PERFORMANCE.md.
+# First the Go micro-benchmarks (no root), then the scenario suite once per
+# engine. Each run prints its table and leaves results.json, samples.csv,
+# table.txt, scaling.png and ports.png in $(BENCH_OUT)/<date>-<engine>/.
+BENCH_ENGINES       ?= stable current
+BENCH_QUICK_ENGINES ?= stable
+BENCH_OUT           ?= $(CURDIR)/bench/out
+BENCH_MICRO          = $(GO) test -run '^$$' -bench . -benchmem ./ipam ./bench
+
+bench:
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_MICRO) -count 5 >$(BENCH_OUT)/micro.txt; s=$$?; cat $(BENCH_OUT)/micro.txt; exit $$s
+	@$(MAKE) --no-print-directory bench-suite MODE=full ENGINES_RUN="$(BENCH_ENGINES)" TIMEOUT=150m
+
+# A short run: a few minutes per engine, one repetition of most scenarios.
+bench-quick:
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_MICRO) -count 3 -benchtime 200ms >$(BENCH_OUT)/micro.txt; s=$$?; cat $(BENCH_OUT)/micro.txt; exit $$s
+	@$(MAKE) --no-print-directory bench-suite MODE=quick ENGINES_RUN="$(BENCH_QUICK_ENGINES)" TIMEOUT=40m
+
+bench-suite:
+	@for e in $(ENGINES_RUN); do \
+		echo "=== $(MODE) benchmark on engine $$e"; \
+		MYNET_BENCH=$(MODE) MYNET_BENCH_OUT=$(BENCH_OUT) MYNET_BENCH_MICRO=$(BENCH_OUT)/micro.txt MYNET_E2E_ENGINE=$$e \
+			$(GO) test -tags 'e2e bench' -count=1 -timeout $(TIMEOUT) -run '^TestBenchSuite$$' -v ./e2e || exit 1; \
+	done
+
 clean:
 	rm -rf bin plugin-build

@@ -23,6 +23,7 @@ type engine struct {
 	storage string // chosen at first start and kept across restarts
 	dockerd *proc
 	version string
+	config  map[string]any // extra daemon.json settings, e.g. the benchmarks' "userland-proxy"
 }
 
 // Storage drivers in order of preference. overlay2 works on this VM's ext4
@@ -95,6 +96,9 @@ func (e *engine) args(storage string) []string {
 // has a trust key and ignores that setting, so it gets an empty config.
 func (e *engine) writeConfig() error {
 	cfg := map[string]any{}
+	for k, v := range e.config {
+		cfg[k] = v
+	}
 	if e.bins.kind == engineStable {
 		cfg["deprecated-key-path"] = filepath.Join(e.lay.workDir, "key.json")
 	}

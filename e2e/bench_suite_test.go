@@ -1,0 +1,255 @@
+//go:build e2e && bench
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mynet/mynet/bench/report"
+)
+
+// The benchmark suite: mynet against Docker's bridge driver on the
+// harness's private engine, in one run, drivers alternated rep by rep so
+// that drift on the machine falls on both. Built only with the tags
+// "e2e bench", so normal test runs never see it; `make bench` and
+// `make bench-quick` run it. See docs/PERFORMANCE.md.
+//
+// Environment:
+//
+//	MYNET_BENCH        quick (default) or full: repetitions and sizes, see benchConfigs.
+//	MYNET_BENCH_OUT    directory for the run's results (default bench/out in the module).
+//	MYNET_BENCH_MICRO  `go test -bench` output to include (make bench writes it first).
+
+// benchConfig sizes one run.
+type benchConfig struct {
+	reps           int   // control plane: create/rm and run/rm repetitions
+	concurrent     int   // containers started at once
+	concurrentReps int   // repetitions of the concurrent start
+	ports          []int // published port counts
+	portReps       int
+	iperfSecs      int // measured seconds per iperf3 run (after one omitted)
+	dataReps       int
+	rrN, crrN      int   // requests per latency run, persistent and reconnecting
+	scale          int   // containers per driver in the scaling run
+	snapshots      []int // endpoint counts at which mynet's memory and files are read
+}
+
+var benchConfigs = map[string]benchConfig{
+	"quick": {reps: 5, concurrent: 50, concurrentReps: 1, ports: []int{1, 100, 1000}, portReps: 1,
+		iperfSecs: 2, dataReps: 1, rrN: 2000, crrN: 300, scale: 60, snapshots: []int{0, 30, 60}},
+	"full": {reps: 15, concurrent: 50, concurrentReps: 3, ports: []int{1, 10, 100, 1000}, portReps: 3,
+		iperfSecs: 5, dataReps: 3, rrN: 10000, crrN: 1000, scale: 200, snapshots: []int{0, 100, 200}},
+}
+
+// benchDriver is one column of the comparison.
+type benchDriver struct {
+	label  string // report.Bridge, report.Mynet or report.None
+	driver string // the name docker knows: "bridge", the plugin's, or "" for --network none
+}
+
+type benchSuite struct {
+	cfg     benchConfig
+	api     *benchAPI
+	run     *report.Run
+	drivers []benchDriver // bridge and mynet
+	rr      string        // the rr binary, for the namespaces' side
+}
+
+// TestBenchSuite runs every scenario and writes the results. Each phase is
+// a subtest: one that fails does not keep the others from running, and the
+// results gathered so far are written anyway.
+func TestBenchSuite(t *testing.T) {
+	s := newBenchSuite(t)
+	t.Run("baseline", s.baseline)
+	t.Run("control", s.control)
+	t.Run("ports", func(t *testing.T) { s.ports(t, report.Proxy) })
+	t.Run("data", func(t *testing.T) { s.data(t, report.Proxy, benchAllPaths) })
+	t.Run("scaling", s.scaling)
+	t.Run("no-proxy", func(t *testing.T) {
+		s.setUserlandProxy(t, false)
+		t.Run("ports", func(t *testing.T) { s.ports(t, report.NoProxy) })
+		t.Run("data", func(t *testing.T) { s.data(t, report.NoProxy, benchPublishedPaths) })
+	})
+	s.finish(t)
+}
+
+func newBenchSuite(t *testing.T) *benchSuite {
+	mode := os.Getenv("MYNET_BENCH")
+	if mode == "" {
+		mode = "quick"
+	}
+	cfg, ok := benchConfigs[mode]
+	if !ok {
+		t.Fatalf("MYNET_BENCH=%q: want quick or full", mode)
+	}
+	plugin := usePlugin(t)
+	s := &benchSuite{
+		cfg:     cfg,
+		api:     newBenchAPI(env.lay),
+		run:     &report.Run{Mode: mode, Started: time.Now()},
+		drivers: []benchDriver{{report.Bridge, "bridge"}, {report.Mynet, plugin}},
+	}
+	if err := ensureIperf3(); err != nil {
+		t.Fatalf("iperf3: %v", err)
+	}
+	rr, err := buildRR(env.lay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rr = rr
+	if err := importBenchImage(env.lay, rr); err != nil {
+		t.Fatal(err)
+	}
+	s.run.Machine = benchMachine()
+	t.Cleanup(s.removeAll)
+	t.Logf("benchmark %s on %s engine %s", mode, env.kind, env.engine.version)
+	return s
+}
+
+// benchOrder returns the drivers for repetition rep, rotated so that each goes
+// first as often as the others.
+func benchOrder(rep int, ds ...benchDriver) []benchDriver {
+	out := make([]benchDriver, len(ds))
+	for i := range ds {
+		out[i] = ds[(i+rep)%len(ds)]
+	}
+	return out
+}
+
+// add records one sample.
+func (s *benchSuite) add(scenario, metric string, d benchDriver, variant string, x, v float64, unit string, rep int) {
+	s.run.Add(report.Sample{Scenario: scenario, Metric: metric, Driver: d.label, Variant: variant, X: x, Value: v, Unit: unit, Rep: rep})
+}
+
+// removeAll removes every container and network of the engine, as each
+// phase's end and the suite's cleanup do.
+func (s *benchSuite) removeAll() {
+	if err := env.removeDockerObjects(); err != nil {
+		logf("bench: removing containers and networks: %v", err)
+	}
+}
+
+// removeParallel removes containers with a few workers: teardown is not
+// what is measured.
+func (s *benchSuite) removeParallel(ids []string) {
+	var wg sync.WaitGroup
+	ch := make(chan string)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ch {
+				if err := s.api.remove(id); err != nil {
+					logf("bench: removing %s: %v", id, err)
+				}
+			}
+		}()
+	}
+	for _, id := range ids {
+		ch <- id
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// setUserlandProxy restarts the engine with or without Docker's userland
+// proxy; the suite's cleanup puts the default back.
+func (s *benchSuite) setUserlandProxy(t *testing.T, on bool) {
+	s.removeAll()
+	env.engine.config = map[string]any{"userland-proxy": on}
+	env.RestartEngine(t)
+	t.Cleanup(func() {
+		s.removeAll()
+		env.engine.config = nil
+		env.RestartEngine(t)
+	})
+}
+
+// finish adds the micro-benchmarks, writes the files and prints the report.
+func (s *benchSuite) finish(t *testing.T) {
+	if path := os.Getenv("MYNET_BENCH_MICRO"); path != "" {
+		if f, err := os.Open(path); err != nil {
+			s.run.Note("micro-benchmarks: %v", err)
+		} else {
+			samples, err := report.ParseGoBench(f)
+			f.Close()
+			if err != nil {
+				t.Errorf("parsing %s: %v", path, err)
+			}
+			s.run.Add(samples...)
+		}
+	}
+	s.run.Finished = time.Now()
+	dir := filepath.Join(benchOutDir(), s.run.Started.Format("20060102-150405")+"-"+env.kind)
+	if err := s.run.Write(dir); err != nil {
+		t.Errorf("writing results: %v", err)
+	}
+	latest := filepath.Join(benchOutDir(), "latest-"+env.kind)
+	_ = os.Remove(latest)
+	_ = os.Symlink(filepath.Base(dir), latest)
+	fmt.Printf("\n%s\nresults in %s\n", s.run.Report(), dir)
+}
+
+func benchOutDir() string {
+	if d := os.Getenv("MYNET_BENCH_OUT"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "bench", "out") // go test runs in e2e/
+}
+
+// benchMachine describes the machine and the engine.
+func benchMachine() report.Machine {
+	m := report.Machine{
+		CPU:           benchCPU(),
+		Cores:         runtime.NumCPU(),
+		MemoryMiB:     benchMemMiB(),
+		Engine:        env.kind,
+		EngineVersion: env.engine.version,
+		Storage:       env.engine.storage,
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := dockerErr("version", "--format", "{{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}"); err == nil {
+		m.Containerd = out
+	}
+	if out, err := run(10*time.Second, nil, "iptables", "--version"); err == nil {
+		m.IptablesMode = out
+	}
+	return m
+}
+
+func benchCPU() string {
+	return benchProcField("/proc/cpuinfo", "model name", ":")
+}
+
+func benchMemMiB() int {
+	var kib int
+	fmt.Sscan(strings.TrimSuffix(benchProcField("/proc/meminfo", "MemTotal", ":"), " kB"), &kib)
+	return kib / 1024
+}
+
+// benchProcField returns the value of the first "key<sep> value" line of path.
+func benchProcField(path, key, sep string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), sep)
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
