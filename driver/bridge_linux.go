@@ -64,12 +64,17 @@ func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
 	}
 	br, err := h.LinkByName(s.Name)
 	if err != nil {
+		_ = h.LinkDel(&netlink.Bridge{LinkAttrs: attrs})
 		return nil, fmt.Errorf("look up new bridge %s: %w", s.Name, err)
 	}
+	// The kernel ignores an alias in the creating message, so it is set
+	// right after; start-up reconciliation also knows mynet's default
+	// bridge names for the instant in between.
 	if err := h.LinkSetAlias(br, ownerAlias(s.Owner)); err != nil {
 		_ = h.LinkDel(br)
 		return nil, fmt.Errorf("mark bridge %s as mynet's: %w", s.Name, err)
 	}
+	br.Attrs().Alias = ownerAlias(s.Owner)
 	return br, nil
 }
 

@@ -59,9 +59,9 @@ type Driver struct {
 	mu        sync.Mutex
 	networks  map[string]*networkState
 	endpoints map[string]*endpointState
-	// unjoined remembers when each engine endpoint was first seen not yet
-	// joined (orphans.go).
-	unjoined map[string]time.Time
+	// orphanSeen remembers when each engine endpoint's container end was
+	// first seen in the host namespace (orphans.go).
+	orphanSeen map[string]time.Time
 	// ports chooses host ports; holds are the reservations of each
 	// published endpoint, by endpoint ID (see ports.go). Both under mu.
 	ports *portAllocator

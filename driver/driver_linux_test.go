@@ -451,9 +451,11 @@ func TestRestoreReconciles(t *testing.T) {
 	})
 }
 
-// TestReapUnjoined: an endpoint the engine never joins (its create answer
-// was lost) is removed after the grace period; a joined one never is.
-func TestReapUnjoined(t *testing.T) {
+// TestReapOrphans: an endpoint whose container end stays in the host
+// namespace (an engine call's answer was lost) is removed after the grace
+// period; one whose container end is gone from it (here: renamed, as if
+// moved into a sandbox) is not.
+func TestReapOrphans(t *testing.T) {
 	nstest.Run(t, func(h *netlink.Handle) {
 		d, st, _ := newTestDriver(t, h)
 		if err := d.CreateNetwork(createReq(nil)); err != nil {
@@ -471,9 +473,14 @@ func TestReapUnjoined(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
+		// The joined one's container end moves into its sandbox.
+		peer, _ := h.LinkByName("mncjoined012345")
+		if err := h.LinkSetName(peer, "eth-in-sandbox"); err != nil {
+			t.Fatal(err)
+		}
 		d.mu.Lock()
-		first := d.reapUnjoined(now)
-		later := d.reapUnjoined(now.Add(unjoinedGrace + time.Second))
+		first, _ := d.reapOrphans(now)
+		later, _ := d.reapOrphans(now.Add(orphanGrace + time.Second))
 		d.mu.Unlock()
 		if first != 0 || later != 1 {
 			t.Fatalf("reaped %d then %d, want 0 then 1", first, later)

@@ -6,39 +6,49 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// unjoinedGrace is how long an engine endpoint may stay created but not
-// joined before mynet takes it for an orphan. The engine joins an endpoint
-// milliseconds after creating it; one that stays unjoined is one whose
-// CreateEndpoint answer the engine never got (mynet was killed between
-// recording it and answering), so the engine counts it as failed, releases
-// its address and will never delete it.
-const unjoinedGrace = 30 * time.Second
+// orphanGrace is how long the container end of an engine endpoint may sit
+// in the host namespace before mynet takes the endpoint for an orphan. The
+// engine moves it into the container milliseconds after Join, and moves it
+// back only to call DeleteEndpoint right after. One that stays is the
+// leftover of a call whose answer died with a killed mynet: a
+// CreateEndpoint or Join the engine counted as failed (it released the
+// address and will never delete the endpoint), or a DeleteEndpoint that
+// never arrived.
+const orphanGrace = 30 * time.Second
 
-// reapUnjoined removes engine endpoints seen unjoined for longer than
-// unjoinedGrace: their veth pair, ports and record. The first sighting is
-// kept in memory only (d.unjoined), so after a restart the grace starts
-// again, which only delays the cleanup. Attachments are never touched.
-// Caller holds d.mu.
-func (d *Driver) reapUnjoined(now time.Time) int {
-	if d.unjoined == nil {
-		d.unjoined = map[string]time.Time{}
+// reapOrphans removes engine endpoints whose container end has been in the
+// host namespace for longer than orphanGrace: veth pair, ports, record.
+// The first sighting is kept in memory only (d.orphanSeen), so after a
+// restart the grace starts again, which only delays the cleanup.
+// Attachments are never touched. Caller holds d.mu.
+func (d *Driver) reapOrphans(now time.Time) (int, error) {
+	links, err := d.nl.LinkList()
+	if err != nil {
+		return 0, err
+	}
+	inHost := make(map[string]bool, len(links))
+	for _, l := range links {
+		inHost[l.Attrs().Name] = true
+	}
+	if d.orphanSeen == nil {
+		d.orphanSeen = map[string]time.Time{}
 	}
 	reaped := 0
 	seen := map[string]bool{}
 	for _, ep := range d.sortedEndpoints() {
-		if ep.SandboxKey != "" || !engineEndpoint(ep) {
+		if !engineEndpoint(ep) || !inHost[ep.PeerVeth] {
 			continue
 		}
 		seen[ep.ID] = true
-		first, ok := d.unjoined[ep.ID]
+		first, ok := d.orphanSeen[ep.ID]
 		if !ok {
-			d.unjoined[ep.ID] = now
+			d.orphanSeen[ep.ID] = now
 			continue
 		}
-		if now.Sub(first) < unjoinedGrace {
+		if now.Sub(first) < orphanGrace {
 			continue
 		}
-		log := d.log.WithFields(ep.logFields()).WithField("unjoined_for", now.Sub(first).Round(time.Second).String())
+		log := d.log.WithFields(ep.logFields()).WithField("unused_for", now.Sub(first).Round(time.Second).String())
 		if err := d.unpublish(ep); err != nil {
 			log.WithError(err).Warn("removing an orphaned endpoint; will retry")
 			continue
@@ -47,26 +57,28 @@ func (d *Driver) reapUnjoined(now time.Time) int {
 			log.WithError(err).Warn("removing an orphaned endpoint; will retry")
 			continue
 		}
-		log.Warn("removed an endpoint the engine never joined (its CreateEndpoint answer was lost in a crash)")
+		log.Warn("removed an endpoint no container uses (an engine call's answer was lost when mynet was killed)")
 		reaped++
 	}
-	for id := range d.unjoined {
+	for id := range d.orphanSeen {
 		if !seen[id] {
-			delete(d.unjoined, id)
+			delete(d.orphanSeen, id)
 		}
 	}
-	return reaped
+	return reaped, nil
 }
 
-// ReapOrphans runs reapUnjoined now.
-func (d *Driver) ReapOrphans() int {
+// ReapOrphans runs reapOrphans now.
+func (d *Driver) ReapOrphans() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := d.reapUnjoined(time.Now())
+	n, err := d.reapOrphans(time.Now())
+	if err != nil {
+		d.log.WithError(err).Warn("looking for orphaned endpoints")
+	}
 	if n > 0 {
 		d.log.WithFields(logrus.Fields{"count": n}).Info("orphaned endpoints removed")
 	}
-	return n
 }
 
 // engineEndpoint reports whether the engine made ep (and so joins it).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
@@ -62,27 +63,64 @@ func (d *Driver) reconcile() error {
 }
 
 // reconcileLink deletes l if mynet made it for a network or endpoint it no
-// longer records.
+// longer records: its alias says so, or, for a crash before the alias was
+// set, its name is one mynet derives from an ID (mnh/mnc + 12 hex for
+// veths, mynet- + 9 hex for bridges) that no record has.
 func (d *Driver) reconcileLink(l netlink.Link) error {
-	id, ok := strings.CutPrefix(l.Attrs().Alias, ownerAlias(""))
-	if !ok {
-		return nil
-	}
+	id, aliased := strings.CutPrefix(l.Attrs().Alias, ownerAlias(""))
 	var known bool
-	switch l.Type() {
-	case "bridge":
+	switch {
+	case aliased && l.Type() == "bridge":
 		_, known = d.networks[id]
-	case "veth":
+	case aliased && l.Type() == "veth":
 		_, known = d.endpoints[id]
+	case l.Attrs().Alias == "" && l.Type() == "veth" && derivedName(l.Attrs().Name, hostVethPrefix, peerVethPrefix):
+		id, known = l.Attrs().Name[len(hostVethPrefix):], d.recordsLink(l.Attrs().Name)
+	case l.Attrs().Alias == "" && l.Type() == "bridge" && derivedName(l.Attrs().Name, bridgePrefix):
+		id, known = l.Attrs().Name[len(bridgePrefix):], d.recordsLink(l.Attrs().Name)
 	default:
 		return nil
 	}
 	if known {
 		return nil
 	}
-	if err := d.nl.LinkDel(l); err != nil {
+	err := d.nl.LinkDel(l)
+	if errors.Is(err, syscall.ENODEV) {
+		return nil // the other end of a pair deleted a moment ago
+	}
+	if err != nil {
 		return fmt.Errorf("reconcile: delete %s %s: %w", l.Type(), l.Attrs().Name, err)
 	}
 	d.log.WithFields(logrus.Fields{"link": l.Attrs().Name, "type": l.Type(), "owner": short(id, 12)}).Warn("reconcile: removed a link mynet made but no longer records")
 	return nil
+}
+
+// derivedName reports whether name is one of prefixes followed by
+// lower-case hex up to the interface name limit, as mynet derives names
+// from Docker's IDs.
+func derivedName(name string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		rest, ok := strings.CutPrefix(name, p)
+		if !ok || len(name) != maxIfName {
+			continue
+		}
+		return strings.Trim(rest, "0123456789abcdef") == ""
+	}
+	return false
+}
+
+// recordsLink reports whether a recorded network or endpoint derives the
+// link name name.
+func (d *Driver) recordsLink(name string) bool {
+	for _, n := range d.networks {
+		if n.Bridge == name {
+			return true
+		}
+	}
+	for _, ep := range d.endpoints {
+		if ep.HostVeth == name || ep.PeerVeth == name {
+			return true
+		}
+	}
+	return false
 }

@@ -42,6 +42,11 @@ func createVeth(h netlinker, s vethSpec) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("look up new veth %s: %w", s.Host, err)
 	}
+	// The alias marks the pair as mynet's for start-up reconciliation,
+	// which also recognises mynet's veth names for a crash before this.
+	if err := h.LinkSetAlias(host, ownerAlias(s.Owner)); err != nil {
+		return fmt.Errorf("mark veth %s as mynet's: %w", s.Host, err)
+	}
 	peer, err := h.LinkByName(s.Peer)
 	if err != nil {
 		return fmt.Errorf("look up new veth %s: %w", s.Peer, err)
@@ -50,9 +55,6 @@ func createVeth(h netlinker, s vethSpec) (retErr error) {
 	// value as the bridge port (the engine never touches MTU).
 	if err := h.LinkSetMTU(peer, s.MTU); err != nil {
 		return fmt.Errorf("set MTU %d on %s: %w", s.MTU, s.Peer, err)
-	}
-	if err := h.LinkSetAlias(host, ownerAlias(s.Owner)); err != nil {
-		return fmt.Errorf("mark veth %s as mynet's: %w", s.Host, err)
 	}
 	if err := h.LinkSetMasterByIndex(host, s.Bridge.Attrs().Index); err != nil {
 		return fmt.Errorf("attach %s to bridge %s: %w", s.Host, s.Bridge.Attrs().Name, err)
