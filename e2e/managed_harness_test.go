@@ -169,7 +169,19 @@ func useManaged(t *testing.T) string {
 	if out := docker(t, "plugin", "inspect", "-f", "{{.Enabled}}", managedName); out != "true" {
 		docker(t, "plugin", "enable", managedName)
 	}
+	// Registered before anything the test creates, so it runs last: the
+	// plugin does not keep running (next to the legacy one, in the same
+	// namespace and chains) through the tests that do not use it.
+	t.Cleanup(disableManagedIfUnused)
 	return managedName
+}
+
+// disableManagedIfUnused disables the managed plugin unless networks still
+// use it (then the engine refuses, which is fine).
+func disableManagedIfUnused() {
+	if out, _ := dockerErr("plugin", "inspect", "-f", "{{.Enabled}}", managedName); out == "true" {
+		_, _ = dockerErr("plugin", "disable", managedName)
+	}
 }
 
 // withManagedDriver makes env.Plugin() (and so createMynet and the other
