@@ -231,7 +231,7 @@ func ManagedID(t testing.TB) string {
 	return id
 }
 
-// ManagedLog returns what the managed plugin with id printed, as the engine
+// ManagedLogSince returns what the managed plugin with id printed, as the engine
 // logged it (one dockerd log line per plugin output line, tagged
 // plugin=<id>), from byte offset since of the dockerd log.
 func ManagedLogSince(id string, since int64) string {
