@@ -321,8 +321,9 @@ func (t *IPTables) deleteRules(log *logrus.Entry, rules []Rule) error {
 	return errors.Join(errs...)
 }
 
-// ensurePortsBase creates the port chains and their jumps if missing. The
-// mynet base (MYNET-FORWARD) comes first: the MYNET-PORTS jump lives there.
+// ensurePortsBase creates MYNET-DNAT and its jumps if missing, after
+// mynet's base: the bridge rules go into its MYNET-INPUT and
+// MYNET-POSTROUTING.
 func (t *IPTables) ensurePortsBase() error {
 	if err := t.ensureBase(); err != nil {
 		return err
