@@ -265,20 +265,26 @@ func (t *IPTables) Cleanup() error {
 // even if something (a restarted dockerd) has since inserted rules above
 // it: moving it would briefly leave the chain without it.
 func (t *IPTables) ensureBase() error {
-	if t.baseDone {
+	return t.ensureStructure(&t.baseDone, ownedChains, baseRules())
+}
+
+// ensureStructure creates chains and places rules unless *done says it was
+// done already, and records success in *done.
+func (t *IPTables) ensureStructure(done *bool, chains []chainRef, rules []placedRule) error {
+	if *done {
 		return nil
 	}
-	for _, c := range ownedChains {
+	for _, c := range chains {
 		if err := t.ensureChain(c); err != nil {
 			return err
 		}
 	}
-	for _, r := range baseRules() {
+	for _, r := range rules {
 		if err := t.insertRule(r); err != nil {
 			return err
 		}
 	}
-	t.baseDone = true
+	*done = true
 	return nil
 }
 

@@ -328,21 +328,7 @@ func (t *IPTables) ensurePortsBase() error {
 	if err := t.ensureBase(); err != nil {
 		return err
 	}
-	if t.portsBaseDone {
-		return nil
-	}
-	for _, c := range portChains {
-		if err := t.ensureChain(c); err != nil {
-			return err
-		}
-	}
-	for _, r := range portBaseRules() {
-		if err := t.insertRule(r); err != nil {
-			return err
-		}
-	}
-	t.portsBaseDone = true
-	return nil
+	return t.ensureStructure(&t.portsBaseDone, portChains, portBaseRules())
 }
 
 // cleanupPorts removes the port jumps and chains, for Cleanup, which has
