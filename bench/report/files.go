@@ -127,3 +127,16 @@ func (r *Run) Report() string {
 	}
 	return b.String()
 }
+
+// Load reads a run back from the results.json that Write left.
+func Load(path string) (*Run, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"image/color"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -16,6 +17,7 @@ type series struct {
 	ys    []float64
 	color color.Color
 	dash  []vg.Length
+	raw   []float64 // when set: drawn as dots, ys as a line without dots
 }
 
 var (
@@ -26,28 +28,55 @@ var (
 )
 
 // PlotScaling draws the start time of each container of the scaling run
-// against the number of endpoints already on its /16 network, both drivers.
+// against the number of endpoints already on its /16 network, both
+// drivers: each start as a dot, and a running median over 11 starts as
+// the line, since single starts on a shared machine are noisy.
 func (r *Run) PlotScaling(path string) error {
 	p := plot.New()
-	p.Title.Text = "container start (create + start) vs endpoints on a /16"
+	p.Title.Text = "container start (create + start) vs endpoints on a /16 — Docker " + r.Machine.EngineVersion
 	p.X.Label.Text = "endpoints already on the network"
 	p.Y.Label.Text = "start time (ms)"
+	p.X.Tick.Marker = plainTicks{}
 	var s []series
 	for _, d := range []struct {
 		driver string
 		c      color.Color
 	}{{Bridge, bridgeColor}, {Mynet, mynetColor}} {
 		xs, ys := r.Curve(Scaling, StartAt, "", d.driver)
-		s = append(s, series{name: d.driver, xs: xs, ys: ys, color: d.c})
+		s = append(s, series{name: d.driver + " (running median of 11)", xs: xs, ys: RunningMedian(ys, 11), color: d.c, raw: ys})
 	}
 	return save(p, path, s, false)
+}
+
+// RunningMedian returns the median of the window centred on each value
+// (shorter at the ends).
+func RunningMedian(v []float64, window int) []float64 {
+	out := make([]float64, len(v))
+	for i := range v {
+		lo, hi := max(0, i-window/2), min(len(v), i+window/2+1)
+		out[i] = Summarize(v[lo:hi]).Median
+	}
+	return out
+}
+
+// plainTicks are the default ticks labelled without trailing zeros.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // PlotPorts draws container start time against the number of published
 // ports, log-log: bridge with and without its userland proxy, and mynet.
 func (r *Run) PlotPorts(path string) error {
 	p := plot.New()
-	p.Title.Text = "run -d with N published ports"
+	p.Title.Text = "run -d with N published ports — Docker " + r.Machine.EngineVersion
 	p.X.Label.Text = "published ports"
 	p.Y.Label.Text = "create + start (ms)"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
@@ -86,10 +115,17 @@ func save(p *plot.Plot, path string, ss []series, positiveOnly bool) error {
 			return err
 		}
 		line.Color, line.Dashes = s.color, s.dash
+		line.Width = vg.Points(1.5)
 		dots.Color, dots.Shape = s.color, draw.CircleGlyph{}
 		dots.Radius = vg.Points(1.5)
-		p.Add(line, dots)
-		p.Legend.Add(s.name, line, dots)
+		if s.raw != nil {
+			if dots, err = plotter.NewScatter(points(series{xs: s.xs, ys: s.raw}, positiveOnly)); err != nil {
+				return err
+			}
+			dots.Color, dots.Shape, dots.Radius = fade(s.color), draw.CircleGlyph{}, vg.Points(1.2)
+		}
+		p.Add(dots, line)
+		p.Legend.Add(s.name, line)
 		drawn++
 	}
 	if drawn == 0 {
@@ -98,6 +134,12 @@ func save(p *plot.Plot, path string, ss []series, positiveOnly bool) error {
 		p.X.Tick.Marker, p.Y.Tick.Marker = plot.DefaultTicks{}, plot.DefaultTicks{}
 	}
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}
+
+// fade is c at a third of its opacity, for raw points behind a line.
+func fade(c color.Color) color.Color {
+	r, g, b, _ := c.RGBA()
+	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: 0x60}
 }
 
 // points drops what a log axis cannot show.
