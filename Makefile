@@ -14,7 +14,7 @@ PLUGIN_STATE ?= /var/lib/mynet
 PLUGIN_SET   ?=
 DOCKER       ?= docker
 
-.PHONY: build test deps vet unit fuzz soak e2e clean plugin install
+.PHONY: build test deps vet unit fuzz soak e2e clean plugin install bench bench-quick bench-suite
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags '-s -w' -o $(BIN) .
