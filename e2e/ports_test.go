@@ -27,15 +27,24 @@ func portsFetch(ns, url string) (string, error) {
 	return inNS(ns, 10*time.Second, hostBusybox, "timeout", "3", hostBusybox, "wget", "-qO-", url)
 }
 
+// portsMustFetch fetches url from ns until it answers with want, for up to
+// ten seconds: a container just started may not listen yet (its kernel
+// then refuses the DNATed connection).
 func portsMustFetch(t *testing.T, ns, url, want string) {
 	t.Helper()
-	out, err := portsFetch(ns, url)
+	var out string
+	err := waitFor(10*time.Second, 200*time.Millisecond, func() error {
+		var err error
+		if out, err = portsFetch(ns, url); err != nil {
+			return err
+		}
+		if !strings.Contains(out, want) {
+			return fmt.Errorf("answered %q, want %q", out, want)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Errorf("from %s: fetching %s: %v", ns, url, err)
-		return
-	}
-	if !strings.Contains(out, want) {
-		t.Errorf("from %s: %s answered %q, want %q", ns, url, out, want)
 	}
 }
 
