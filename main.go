@@ -64,6 +64,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "ports" {
 		os.Exit(portsMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && cliCommands[os.Args[1]] != nil {
+		os.Exit(cliCommands[os.Args[1]](os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mynet:", err)
@@ -121,6 +124,7 @@ func run(cfg config, logger *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	d.UseIPAM(am) // `mynet attach` leases through mynet's IPAM
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -130,6 +134,10 @@ func run(cfg config, logger *logrus.Logger) error {
 		if err := d.Restore(); err != nil {
 			log.WithError(err).Warn("some networks could not be restored")
 		}
+	}()
+	go func() {
+		<-ready
+		d.ReapLoop(ctx, driver.ReapInterval) // attachments whose container is gone
 	}()
 	if cfg.healInterval > 0 {
 		go func() {

@@ -66,6 +66,8 @@ type Driver struct {
 	// published endpoint, by endpoint ID (see ports.go). Both under mu.
 	ports *portAllocator
 	holds map[string][]hold
+	// addrs leases the addresses of attachments (attach.go); under mu.
+	addrs AddressBook
 }
 
 var _ network.Driver = (*Driver)(nil)

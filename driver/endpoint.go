@@ -33,6 +33,10 @@ type endpointState struct {
 	Mapped    []portMapping `json:"mapped,omitempty"`
 	MappedFor []portRequest `json:"mapped_for,omitempty"`
 	Published bool          `json:"published,omitempty"`
+
+	// Attach is set on endpoints `mynet attach` made (attach.go), which
+	// no engine knows of.
+	Attach *Attachment `json:"attach,omitempty"`
 }
 
 func (ep *endpointState) logFields() logrus.Fields {

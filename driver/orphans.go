@@ -81,6 +81,6 @@ func (d *Driver) ReapOrphans() {
 	}
 }
 
-// engineEndpoint reports whether the engine made ep (and so joins it).
-// Every endpoint is the engine's until `mynet attach` lands.
-func engineEndpoint(*endpointState) bool { return true }
+// engineEndpoint reports whether the engine made ep (and so joins it);
+// attachments (attach.go) are `mynet attach`'s.
+func engineEndpoint(ep *endpointState) bool { return ep.Attach == nil }

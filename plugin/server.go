@@ -91,6 +91,8 @@ func NewHandler(d network.Driver, i ipam.Ipam, log *logrus.Entry, opts ...Option
 	if pq, ok := d.(portsQuerier); ok {
 		h(PortsPath, call(pq.Ports))
 	}
+	// mynet's own: attachments, for `mynet attach`, `detach`, `ls`.
+	handleAttach(h, d)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"Err": fmt.Sprintf("mynet does not implement %s %s", r.Method, r.URL.Path)})

@@ -1,0 +1,477 @@
+package driver
+
+// Attachments (`mynet attach`): an endpoint that no engine asked for, for
+// a container started with --network none (Docker refuses to connect such
+// a container to any network) or any process's network namespace.
+//
+// The work is split at the namespace boundary. The plugin, asked over its
+// socket by the mynet CLI, leases the address from mynet's IPAM (so the
+// engine can never hand it to a container), creates the veth pair on the
+// bridge with the MAC derived from the address, publishes the ports and
+// records the endpoint with origin "attach". The CLI, which resolved the
+// container with the Docker CLI (the plugin never calls the Docker API),
+// moves the container end into the namespace and configures it there;
+// the plugin never enters a container's namespace, so the managed plugin
+// needs no CAP_SYS_ADMIN and no access to other processes.
+//
+// An attachment lives as long as the namespace: when the container stops
+// or is removed, its namespace goes, and the kernel deletes the veth pair
+// with it. The reaper (ReapLoop) notices the missing host end and releases
+// the address, the ports and the record. Docker's own endpoints are never
+// reaped this way: the engine removes them itself.
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	ipamapi "github.com/docker/go-plugins-helpers/ipam"
+	"github.com/sirupsen/logrus"
+)
+
+// AddressBook is the part of mynet's IPAM that attachments use;
+// *ipam.IPAM fits. Attachments lease through it, like the engine does for
+// its endpoints, so one lock decides who gets an address.
+type AddressBook interface {
+	// PoolOf returns the ID of mynet's pool for subnet, if mynet's IPAM
+	// holds one (it does not when the network uses Docker's IPAM).
+	PoolOf(subnet netip.Prefix) (string, bool)
+	RequestAddress(*ipamapi.RequestAddressRequest) (*ipamapi.RequestAddressResponse, error)
+	ReleaseAddress(*ipamapi.ReleaseAddressRequest) error
+}
+
+// UseIPAM lets the driver lease addresses for attachments. Without it,
+// attachments are refused.
+func (d *Driver) UseIPAM(a AddressBook) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addrs = a
+}
+
+// Origins of an endpoint, as `mynet ls` shows them.
+const (
+	OriginDocker = "docker"
+	OriginAttach = "attach"
+)
+
+// attachOption marks mynet's own address requests (the lease's kind is
+// then "endpoint", as for the engine's).
+const attachOption = "mynet.attach"
+
+// abandonAfter is how long an attachment's container end may stay in the
+// host namespace before the reaper takes it for the leftover of a `mynet
+// attach` that died between asking the plugin and moving the interface.
+const abandonAfter = time.Minute
+
+// Attachment is what the record of an attached endpoint adds: whose
+// namespace it is in, and where its addresses were leased.
+type Attachment struct {
+	// Container is the container's full ID; empty for `--pid`.
+	Container string `json:"container,omitempty"`
+	Name      string `json:"name,omitempty"`
+	PID       int    `json:"pid"`
+	// Netns identifies the namespace, as /proc/PID/ns/net reads
+	// ("net:[4026532281]").
+	Netns  string `json:"netns"`
+	Ifname string `json:"ifname"`
+	// Pool and Pool6 are the IPAM pools the addresses were leased from.
+	Pool    string    `json:"pool,omitempty"`
+	Pool6   string    `json:"pool6,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// PortBinding is one published port as the engine sends it in
+// com.docker.network.portmap: Proto is the IP protocol number (6 tcp, 17
+// udp, 132 sctp), HostPort 0 an ephemeral port, HostPortEnd above
+// HostPort a host port range to choose one port from.
+type PortBinding struct {
+	Proto       int
+	IP          string `json:",omitempty"`
+	Port        int
+	HostIP      string `json:",omitempty"`
+	HostPort    int    `json:",omitempty"`
+	HostPortEnd int    `json:",omitempty"`
+}
+
+// AttachRequest asks for an endpoint of a network for a namespace.
+type AttachRequest struct {
+	NetworkID string
+	// Address and Address6 are the addresses wanted; "" means the next
+	// free one (for IPv6, only on networks that have an IPv6 subnet).
+	Address  string `json:",omitempty"`
+	Address6 string `json:",omitempty"`
+	// Container, Name and PID say whose namespace Netns is, for the record.
+	Container string `json:",omitempty"`
+	Name      string `json:",omitempty"`
+	PID       int
+	Netns     string
+	Ifname    string
+	Ports     []PortBinding `json:",omitempty"`
+}
+
+// AttachAnswer is what the CLI needs to finish the job in the namespace.
+type AttachAnswer struct {
+	EndpointID string
+	NetworkID  string
+	Bridge     string
+	// Veth is the container end, in the host namespace, to be moved.
+	Veth     string
+	Address  string `json:",omitempty"` // CIDR
+	Address6 string `json:",omitempty"`
+	// Gateway and Gateway6 are the default routes; none on internal
+	// networks or where the bridge has no address.
+	Gateway  string `json:",omitempty"`
+	Gateway6 string `json:",omitempty"`
+	MAC      string
+	MTU      int
+	Ports    []PublishedPort `json:",omitempty"`
+}
+
+// DetachRequest names the attachments to remove from a network: by
+// endpoint (the CLI's rollback), by container or by namespace.
+type DetachRequest struct {
+	NetworkID  string
+	EndpointID string `json:",omitempty"`
+	Container  string `json:",omitempty"`
+	Netns      string `json:",omitempty"`
+}
+
+// DetachAnswer lists what was removed.
+type DetachAnswer struct {
+	Endpoints []EndpointInfo
+}
+
+// Attach creates an attachment: lease, veth pair, record, ports. On
+// failure nothing is left: no lease, no link, no record, no rule.
+func (d *Driver) Attach(req *AttachRequest) (_ *AttachAnswer, retErr error) {
+	ports, err := req.validate()
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reap(time.Now())
+	n, err := d.network(req.NetworkID)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.checkNotAttached(n, req); err != nil {
+		return nil, err
+	}
+	ep, err := newAttachment(req)
+	if err != nil {
+		return nil, err
+	}
+	ep.Ports = ports
+	if err := d.leaseAddresses(n, ep, req); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			d.releaseLeases(ep)
+		}
+	}()
+	if err := d.plumbAttachment(n, ep); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			d.forget(ep)
+		}
+	}()
+	if err := d.publish(n, ep); err != nil {
+		return nil, err
+	}
+	d.log.WithFields(ep.logFields()).WithFields(ep.Attach.logFields()).Info("container attached")
+	return d.attachAnswer(n, ep), nil
+}
+
+// validate checks the request before anything is touched and returns its
+// port requests.
+func (r *AttachRequest) validate() ([]portRequest, error) {
+	switch {
+	case r.NetworkID == "":
+		return nil, errors.New("attach: NetworkID is empty")
+	case r.Netns == "":
+		return nil, errors.New("attach: Netns is empty: name the namespace (e.g. net:[4026532281])")
+	case r.Ifname == "":
+		return nil, errors.New("attach: Ifname is empty")
+	}
+	bindings := make([]any, len(r.Ports))
+	for i, b := range r.Ports {
+		bindings[i] = b
+	}
+	ports, _, err := portRequestsFrom(map[string]any{keyPortMap: bindings})
+	if err != nil {
+		return nil, fmt.Errorf("attach: %w", err)
+	}
+	return ports, nil
+}
+
+// checkNotAttached refuses a second attachment of one namespace to one
+// network, as the engine refuses to connect a container twice. Caller
+// holds d.mu.
+func (d *Driver) checkNotAttached(n *networkState, req *AttachRequest) error {
+	for _, ep := range d.sortedEndpoints() {
+		if ep.Attach != nil && ep.NetworkID == n.ID && ep.Attach.Netns == req.Netns {
+			return fmt.Errorf("%s is already attached to network %s (endpoint %s, %s as %s): detach it first",
+				ep.Attach.who(), short(n.ID, 12), short(ep.ID, 12), ep.Address, ep.Attach.Ifname)
+		}
+	}
+	return nil
+}
+
+// newAttachment makes the record of a new attachment, with a random
+// endpoint ID of the engine's form (the veth names derive from it).
+func newAttachment(req *AttachRequest) (*endpointState, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("attach: endpoint ID: %w", err)
+	}
+	ep := &endpointState{ID: hex.EncodeToString(b[:]), NetworkID: req.NetworkID}
+	ep.HostVeth, ep.PeerVeth = vethNames(ep.ID)
+	ep.Attach = &Attachment{Container: req.Container, Name: req.Name, PID: req.PID, Netns: req.Netns,
+		Ifname: req.Ifname, Created: time.Now().UTC()}
+	return ep, nil
+}
+
+// leaseAddresses leases ep's address in each family the network has, and
+// derives the MAC from it as for the engine's endpoints. On failure it
+// releases what it leased. Caller holds d.mu.
+func (d *Driver) leaseAddresses(n *networkState, ep *endpointState, req *AttachRequest) (retErr error) {
+	if d.addrs == nil {
+		return errors.New("attach: this mynet runs without its IPAM")
+	}
+	defer func() {
+		if retErr != nil {
+			d.releaseLeases(ep)
+		}
+	}()
+	var err error
+	if ep.Address, ep.Attach.Pool, err = d.lease(n, n.Subnet, req.Address, false, ep.ID); err != nil {
+		return err
+	}
+	if ep.Address6, ep.Attach.Pool6, err = d.lease(n, n.Subnet6, req.Address6, true, ep.ID); err != nil {
+		return err
+	}
+	ip := ep.Address.Addr()
+	if !ip.IsValid() {
+		// IPv6-only: the low 32 bits of the address play the same role.
+		b := ep.Address6.Addr().As16()
+		ip = netip.AddrFrom4([4]byte(b[12:]))
+	}
+	ep.MAC = macFromIPv4(ip).String()
+	return nil
+}
+
+// lease leases want (or the next free address) of one family from the
+// pool of subnet; nothing when the network lacks that family.
+func (d *Driver) lease(n *networkState, subnet netip.Prefix, want string, v6 bool, epID string) (netip.Prefix, string, error) {
+	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+	if !subnet.IsValid() {
+		if want != "" {
+			return netip.Prefix{}, "", fmt.Errorf("network %s has no %s subnet, so no %s address %s", short(n.ID, 12), fam, fam, want)
+		}
+		return netip.Prefix{}, "", nil
+	}
+	pool, ok := d.addrs.PoolOf(subnet)
+	if !ok {
+		return netip.Prefix{}, "", fmt.Errorf("network %s does not use mynet's IPAM (its subnet %s is not a mynet pool): the engine could give the address to a container; create the network with --ipam-driver naming mynet", short(n.ID, 12), subnet)
+	}
+	if want != "" {
+		a, err := netip.ParseAddr(want)
+		switch {
+		case err != nil || a.Zone() != "" || a.Is6() != v6 || a.Is4In6():
+			return netip.Prefix{}, "", fmt.Errorf("address %q is not an %s address", want, fam)
+		case !subnet.Contains(a):
+			return netip.Prefix{}, "", fmt.Errorf("address %s is outside subnet %s of network %s", a, subnet, short(n.ID, 12))
+		}
+	}
+	resp, err := d.addrs.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: pool, Address: want,
+		Options: map[string]string{attachOption: epID}})
+	if err != nil {
+		return netip.Prefix{}, "", fmt.Errorf("attach to network %s: %w", short(n.ID, 12), err)
+	}
+	p, err := netip.ParsePrefix(resp.Address)
+	if err != nil {
+		return netip.Prefix{}, "", fmt.Errorf("attach: IPAM answered %q: %w", resp.Address, err)
+	}
+	return p, pool, nil
+}
+
+// releaseLeases gives ep's addresses back to the IPAM. Failures are
+// logged: they leave an address leased, never one handed out twice.
+func (d *Driver) releaseLeases(ep *endpointState) {
+	if err := d.releaseAddresses(ep); err != nil {
+		d.log.WithFields(ep.logFields()).WithError(err).Warn("releasing the addresses of an attachment")
+	}
+}
+
+// releaseAddresses gives ep's addresses back. Releasing a free address is
+// not an error (see ipam.ReleaseAddress), so this can be repeated.
+func (d *Driver) releaseAddresses(ep *endpointState) error {
+	var errs []error
+	for _, l := range []struct {
+		pool string
+		addr netip.Prefix
+	}{{ep.Attach.Pool, ep.Address}, {ep.Attach.Pool6, ep.Address6}} {
+		if l.pool == "" || !l.addr.IsValid() || d.addrs == nil {
+			continue
+		}
+		if err := d.addrs.ReleaseAddress(&ipamapi.ReleaseAddressRequest{PoolID: l.pool, Address: l.addr.Addr().String()}); err != nil {
+			errs = append(errs, fmt.Errorf("release %s: %w", l.addr.Addr(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// plumbAttachment creates ep's veth pair on n's bridge and records ep.
+// On failure nothing is left. Caller holds d.mu.
+func (d *Driver) plumbAttachment(n *networkState, ep *endpointState) (retErr error) {
+	if err := checkEndpointAddrs(n, ep); err != nil {
+		return err
+	}
+	br, err := d.bridgeOf(n)
+	if err != nil {
+		return err
+	}
+	mac, _ := net.ParseMAC(ep.MAC)
+	spec := vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
+		Isolated: !n.Options.ICC}
+	if err := createVeth(d.nl, spec); err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	defer func() {
+		if retErr != nil {
+			_ = removeVeth(d.nl, ep.HostVeth, ep.PeerVeth)
+		}
+	}()
+	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
+		return fmt.Errorf("record attachment %s: %w", short(ep.ID, 12), err)
+	}
+	d.endpoints[ep.ID] = ep
+	return nil
+}
+
+// forget undoes plumbAttachment after a later step failed: the ports
+// (publish leaves none on failure, this covers a partial state anyway),
+// the pair and the record. Caller holds d.mu.
+func (d *Driver) forget(ep *endpointState) {
+	err := errors.Join(d.unpublish(ep), removeVeth(d.nl, ep.HostVeth, ep.PeerVeth), d.st.Delete(endpointsBucket, ep.ID))
+	if err != nil {
+		d.log.WithFields(ep.logFields()).WithError(err).Warn("undoing a failed attachment")
+	}
+	delete(d.endpoints, ep.ID)
+}
+
+func (d *Driver) attachAnswer(n *networkState, ep *endpointState) *AttachAnswer {
+	a := &AttachAnswer{EndpointID: ep.ID, NetworkID: n.ID, Bridge: n.Bridge, Veth: ep.PeerVeth,
+		MAC: ep.MAC, MTU: n.Options.MTU, Ports: ep.published().Ports}
+	if ep.Address.IsValid() {
+		a.Address = ep.Address.String()
+	}
+	if ep.Address6.IsValid() {
+		a.Address6 = ep.Address6.String()
+	}
+	a.Gateway, a.Gateway6 = n.joinGateways()
+	return a
+}
+
+// Detach removes the attachments req names. Naming none that exists is
+// an error (ErrNotFound), so a typo does not look like success; the CLI's
+// rollback by endpoint ID ignores it.
+func (d *Driver) Detach(req *DetachRequest) (*DetachAnswer, error) {
+	if req.EndpointID == "" && req.Container == "" && req.Netns == "" {
+		return nil, errors.New("detach: name an endpoint, a container or a namespace")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reap(time.Now())
+	ans := &DetachAnswer{Endpoints: []EndpointInfo{}}
+	var errs []error
+	for _, ep := range d.sortedEndpoints() {
+		if !req.selects(ep) {
+			continue
+		}
+		info := d.endpointInfo(ep)
+		if err := d.removeAttachment(ep); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.log.WithFields(ep.logFields()).WithFields(ep.Attach.logFields()).Info("container detached")
+		ans.Endpoints = append(ans.Endpoints, info)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(ans.Endpoints) == 0 {
+		return nil, fmt.Errorf("no attachment of %s on network %s: %w", req.what(), short(req.NetworkID, 12), ErrNotFound)
+	}
+	return ans, nil
+}
+
+func (r *DetachRequest) selects(ep *endpointState) bool {
+	if ep.Attach == nil || r.NetworkID != "" && ep.NetworkID != r.NetworkID {
+		return false
+	}
+	return r.EndpointID != "" && ep.ID == r.EndpointID ||
+		r.Container != "" && ep.Attach.Container == r.Container ||
+		r.Netns != "" && ep.Attach.Netns == r.Netns
+}
+
+func (r *DetachRequest) what() string {
+	switch {
+	case r.EndpointID != "":
+		return "endpoint " + short(r.EndpointID, 12)
+	case r.Container != "":
+		return "container " + short(r.Container, 12)
+	}
+	return "namespace " + r.Netns
+}
+
+// removeAttachment unpublishes ep's ports, deletes the pair, releases the
+// addresses, then drops the record. A failure keeps the record, so a later
+// detach or reap can finish: the address stays leased until the pair is
+// gone, and is never released while the record could still be retried.
+// Caller holds d.mu.
+func (d *Driver) removeAttachment(ep *endpointState) error {
+	if err := d.unpublish(ep); err != nil {
+		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
+		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	if err := d.releaseAddresses(ep); err != nil {
+		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
+		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	delete(d.endpoints, ep.ID)
+	return nil
+}
+
+func (a *Attachment) who() string {
+	switch {
+	case a.Name != "":
+		return "container " + a.Name
+	case a.Container != "":
+		return "container " + short(a.Container, 12)
+	}
+	return fmt.Sprintf("process %d's namespace %s", a.PID, a.Netns)
+}
+
+func (a *Attachment) logFields() logrus.Fields {
+	f := logrus.Fields{"pid": a.PID, "netns": a.Netns, "ifname": a.Ifname}
+	if a.Container != "" {
+		f["container"] = short(a.Container, 12)
+	}
+	if a.Name != "" {
+		f["name"] = a.Name
+	}
+	return f
+}
