@@ -116,7 +116,11 @@ func (s *benchSuite) runOne(t *testing.T, d benchDriver, network string, rep int
 	var id string
 	ms, err := benchTimed(func() (err error) { id, err = s.api.run(c); return err })
 	if err != nil {
-		t.Fatalf("run %s: %v", c.name, err)
+		s.failed(t, "run -d on %s (rep %d) failed, not timed: %v", d.label, rep, err)
+		if id != "" {
+			_ = s.api.remove(id)
+		}
+		return
 	}
 	runMetric, rmMetric := report.Run1, report.Rm1
 	if d.label == report.None {
@@ -125,9 +129,19 @@ func (s *benchSuite) runOne(t *testing.T, d benchDriver, network string, rep int
 	s.add(report.Control, runMetric, d, "", 0, ms, "ms", rep)
 	ms, err = benchTimed(func() error { return s.api.remove(id) })
 	if err != nil {
-		t.Fatalf("rm %s: %v", c.name, err)
+		s.failed(t, "rm -f on %s (rep %d) failed, not timed: %v", d.label, rep, err)
+		return
 	}
 	s.add(report.Control, rmMetric, d, "", 0, ms, "ms", rep)
+}
+
+// failed records a failed step in the run's notes and fails the test
+// without stopping it: the other repetitions still count, and the table
+// says what went wrong.
+func (s *benchSuite) failed(t *testing.T, format string, args ...any) {
+	t.Helper()
+	s.run.Note(format, args...)
+	t.Errorf(format, args...)
 }
 
 // runConcurrent starts cfg.concurrent containers at once and times until
@@ -142,11 +156,10 @@ func (s *benchSuite) runConcurrent(t *testing.T, d benchDriver, network string, 
 		})
 		return nil
 	})
-	for i, err := range errs {
-		if err != nil {
-			s.removeParallel(slices.DeleteFunc(ids, func(id string) bool { return id == "" }))
-			t.Fatalf("concurrent run %d on %s: %v", i, d.label, err)
-		}
+	if nFailed, first := countErrors(errs); nFailed > 0 {
+		s.failed(t, "%d of %d concurrent starts on %s (rep %d) failed, rep not timed; first: %v", nFailed, n, d.label, rep, first)
+		s.removeParallel(slices.DeleteFunc(ids, func(id string) bool { return id == "" }))
+		return
 	}
 	metric, rmMetric := report.Run50, report.Rm50
 	if d.label == report.None {
@@ -157,12 +170,23 @@ func (s *benchSuite) runConcurrent(t *testing.T, d benchDriver, network string, 
 		s.parallel(n, func(i int) { errs[i] = s.api.remove(ids[i]) })
 		return nil
 	})
-	for _, err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent rm on %s: %v", d.label, err)
-		}
+	if nFailed, first := countErrors(errs); nFailed > 0 {
+		s.failed(t, "%d of %d concurrent removes on %s (rep %d) failed, not timed; first: %v", nFailed, n, d.label, rep, first)
+		return
 	}
 	s.add(report.Control, rmMetric, d, "", 0, ms, "ms", rep)
+}
+
+func countErrors(errs []error) (n int, first error) {
+	for _, err := range errs {
+		if err != nil {
+			if n == 0 {
+				first = err
+			}
+			n++
+		}
+	}
+	return n, first
 }
 
 // parallel runs fn(0..n-1) each in its own goroutine and waits.
