@@ -145,11 +145,17 @@ func unpackedCurrent() (string, error) {
 	return root, nil
 }
 
-// downloadCurrent fetches docker.io and containerd from Debian unstable with
-// a throwaway apt configuration (sources, lists and cache all in a temporary
-// directory), so the machine's own apt state is not changed, and unpacks
-// both packages into root.
+// downloadCurrent fetches docker.io and containerd from Debian unstable
+// into root.
 func downloadCurrent(root string) error {
+	return downloadUnstable(root, "docker.io", "containerd")
+}
+
+// downloadUnstable downloads pkgs from Debian unstable with a throwaway apt
+// configuration (sources, lists and cache all in a temporary directory),
+// so the machine's own apt state is not changed, and unpacks them into
+// root.
+func downloadUnstable(root string, pkgs ...string) error {
 	tmp, err := os.MkdirTemp("", "mynet-e2e-apt-")
 	if err != nil {
 		return err
@@ -176,20 +182,21 @@ func downloadCurrent(root string) error {
 		return err
 	}
 	debs := filepath.Join(tmp, "debs")
-	dl := exec.Command("apt-get", append(opts, "download", "docker.io", "containerd")...)
+	dl := exec.Command("apt-get", append(append(opts, "download"), pkgs...)...)
 	dl.Dir, dl.Env = debs, aptEnv
 	if out, err := dl.CombinedOutput(); err != nil {
 		return fmt.Errorf("apt-get download: %w: %s", err, out)
 	}
-	return unpackDebs(debs, root)
+	return unpackDebs(debs, root, len(pkgs))
 }
 
-// unpackDebs extracts every .deb in dir into root (via root.new, renamed at
-// the end, so a half-unpacked tree is never taken for a complete one).
-func unpackDebs(dir, root string) error {
+// unpackDebs extracts the want .deb files in dir into root (via root.new,
+// renamed at the end, so a half-unpacked tree is never taken for a
+// complete one).
+func unpackDebs(dir, root string, want int) error {
 	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
-	if len(debs) != 2 {
-		return fmt.Errorf("expected docker.io and containerd debs in %s, found %v", dir, debs)
+	if len(debs) != want {
+		return fmt.Errorf("expected %d .deb files in %s, found %v", want, dir, debs)
 	}
 	staging := root + ".new"
 	_ = os.RemoveAll(staging)
