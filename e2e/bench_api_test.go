@@ -104,6 +104,7 @@ type benchCtr struct {
 	name, network, image string
 	cmd                  []string
 	publish              []benchPort
+	cpus                 string // cpuset, e.g. "1"; empty: any CPU
 }
 
 // benchPort publishes container port ctr on host port host (all addresses).
@@ -130,7 +131,7 @@ func (c benchCtr) createBody() map[string]any {
 	}
 	return map[string]any{
 		"Image": c.image, "Cmd": c.cmd, "StopTimeout": 1, "ExposedPorts": exposed,
-		"HostConfig": map[string]any{"NetworkMode": c.network, "PortBindings": bindings},
+		"HostConfig": map[string]any{"NetworkMode": c.network, "PortBindings": bindings, "CpusetCpus": c.cpus},
 	}
 }
 

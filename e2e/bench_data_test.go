@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,34 @@ const (
 	rawVethExt = "mnbenchv1"
 )
 
+// Clients run on CPU 0 and servers on CPU 1 (containers with
+// --cpuset-cpus, namespace-side processes with taskset). Left to the
+// scheduler, a client and its server share a CPU in some runs and not in
+// others, which moves request latency between ~30 and ~100 µs for reasons
+// that have nothing to do with the network driver; and a long-lived
+// server container keeps its placement across repetitions, so the
+// alternation of drivers cannot average it out.
+const (
+	clientCPU = "0"
+	serverCPU = "1"
+)
+
+// pinned prefixes argv with taskset onto cpu, on machines with two CPUs
+// or more.
+func pinned(cpu string, argv ...string) []string {
+	if runtime.NumCPU() < 2 {
+		return argv
+	}
+	return append([]string{"taskset", "-c", cpu}, argv...)
+}
+
+func pinnedCPU(cpu string) string {
+	if runtime.NumCPU() < 2 {
+		return ""
+	}
+	return cpu
+}
+
 // benchTarget is where a measurement runs and what it connects to.
 type benchTarget struct {
 	where     string // "engine", "ext" or a container name
@@ -50,9 +79,9 @@ func (s *benchSuite) exec(where string, argv ...string) (string, error) {
 	timeout := time.Duration(s.cfg.iperfSecs+60) * time.Second
 	switch where {
 	case "engine":
-		return inNS(env.lay.engineNS, timeout, argv...)
+		return inNS(env.lay.engineNS, timeout, pinned(clientCPU, argv...)...)
 	case "ext":
-		return inNS(env.lay.extNS, timeout, argv...)
+		return inNS(env.lay.extNS, timeout, pinned(clientCPU, argv...)...)
 	}
 	if argv[0] == s.rr {
 		argv[0] = "/bin/rr"
@@ -153,7 +182,7 @@ func (s *benchSuite) startServers(t *testing.T, i int, d benchDriver, network st
 	bs := benchServers{server: "bench-srv-" + d.label, client: "bench-cli-" + d.label, pubIperf: pubIperf + i, pubRR: pubRR + i}
 	srv := benchCtr{name: bs.server, network: network, image: benchImage,
 		cmd:     sh(fmt.Sprintf("iperf3 -s -D -p %d >/dev/null 2>&1; exec /bin/rr serve -addr :%d", iperfPort, rrPort)),
-		publish: []benchPort{{bs.pubIperf, iperfPort}, {bs.pubRR, rrPort}}}
+		publish: []benchPort{{bs.pubIperf, iperfPort}, {bs.pubRR, rrPort}}, cpus: pinnedCPU(serverCPU)}
 	id, err := s.api.run(srv)
 	if err != nil {
 		t.Fatalf("starting %s: %v", bs.server, err)
@@ -161,7 +190,7 @@ func (s *benchSuite) startServers(t *testing.T, i int, d benchDriver, network st
 	if bs.ip, err = s.api.ip(id, network); err != nil {
 		t.Fatal(err)
 	}
-	cli := benchCtr{name: bs.client, network: network, image: benchImage, cmd: sleepCmd}
+	cli := benchCtr{name: bs.client, network: network, image: benchImage, cmd: sleepCmd, cpus: pinnedCPU(clientCPU)}
 	if _, err := s.api.run(cli); err != nil {
 		t.Fatalf("starting %s: %v", bs.client, err)
 	}
@@ -228,7 +257,7 @@ func (s *benchSuite) baseline(t *testing.T) {
 		{s.rr, "serve", "-addr", ":" + strconv.Itoa(rrPort)},
 	} {
 		p, err := startLogged("bench "+argv[0], env.lay.logDir+"/bench-ext.log", nil, syscall.SIGKILL,
-			append([]string{"nsenter", "--net=" + env.lay.nsPath(env.lay.extNS)}, argv...)...)
+			append([]string{"nsenter", "--net=" + env.lay.nsPath(env.lay.extNS)}, pinned(serverCPU, argv...)...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

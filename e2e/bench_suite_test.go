@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ import (
 //	MYNET_BENCH        quick (default) or full: repetitions and sizes, see benchConfigs.
 //	MYNET_BENCH_OUT    directory for the run's results (default bench/out in the module).
 //	MYNET_BENCH_MICRO  `go test -bench` output to include (make bench writes it first).
+//	MYNET_BENCH_PHASES only these phases: baseline,control,ports,data,scaling (default all).
 
 // benchConfig sizes one run.
 type benchConfig struct {
@@ -61,6 +63,7 @@ type benchSuite struct {
 	run     *report.Run
 	drivers []benchDriver // bridge and mynet
 	rr      string        // the rr binary, for the namespaces' side
+	phases  []string      // MYNET_BENCH_PHASES; empty: all
 }
 
 // TestBenchSuite runs every scenario and writes the results. Each phase is
@@ -68,17 +71,33 @@ type benchSuite struct {
 // results gathered so far are written anyway.
 func TestBenchSuite(t *testing.T) {
 	s := newBenchSuite(t)
-	t.Run("baseline", s.baseline)
-	t.Run("control", s.control)
-	t.Run("ports", func(t *testing.T) { s.ports(t, report.Proxy) })
-	t.Run("data", func(t *testing.T) { s.data(t, report.Proxy, benchAllPaths) })
-	t.Run("scaling", s.scaling)
-	t.Run("no-proxy", func(t *testing.T) {
-		s.setUserlandProxy(t, false)
-		t.Run("ports", func(t *testing.T) { s.ports(t, report.NoProxy) })
-		t.Run("data", func(t *testing.T) { s.data(t, report.NoProxy, benchPublishedPaths) })
-	})
+	s.phase(t, "baseline", s.baseline)
+	s.phase(t, "control", s.control)
+	s.phase(t, "ports", func(t *testing.T) { s.ports(t, report.Proxy) })
+	s.phase(t, "data", func(t *testing.T) { s.data(t, report.Proxy, benchAllPaths) })
+	s.phase(t, "scaling", s.scaling)
+	if s.wants("ports") || s.wants("data") {
+		t.Run("no-proxy", func(t *testing.T) {
+			s.setUserlandProxy(t, false)
+			s.phase(t, "ports", func(t *testing.T) { s.ports(t, report.NoProxy) })
+			s.phase(t, "data", func(t *testing.T) { s.data(t, report.NoProxy, benchPublishedPaths) })
+		})
+	}
 	s.finish(t)
+}
+
+// phase runs a scenario as a subtest unless MYNET_BENCH_PHASES leaves it
+// out.
+func (s *benchSuite) phase(t *testing.T, name string, fn func(*testing.T)) {
+	if s.wants(name) {
+		t.Run(name, fn)
+	}
+}
+
+// wants reports whether MYNET_BENCH_PHASES (comma-separated: baseline,
+// control, ports, data, scaling; empty for all) names phase.
+func (s *benchSuite) wants(phase string) bool {
+	return len(s.phases) == 0 || slices.Contains(s.phases, phase)
 }
 
 func newBenchSuite(t *testing.T) *benchSuite {
@@ -96,6 +115,10 @@ func newBenchSuite(t *testing.T) *benchSuite {
 		api:     newBenchAPI(env.lay),
 		run:     &report.Run{Mode: mode, Started: time.Now()},
 		drivers: []benchDriver{{report.Bridge, "bridge"}, {report.Mynet, plugin}},
+	}
+	if p := os.Getenv("MYNET_BENCH_PHASES"); p != "" {
+		s.phases = strings.Split(p, ",")
+		s.run.Note("phases run: %s (MYNET_BENCH_PHASES)", p)
 	}
 	if err := ensureIperf3(); err != nil {
 		t.Fatalf("iperf3: %v", err)
