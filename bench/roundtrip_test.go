@@ -156,3 +156,33 @@ func TestRoundTrip(t *testing.T) {
 		s.container(t, "net1", pool, fmt.Sprintf("ep%d", i))
 	}
 }
+
+// BenchmarkEndpointRoundTripHeld is the round trip with held endpoints
+// already on the network (created and joined, as running containers'),
+// to tell whether the plugin's own work per container grows with the
+// network's size; the scaling scenario of the suite measures the same
+// through the engine and the real kernel.
+func BenchmarkEndpointRoundTripHeld(b *testing.B) {
+	for _, held := range []int{0, 200, 1000} {
+		b.Run(fmt.Sprintf("held=%d", held), func(b *testing.B) {
+			s := startServer(b)
+			defer s.stop()
+			pool := s.createNetwork(b, "net1", "10.63.0.0/16")
+			for i := range held {
+				s.hold(b, "net1", pool, fmt.Sprintf("held%058d", i))
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.container(b, "net1", pool, fmt.Sprintf("ep%058d", i))
+			}
+		})
+	}
+}
+
+// hold starts a container's endpoint and leaves it in place.
+func (s *server) hold(b testing.TB, netID, poolID, epID string) {
+	var addr struct{ Address string }
+	s.call(b, "IpamDriver.RequestAddress", m{"PoolID": poolID}, &addr)
+	s.call(b, "NetworkDriver.CreateEndpoint", m{"NetworkID": netID, "EndpointID": epID, "Interface": m{"Address": addr.Address}}, nil)
+	s.call(b, "NetworkDriver.Join", m{"NetworkID": netID, "EndpointID": epID, "SandboxKey": "/var/run/docker/netns/x"}, nil)
+}

@@ -116,6 +116,9 @@ func newBenchSuite(t *testing.T) *benchSuite {
 		run:     &report.Run{Mode: mode, Started: time.Now()},
 		drivers: []benchDriver{{report.Bridge, "bridge"}, {report.Mynet, plugin}},
 	}
+	if h, ok := os.LookupEnv("MYNET_HEAL_INTERVAL"); ok {
+		s.run.Note("mynet ran with MYNET_HEAL_INTERVAL=%s (firewall check and orphan scan)", h)
+	}
 	if p := os.Getenv("MYNET_BENCH_PHASES"); p != "" {
 		s.phases = strings.Split(p, ",")
 		s.run.Note("phases run: %s (MYNET_BENCH_PHASES)", p)
