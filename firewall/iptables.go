@@ -177,7 +177,7 @@ func (t *IPTables) Init() error {
 // base chains and jumps. Calling it again adds nothing. If it fails midway,
 // it removes the rules it added in this call before returning the error;
 // rules that were already there, and the base chains, stay.
-func (t *IPTables) EnsureNetwork(n Network) (retErr error) {
+func (t *IPTables) EnsureNetwork(n Network) error {
 	if err := n.validate(t.is4); err != nil {
 		return err
 	}
@@ -186,17 +186,22 @@ func (t *IPTables) EnsureNetwork(n Network) (retErr error) {
 	if err := t.ensureBase(); err != nil {
 		return err
 	}
-	log := t.log.WithField("bridge", n.Bridge)
+	if err := t.addRules(t.log.WithField("bridge", n.Bridge), NetworkRules(n), t.appendRule); err != nil {
+		return fmt.Errorf("firewall rules for bridge %s: %w", n.Bridge, err)
+	}
+	return nil
+}
+
+// addRules adds each missing rule with add, in order; if one fails, it
+// removes the rules it added before returning the error, so a failed
+// ensure leaves the rules as they were. Caller holds t.mu.
+func (t *IPTables) addRules(log *logrus.Entry, rules []Rule, add func(*logrus.Entry, Rule) (bool, error)) error {
 	var added []Rule
-	defer func() {
-		if retErr != nil {
-			t.undo(log, added)
-		}
-	}()
-	for _, r := range NetworkRules(n) {
-		ok, err := t.appendRule(log, r)
+	for _, r := range rules {
+		ok, err := add(log, r)
 		if err != nil {
-			return fmt.Errorf("firewall rules for bridge %s: %w", n.Bridge, err)
+			t.undo(log, added)
+			return err
 		}
 		if ok {
 			added = append(added, r)

@@ -217,7 +217,7 @@ func (b PortBridge) validate(is4 bool) error {
 // are missing, after the port chains and their jumps. Calling it again
 // adds nothing. If it fails midway, it removes the rules it added in this
 // call; rules that were there before, and the chains, stay.
-func (t *IPTables) EnsurePorts(b PortBridge, ms []Mapping) (retErr error) {
+func (t *IPTables) EnsurePorts(b PortBridge, ms []Mapping) error {
 	if err := b.validate(t.is4); err != nil {
 		return err
 	}
@@ -231,25 +231,12 @@ func (t *IPTables) EnsurePorts(b PortBridge, ms []Mapping) (retErr error) {
 	if err := t.ensurePortsBase(); err != nil {
 		return err
 	}
-	log := t.log.WithField("bridge", b.Bridge)
-	var added []Rule
-	defer func() {
-		if retErr != nil {
-			t.undo(log, added)
-		}
-	}()
 	rules := BridgePortRules(b)
 	for _, m := range ms {
 		rules = append(rules, PortRules(m)...)
 	}
-	for _, r := range rules {
-		ok, err := t.addPortRule(log, r)
-		if err != nil {
-			return fmt.Errorf("publishing ports on bridge %s: %w", b.Bridge, err)
-		}
-		if ok {
-			added = append(added, r)
-		}
+	if err := t.addRules(t.log.WithField("bridge", b.Bridge), rules, t.addPortRule); err != nil {
+		return fmt.Errorf("publishing ports on bridge %s: %w", b.Bridge, err)
 	}
 	return nil
 }
