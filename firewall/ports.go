@@ -7,12 +7,17 @@ package firewall
 // a constant offset (see dnatTarget). The forward path needs no rule of its
 // own: the isolation drops let DNATed connections through (notReply) and
 // MYNET-ACCEPT accepts everything into the bridge. A bridge with published
-// ports has three more rules: masquerade of loopback-sourced and of
-// same-bridge DNATed traffic, and a guard against the side effect of
-// route_localnet.
+// ports has more rules: masquerade of same-bridge DNATed traffic and, for
+// IPv4 only, masquerade of loopback-sourced traffic and a guard against
+// the side effect of route_localnet.
 //
-//	nat    PREROUTING -> MYNET-DNAT   (local destinations but loopback)
-//	nat    OUTPUT     -> MYNET-DNAT   (local destinations, loopback included)
+//	nat    PREROUTING -> MYNET-DNAT   (local destinations; IPv4: but loopback)
+//	nat    OUTPUT     -> MYNET-DNAT   (local destinations; IPv6: but ::1)
+//
+// Each family has its own applier (iptables, ip6tables) and so its own
+// MYNET-DNAT. IPv6 has no route_localnet: a packet from ::1 DNATed out of
+// the bridge would be dropped as a martian, so the OUTPUT jump leaves ::1
+// alone and the driver serves [::1] with an in-process forwarder.
 //
 // In the routed gateway mode nothing is translated: a published container
 // port is opened to direct routing instead, with a RETURN ahead of the
@@ -40,8 +45,12 @@ const (
 	builtinOutput     = "OUTPUT"
 )
 
-// loopbackNet is 127.0.0.0/8, which route_localnet lets onto a bridge.
-const loopbackNet = "127.0.0.0/8"
+// loopbackNet is 127.0.0.0/8, which route_localnet lets onto a bridge;
+// loopback6 is ::1, which nothing lets out of lo.
+const (
+	loopbackNet = "127.0.0.0/8"
+	loopback6   = "::1/128"
+)
 
 // Protocols a port can be published for, by iptables name.
 const (
@@ -56,14 +65,16 @@ var ErrInvalidMapping = errors.New("invalid port mapping for firewall rules")
 
 // Mapping is one published range of consecutive ports of one container:
 // host ports HostPort..HostPort+(PortEnd-Port) go to container ports
-// Port..PortEnd, in order. Published ports are IPv4 only for now.
+// Port..PortEnd, in order. HostIP and Container are of one family, the
+// applier's.
 type Mapping struct {
 	// Bridge is the network's bridge, which the container is behind.
 	Bridge string
 	// Proto is ProtoTCP, ProtoUDP or ProtoSCTP.
 	Proto string
 	// HostIP is the host address the ports are published on; the
-	// unspecified address 0.0.0.0 means all of the host's addresses.
+	// unspecified address (0.0.0.0, ::) means all of the host's addresses
+	// of its family. ::1 cannot be DNATed (see the file comment).
 	HostIP netip.Addr
 	// HostPort is the first host port.
 	HostPort uint16
@@ -88,8 +99,9 @@ func (m Mapping) String() string {
 // PortBridge is what the per-bridge port rules need to know.
 type PortBridge struct {
 	Bridge string
-	// Subnet is the network's IPv4 subnet: its containers reaching a
-	// published port through a host address are masqueraded.
+	// Subnet is the network's subnet of the applier's family: its
+	// containers reaching a published port through a host address are
+	// masqueraded.
 	Subnet netip.Prefix
 	// Routed: the network is in the routed gateway mode, where nothing is
 	// DNATed and the bridge needs no rules of its own.
@@ -102,13 +114,13 @@ type PortBridge struct {
 func PortRules(m Mapping) []Rule {
 	proto := []string{"-p", m.Proto, "-m", m.Proto}
 	if m.Routed {
-		match := append([]string{"-d", m.Container.String() + "/32", "-o", m.Bridge}, proto...)
+		match := append([]string{"-d", hostPrefix(m.Container), "-o", m.Bridge}, proto...)
 		match = append(match, "--dport", portSpan(m.Port, m.PortEnd, ":"))
 		return []Rule{tagged(TableMangle, ChainIsolation, m.Bridge, "RETURN", match...)}
 	}
 	var match []string
 	if !m.HostIP.IsUnspecified() {
-		match = append(match, "-d", m.HostIP.String()+"/32")
+		match = append(match, "-d", hostPrefix(m.HostIP))
 	}
 	match = append(match, proto...)
 	match = append(match, "--dport", portSpan(m.HostPort, m.HostPortEnd(), ":"))
@@ -117,19 +129,28 @@ func PortRules(m Mapping) []Rule {
 	return []Rule{rule}
 }
 
+// hostPrefix is a as a single-address prefix, the form iptables prints.
+func hostPrefix(a netip.Addr) string {
+	return netip.PrefixFrom(a, a.BitLen()).String()
+}
+
 // dnatTarget is the DNAT destination for m. Equal host and container ports
 // need no port: DNAT keeps it. A shifted range uses the kernel's offset
 // form IP:FIRST-LAST/BASE (xt_nat revision 2, Linux 4.19+), which maps
-// host port BASE+i to container port FIRST+i in one rule.
+// host port BASE+i to container port FIRST+i in one rule. An IPv6 address
+// followed by a port goes in brackets, as ip6tables wants it.
 func dnatTarget(m Mapping) string {
-	switch {
-	case m.HostPort == m.Port:
-		return m.Container.String()
-	case m.Port == m.PortEnd:
-		return m.Container.String() + ":" + strconv.Itoa(int(m.Port))
-	default:
-		return fmt.Sprintf("%s:%d-%d/%d", m.Container, m.Port, m.PortEnd, m.HostPort)
+	ip := m.Container.String()
+	if m.HostPort == m.Port {
+		return ip
 	}
+	if m.Container.Is6() {
+		ip = "[" + ip + "]"
+	}
+	if m.Port == m.PortEnd {
+		return ip + ":" + strconv.Itoa(int(m.Port))
+	}
+	return fmt.Sprintf("%s:%d-%d/%d", ip, m.Port, m.PortEnd, m.HostPort)
 }
 
 // portSpan renders a port or, when last > first, a range joined by sep
@@ -143,34 +164,49 @@ func portSpan(first, last uint16, sep string) string {
 
 // BridgePortRules returns the rules a bridge needs while any of its
 // containers has a published port (none in the routed mode):
-//   - a drop of new traffic from the bridge to 127.0.0.0/8: route_localnet
-//     would otherwise let a container reach the host's loopback-only
-//     services with forged packets;
-//   - masquerade of loopback-sourced traffic: the host reaching
+//   - IPv4 only: a drop of new traffic from the bridge to 127.0.0.0/8:
+//     route_localnet would otherwise let a container reach the host's
+//     loopback-only services with forged packets;
+//   - IPv4 only: masquerade of loopback-sourced traffic: the host reaching
 //     127.0.0.1:HOSTPORT is DNATed out of the bridge (route_localnet lets
 //     it), and the container must answer to an address it can reach;
 //   - masquerade of DNATed traffic from the bridge's own subnet (hairpin,
 //     and neighbours using a host address): without it the answer would go
 //     straight back over the bridge, from an address the client did not
 //     talk to.
+//
+// IPv6 has no route_localnet and ::1 is never DNATed, so it needs neither
+// the guard nor the loopback masquerade.
 func BridgePortRules(b PortBridge) []Rule {
 	if b.Routed {
 		return nil
+	}
+	hairpin := tagged(TableNAT, ChainPostrouting, b.Bridge, "MASQUERADE",
+		"-s", b.Subnet.Masked().String(), "-o", b.Bridge, "-m", "conntrack", "--ctstate", "DNAT")
+	if !b.Subnet.Addr().Is4() {
+		return []Rule{hairpin}
 	}
 	return []Rule{
 		tagged(TableFilter, ChainInput, b.Bridge, "DROP",
 			"-i", b.Bridge, "-d", loopbackNet, "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED"),
 		tagged(TableNAT, ChainPostrouting, b.Bridge, "MASQUERADE", "-s", loopbackNet, "-o", b.Bridge),
-		tagged(TableNAT, ChainPostrouting, b.Bridge, "MASQUERADE",
-			"-s", b.Subnet.Masked().String(), "-o", b.Bridge, "-m", "conntrack", "--ctstate", "DNAT"),
+		hairpin,
 	}
 }
 
 // portBaseRules are the jumps into MYNET-DNAT, each first in its built-in
-// chain. The PREROUTING jump leaves out loopback destinations: only the
-// host itself may use 127.0.0.1.
-func portBaseRules() []placedRule {
+// chain. For IPv4 the PREROUTING jump leaves out loopback destinations:
+// only the host itself may use 127.0.0.1. For IPv6 the OUTPUT jump leaves
+// out ::1, which cannot leave lo once DNATed (there is no route_localnet
+// for IPv6); the driver's forwarder answers on it instead.
+func portBaseRules(is4 bool) []placedRule {
 	dnatMatch := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainDNAT}
+	if !is4 {
+		return []placedRule{
+			{Rule{TableNAT, builtinPrerouting, dnatMatch}, 1},
+			{Rule{TableNAT, builtinOutput, append([]string{"!", "-d", loopback6}, dnatMatch...)}, 1},
+		}
+	}
 	return []placedRule{
 		{Rule{TableNAT, builtinPrerouting, append([]string{"!", "-d", loopbackNet}, dnatMatch...)}, 1},
 		{Rule{TableNAT, builtinOutput, dnatMatch}, 1},
@@ -193,8 +229,12 @@ func (m Mapping) validate(is4 bool) error {
 		return fail("protocol must be tcp, udp or sctp")
 	case !m.HostIP.IsValid() || !m.Container.IsValid() || m.Container.IsUnspecified():
 		return fail("host and container addresses are required")
-	case !is4 || !m.HostIP.Is4() || !m.Container.Is4():
-		return fail("published ports are IPv4 only")
+	case m.HostIP.Is4() != is4 || m.Container.Is4() != is4:
+		return fail("host and container addresses must be %s", familyName(is4))
+	case m.HostIP.Zone() != "" || m.Container.Zone() != "":
+		return fail("addresses with a zone cannot be published")
+	case !is4 && m.HostIP.IsLoopback() && !m.Routed:
+		return fail("::1 cannot be DNATed (IPv6 has no route_localnet)")
 	case m.Port == 0 || m.HostPort == 0 || m.PortEnd < m.Port:
 		return fail("ports must be 1-65535, first before last")
 	case int(m.HostPort)+int(m.PortEnd-m.Port) > 65535:
@@ -207,10 +247,17 @@ func (b PortBridge) validate(is4 bool) error {
 	if err := validBridgeName(b.Bridge); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidMapping, err)
 	}
-	if !is4 || !b.Subnet.IsValid() || !b.Subnet.Addr().Is4() {
-		return fmt.Errorf("%w: bridge %s: an IPv4 subnet is required (published ports are IPv4 only)", ErrInvalidMapping, b.Bridge)
+	if !b.Subnet.IsValid() || b.Subnet.Addr().Is4() != is4 {
+		return fmt.Errorf("%w: bridge %s: an %s subnet is required", ErrInvalidMapping, b.Bridge, familyName(is4))
 	}
 	return nil
+}
+
+func familyName(is4 bool) string {
+	if is4 {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // EnsurePorts adds the rules of bridge b and of every mapping in ms that
@@ -315,18 +362,14 @@ func (t *IPTables) ensurePortsBase() error {
 	if err := t.ensureBase(); err != nil {
 		return err
 	}
-	return t.ensureStructure(&t.portsBaseDone, portChains, portBaseRules())
+	return t.ensureStructure(&t.portsBaseDone, portChains, portBaseRules(t.is4))
 }
 
 // cleanupPorts removes the port jumps and chains, for Cleanup, which has
-// already checked that no rules remain in them. Missing parts are fine. An
-// IPv6 applier never has any (published ports are IPv4 only).
+// already checked that no rules remain in them. Missing parts are fine.
 func (t *IPTables) cleanupPorts() []error {
-	if !t.is4 {
-		return nil
-	}
 	var errs []error
-	base := portBaseRules()
+	base := portBaseRules(t.is4)
 	for i := len(base) - 1; i >= 0; i-- {
 		errs = append(errs, t.deleteRule(t.log, base[i].Rule))
 	}

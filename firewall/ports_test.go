@@ -9,9 +9,12 @@ import (
 )
 
 var (
-	testContainer = netip.MustParseAddr("10.1.0.2")
-	allHost       = netip.IPv4Unspecified()
-	testBridge    = PortBridge{Bridge: "mn0", Subnet: netip.MustParsePrefix("10.1.0.0/24")}
+	testContainer  = netip.MustParseAddr("10.1.0.2")
+	testContainer6 = netip.MustParseAddr("fd00:1::2")
+	allHost        = netip.IPv4Unspecified()
+	allHost6       = netip.IPv6Unspecified()
+	testBridge     = PortBridge{Bridge: "mn0", Subnet: netip.MustParsePrefix("10.1.0.0/24")}
+	testBridge6    = PortBridge{Bridge: "mn0", Subnet: netip.MustParsePrefix("fd00:1::/64")}
 )
 
 func mapping(proto string, hostIP netip.Addr, hostPort, port, portEnd uint16) Mapping {
@@ -68,6 +71,62 @@ func TestPortRules(t *testing.T) {
 
 func routed(m Mapping) Mapping { m.Routed = true; return m }
 
+func mapping6(proto string, hostIP netip.Addr, hostPort, port, portEnd uint16) Mapping {
+	m := mapping(proto, hostIP, hostPort, port, portEnd)
+	m.Container = testContainer6
+	return m
+}
+
+// IPv6 mappings are the same rules with /128 addresses and, where a port
+// follows, the container address in brackets.
+func TestPortRulesIPv6(t *testing.T) {
+	tests := []struct {
+		name string
+		m    Mapping
+		want string
+	}{
+		{
+			name: "all addresses, same port",
+			m:    mapping6(ProtoTCP, allHost6, 80, 80, 80),
+			want: "-t nat -A MYNET-DNAT -p tcp -m tcp --dport 80 -m comment --comment mynet:mn0 -j DNAT --to-destination fd00:1::2\n",
+		},
+		{
+			name: "host address, other port",
+			m:    mapping6(ProtoUDP, netip.MustParseAddr("2001:db8::1"), 8080, 80, 80),
+			want: "-t nat -A MYNET-DNAT -d 2001:db8::1/128 -p udp -m udp --dport 8080 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:80\n",
+		},
+		{
+			name: "range shifted",
+			m:    mapping6(ProtoSCTP, allHost6, 9000, 8000, 8099),
+			want: "-t nat -A MYNET-DNAT -p sctp -m sctp --dport 9000:9099 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:8000-8099/9000\n",
+		},
+		{
+			name: "routed mode opens the container ports",
+			m:    routed(mapping6(ProtoTCP, allHost6, 80, 80, 80)),
+			want: "-t mangle -A MYNET-ISOLATION -d fd00:1::2/128 -o mn0 -p tcp -m tcp --dport 80 -m comment --comment mynet:mn0 -j RETURN\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.m.validate(false); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			if got := rulesText(PortRules(tt.m)); got != tt.want {
+				t.Errorf("PortRules(%s):\n%s\nwant:\n%s", tt.m, got, tt.want)
+			}
+		})
+	}
+}
+
+// An IPv6 bridge needs only the hairpin masquerade: no route_localnet,
+// so neither the loopback guard nor the loopback masquerade.
+func TestBridgePortRulesIPv6(t *testing.T) {
+	want := "-t nat -A MYNET-POSTROUTING -s fd00:1::/64 -o mn0 -m conntrack --ctstate DNAT -m comment --comment mynet:mn0 -j MASQUERADE\n"
+	if got := rulesText(BridgePortRules(testBridge6)); got != want {
+		t.Errorf("BridgePortRules:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestBridgePortRules(t *testing.T) {
 	want := `-t filter -A MYNET-INPUT -i mn0 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment mynet:mn0 -j DROP
 -t nat -A MYNET-POSTROUTING -s 127.0.0.0/8 -o mn0 -m comment --comment mynet:mn0 -j MASQUERADE
@@ -84,16 +143,23 @@ func TestBridgePortRules(t *testing.T) {
 }
 
 func TestPortBaseRules(t *testing.T) {
-	var got []string
-	for _, r := range portBaseRules() {
-		got = append(got, fmt.Sprintf("%s @%d", r, r.pos))
-	}
-	want := []string{
-		"-t nat -A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j MYNET-DNAT @1",
-		"-t nat -A OUTPUT -m addrtype --dst-type LOCAL -j MYNET-DNAT @1",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("portBaseRules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	for is4, want := range map[bool][]string{
+		true: {
+			"-t nat -A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j MYNET-DNAT @1",
+			"-t nat -A OUTPUT -m addrtype --dst-type LOCAL -j MYNET-DNAT @1",
+		},
+		false: {
+			"-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j MYNET-DNAT @1",
+			"-t nat -A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -j MYNET-DNAT @1",
+		},
+	} {
+		var got []string
+		for _, r := range portBaseRules(is4) {
+			got = append(got, fmt.Sprintf("%s @%d", r, r.pos))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("portBaseRules(%v):\n%s\nwant:\n%s", is4, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 	for _, c := range portChains {
 		if len(c.chain) > 28 || !strings.HasPrefix(c.chain, "MYNET-") {
@@ -116,8 +182,8 @@ func TestMappingValidate(t *testing.T) {
 		{"no host address", with(func(m *Mapping) { m.HostIP = netip.Addr{} }), false},
 		{"no container", with(func(m *Mapping) { m.Container = netip.Addr{} }), false},
 		{"unspecified container", with(func(m *Mapping) { m.Container = allHost }), false},
-		{"ipv6 host", with(func(m *Mapping) { m.HostIP = netip.MustParseAddr("::1") }), false},
-		{"ipv6 container", with(func(m *Mapping) { m.Container = netip.MustParseAddr("fd00::2") }), false},
+		{"ipv6 host on the ipv4 applier", with(func(m *Mapping) { m.HostIP = netip.MustParseAddr("::") }), false},
+		{"ipv6 container on the ipv4 applier", with(func(m *Mapping) { m.Container = netip.MustParseAddr("fd00::2") }), false},
 		{"mapped ipv4", with(func(m *Mapping) { m.Container = netip.MustParseAddr("::ffff:10.1.0.2") }), false},
 		{"port zero", with(func(m *Mapping) { m.Port = 0 }), false},
 		{"host port zero", with(func(m *Mapping) { m.HostPort = 0 }), false},
@@ -128,13 +194,41 @@ func TestMappingValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.m.validate(true)
-			if tt.ok && err != nil {
-				t.Fatalf("validate: %v", err)
-			}
-			if !tt.ok && !errors.Is(err, ErrInvalidMapping) {
-				t.Fatalf("validate = %v, want ErrInvalidMapping", err)
-			}
+			checkValidate(t, err, tt.ok)
 		})
+	}
+}
+
+func TestMappingValidateIPv6(t *testing.T) {
+	ok := mapping6(ProtoTCP, allHost6, 8080, 80, 80)
+	with := func(f func(*Mapping)) Mapping { m := ok; f(&m); return m }
+	tests := []struct {
+		name string
+		m    Mapping
+		ok   bool
+	}{
+		{"ok", ok, true},
+		{"host address", with(func(m *Mapping) { m.HostIP = netip.MustParseAddr("2001:db8::1") }), true},
+		{"::1 cannot be DNATed", with(func(m *Mapping) { m.HostIP = netip.MustParseAddr("::1") }), false},
+		{"ipv4 host", with(func(m *Mapping) { m.HostIP = allHost }), false},
+		{"ipv4 container", with(func(m *Mapping) { m.Container = testContainer }), false},
+		{"zone", with(func(m *Mapping) { m.HostIP = netip.MustParseAddr("fe80::1%eth0") }), false},
+		{"unspecified container", with(func(m *Mapping) { m.Container = allHost6 }), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkValidate(t, tt.m.validate(false), tt.ok)
+		})
+	}
+}
+
+func checkValidate(t *testing.T, err error, ok bool) {
+	t.Helper()
+	if ok && err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if !ok && !errors.Is(err, ErrInvalidMapping) {
+		t.Fatalf("validate = %v, want ErrInvalidMapping", err)
 	}
 }
 
@@ -258,5 +352,54 @@ func TestEnsurePortsRejectsInvalid(t *testing.T) {
 	}
 	if f.changes != 0 {
 		t.Errorf("%d changes after invalid input, want none", f.changes)
+	}
+}
+
+// The IPv6 applier publishes into its own MYNET-DNAT, with the OUTPUT
+// jump leaving ::1 alone and only the hairpin masquerade for the bridge,
+// and Cleanup gives back what was there before.
+func TestEnsureRemovePortsIPv6(t *testing.T) {
+	f := newFakeTables()
+	ipt := newIPTables(testLog(), f, BackendNFTables, false, "/nonexistent")
+	pristine := f.dump()
+	ms := []Mapping{mapping6(ProtoTCP, allHost6, 8080, 80, 80), mapping6(ProtoUDP, netip.MustParseAddr("2001:db8::1"), 9000, 7000, 7099)}
+	for i := range 2 {
+		if err := ipt.EnsurePorts(testBridge6, ms); err != nil {
+			t.Fatalf("EnsurePorts #%d: %v", i+1, err)
+		}
+	}
+	got := f.dump()
+	for _, want := range []string{
+		`nat/MYNET-DNAT
+  -p tcp -m tcp --dport 8080 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:80
+  -d 2001:db8::1/128 -p udp -m udp --dport 9000:9099 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:7000-7099/9000
+nat/MYNET-POSTROUTING
+  -s fd00:1::/64 -o mn0 -m conntrack --ctstate DNAT -m comment --comment mynet:mn0 -j MASQUERADE
+nat/OUTPUT
+  ! -d ::1/128 -m addrtype --dst-type LOCAL -j MYNET-DNAT
+`,
+		"nat/PREROUTING\n  -m addrtype --dst-type LOCAL -j MYNET-DNAT\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after EnsurePorts, want\n%s\nin:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "127.0.0.0/8") {
+		t.Errorf("IPv4 loopback rules in the IPv6 applier:\n%s", got)
+	}
+	if err := ipt.EnsurePorts(testBridge, nil); !errors.Is(err, ErrInvalidMapping) {
+		t.Errorf("EnsurePorts with an IPv4 subnet on the IPv6 applier = %v, want ErrInvalidMapping", err)
+	}
+	if err := ipt.RemovePorts(ms); err != nil {
+		t.Fatal(err)
+	}
+	if err := ipt.RemoveBridgePorts(testBridge6); err != nil {
+		t.Fatal(err)
+	}
+	if err := ipt.Cleanup(); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if got := f.dump(); got != pristine {
+		t.Errorf("after removal and Cleanup:\n%s\nwant:\n%s", got, pristine)
 	}
 }
