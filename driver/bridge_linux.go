@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -53,9 +54,29 @@ func ensureBridge(h netlinker, s bridgeSpec) (_ netlink.Link, owned bool, retErr
 	return br, owned, nil
 }
 
+// createBridge creates the bridge with the link attributes Docker's bridge
+// driver gives its own: a MAC of its own and no transmit queue length.
+//
+// The MAC is the gateway's. A bridge created without one borrows the
+// lowest MAC of its ports and changes it as ports come and go (the kernel
+// keeps it only once set explicitly, NET_ADDR_SET): when the container
+// whose host-side veth lent it leaves, every other container still sends
+// to the gateway's old MAC, which no port has any more, and loses the
+// gateway until its ARP entry expires and is resolved again (39 s with a
+// ping every 1.5 s, kernel 6.18).
+//
+// A bridge never queues (IFF_NO_QUEUE, qdisc noqueue whatever the
+// length), so the kernel's default length of 1000 does nothing but differ
+// from Docker's 0.
 func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
+	mac, err := randomMAC()
+	if err != nil {
+		return nil, fmt.Errorf("create bridge %s: %w", s.Name, err)
+	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = s.Name
+	attrs.HardwareAddr = mac
+	attrs.TxQLen = 0
 	if s.MTU > 0 {
 		attrs.MTU = s.MTU
 	}
@@ -125,6 +146,16 @@ func removeBridge(h netlinker, name string, owned bool, added []netip.Prefix) er
 		errs = append(errs, removeAddr(h, br, a))
 	}
 	return errors.Join(errs...)
+}
+
+// randomMAC returns a random locally administered unicast MAC.
+func randomMAC() (net.HardwareAddr, error) {
+	mac := make(net.HardwareAddr, 6)
+	if _, err := rand.Read(mac); err != nil {
+		return nil, fmt.Errorf("random MAC: %w", err)
+	}
+	mac[0] = mac[0]&^0x01 | 0x02 // unicast, locally administered
+	return mac, nil
 }
 
 func nlAddr(p netip.Prefix) *netlink.Addr {

@@ -25,10 +25,15 @@ type vethSpec struct {
 // host end on the bridge and brings it up. The engine moves the container
 // end into the sandbox and configures it. On failure nothing is left: the
 // pair is deleted (deleting one end removes both).
+//
+// Both ends get a transmit queue length of 0, as Docker's bridge driver
+// gives them: a veth never queues (IFF_NO_QUEUE, qdisc noqueue), so the
+// kernel's default of 1000 would only make the links differ.
 func createVeth(h netlinker, s vethSpec) (retErr error) {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = s.Host
 	attrs.MTU = s.MTU
+	attrs.TxQLen = 0
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: s.Peer, PeerHardwareAddr: s.MAC}
 	if err := h.LinkAdd(veth); err != nil {
 		return fmt.Errorf("create veth pair %s/%s: %w", s.Host, s.Peer, err)

@@ -1,0 +1,71 @@
+//go:build linux
+
+package driver
+
+import (
+	"bytes"
+	"net"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/internal/nstest"
+)
+
+// The bridge keeps the MAC it was created with while ports come and go:
+// the gateway's MAC must not follow the lowest port MAC, or containers
+// lose the gateway when the port that lent it leaves. Bridge and host veth
+// have Docker's transmit queue length, 0.
+func TestBridgeAndVethLinkAttributes(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		br, _, err := ensureBridge(h, bridgeSpec{Name: "mntestbr0", Owner: testNetID, MTU: 1500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac := linkMAC(t, h, "mntestbr0")
+		if mac[0]&0x03 != 0x02 {
+			t.Errorf("bridge MAC %s: want a locally administered unicast MAC", mac)
+		}
+		if err := createVeth(h, vethSpec{Host: "mnhtest0", Peer: "mnctest0", Owner: testEpID, Bridge: br, MTU: 1500,
+			MAC: net.HardwareAddr{0x02, 0x42, 10, 50, 0, 2}}); err != nil {
+			t.Fatal(err)
+		}
+		// A port whose MAC is below any other: a bridge without a MAC of
+		// its own would take it.
+		low := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "mnlow0", HardwareAddr: net.HardwareAddr{0, 0, 0, 0, 0, 1},
+			MasterIndex: br.Attrs().Index}, PeerName: "mnlow1"}
+		if err := h.LinkAdd(low); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetUp(low); err != nil {
+			t.Fatal(err)
+		}
+		if got := linkMAC(t, h, "mntestbr0"); !bytes.Equal(got, mac) {
+			t.Errorf("bridge MAC changed from %s to %s when a port joined", mac, got)
+		}
+		if err := h.LinkDel(low); err != nil {
+			t.Fatal(err)
+		}
+		if got := linkMAC(t, h, "mntestbr0"); !bytes.Equal(got, mac) {
+			t.Errorf("bridge MAC changed from %s to %s when a port left", mac, got)
+		}
+		for _, name := range []string{"mntestbr0", "mnhtest0", "mnctest0"} {
+			l, err := h.LinkByName(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q := l.Attrs().TxQLen; q != 0 {
+				t.Errorf("%s: txqueuelen %d, want 0 as Docker's", name, q)
+			}
+		}
+	})
+}
+
+func linkMAC(t *testing.T, h *netlink.Handle, name string) net.HardwareAddr {
+	t.Helper()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().HardwareAddr
+}
