@@ -478,9 +478,13 @@ func TestReapOrphans(t *testing.T) {
 		if err := h.LinkSetName(peer, "eth-in-sandbox"); err != nil {
 			t.Fatal(err)
 		}
+		inHost, err := d.hostLinks()
+		if err != nil {
+			t.Fatal(err)
+		}
 		d.mu.Lock()
-		first, _ := d.reapOrphans(now)
-		later, _ := d.reapOrphans(now.Add(orphanGrace + time.Second))
+		first := d.reapOrphans(now, inHost)
+		later := d.reapOrphans(now.Add(orphanGrace+time.Second), inHost)
 		d.mu.Unlock()
 		if first != 0 || later != 1 {
 			t.Fatalf("reaped %d then %d, want 0 then 1", first, later)

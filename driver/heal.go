@@ -17,8 +17,8 @@ import (
 // exactly the missing ones come back, in their places, without
 // duplicates. It reports whether it repaired anything.
 func (d *Driver) Heal() (bool, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	// The check runs without d.mu, so engine calls do not wait for two
+	// iptables-save runs every few seconds; only a repair takes it.
 	var why []string
 	for _, fw := range []Firewall{d.fw, d.fw6} {
 		if fw == nil {
@@ -35,6 +35,8 @@ func (d *Driver) Heal() (bool, error) {
 	if len(why) == 0 {
 		return false, nil
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	start := time.Now()
 	var errs []error
 	for _, n := range d.networks {

@@ -1,9 +1,11 @@
 package driver
 
 import (
+	"errors"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/vishvananda/netlink"
 )
 
 // orphanGrace is how long the container end of an engine endpoint may sit
@@ -20,16 +22,9 @@ const orphanGrace = 30 * time.Second
 // host namespace for longer than orphanGrace: veth pair, ports, record.
 // The first sighting is kept in memory only (d.orphanSeen), so after a
 // restart the grace starts again, which only delays the cleanup.
-// Attachments are never touched. Caller holds d.mu.
-func (d *Driver) reapOrphans(now time.Time) (int, error) {
-	links, err := d.nl.LinkList()
-	if err != nil {
-		return 0, err
-	}
-	inHost := make(map[string]bool, len(links))
-	for _, l := range links {
-		inHost[l.Attrs().Name] = true
-	}
+// Attachments are never touched. inHost names the host namespace's links,
+// listed before the caller took d.mu. Caller holds d.mu.
+func (d *Driver) reapOrphans(now time.Time, inHost map[string]bool) int {
 	if d.orphanSeen == nil {
 		d.orphanSeen = map[string]time.Time{}
 	}
@@ -65,20 +60,47 @@ func (d *Driver) reapOrphans(now time.Time) (int, error) {
 			delete(d.orphanSeen, id)
 		}
 	}
-	return reaped, nil
+	return reaped
 }
 
 // ReapOrphans runs reapOrphans now.
 func (d *Driver) ReapOrphans() {
+	// The dump runs without d.mu: with hundreds of links it takes
+	// milliseconds, and engine calls should not wait for it. A link that
+	// moves meanwhile is judged again on the next round, well inside the
+	// grace.
+	inHost, err := d.hostLinks()
+	if err != nil {
+		d.log.WithError(err).Debug("looking for orphaned endpoints: links not listed, trying next round")
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, err := d.reapOrphans(time.Now())
-	if err != nil {
-		d.log.WithError(err).Warn("looking for orphaned endpoints")
-	}
-	if n > 0 {
+	if n := d.reapOrphans(time.Now(), inHost); n > 0 {
 		d.log.WithFields(logrus.Fields{"count": n}).Info("orphaned endpoints removed")
 	}
+}
+
+// hostLinks names the links of the host namespace. A dump interrupted by
+// link changes (the engine creates and moves veths all the time while
+// containers start) may miss links, which would restart their grace; it
+// is retried a few times, else the round is skipped.
+func (d *Driver) hostLinks() (map[string]bool, error) {
+	var links []netlink.Link
+	var err error
+	for range 3 {
+		if links, err = d.nl.LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(links))
+	for _, l := range links {
+		names[l.Attrs().Name] = true
+	}
+	return names, nil
 }
 
 // engineEndpoint reports whether the engine made ep (and so joins it);

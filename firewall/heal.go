@@ -17,19 +17,26 @@ import (
 // ensured there, the untagged ones (jumps, shared drops) likewise; a chain
 // that is gone holds none.
 func (t *IPTables) Intact() (bool, string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.save == nil || len(t.want) == 0 {
+	before := t.wanted()
+	if t.save == nil || len(before) == 0 {
 		return true, "", nil
 	}
+	// The save runs without t.mu: it takes tens of milliseconds, and
+	// publishing ports must not wait for it. Only rules wanted both before
+	// and after it count, so a rule added or removed meanwhile cannot be
+	// mistaken for one removed from outside.
 	out, err := t.save()
 	if err != nil {
 		return false, "", fmt.Errorf("reading the ruleset: %w", err)
 	}
 	have := countSaved(out)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	need := map[chainCount]int{}
-	for _, r := range t.want {
-		need[keyOf(r)]++
+	for s, r := range t.want {
+		if before[s] {
+			need[keyOf(r)]++
+		}
 	}
 	for k, n := range need {
 		if have[k] < n {
@@ -38,6 +45,17 @@ func (t *IPTables) Intact() (bool, string, error) {
 		}
 	}
 	return true, "", nil
+}
+
+// wanted is the set of rules mynet has ensured, by text.
+func (t *IPTables) wanted() map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set := make(map[string]bool, len(t.want))
+	for s := range t.want {
+		set[s] = true
+	}
+	return set
 }
 
 // chainCount keys rule counts: a chain, and whether the rules are mynet's

@@ -105,3 +105,41 @@ func TestKernelRemoveStale(t *testing.T) {
 		}
 	})
 }
+
+// TestKernelIntactDuringChanges: rules ensured or removed while Intact
+// reads the ruleset (which it does without holding the applier's lock)
+// are not taken for rules removed from outside.
+func TestKernelIntactDuringChanges(t *testing.T) {
+	inNetns(t, func(t *testing.T, cmd string, _ *netlink.Handle) {
+		ipt := newTestIPTables(t, cmd)
+		first, last := kernelNetworks[0], kernelNetworks[len(kernelNetworks)-1]
+		if err := ipt.EnsureNetwork(first); err != nil {
+			t.Fatal(err)
+		}
+		save := ipt.save
+		var during func() error
+		ipt.save = func() (string, error) {
+			out, err := save()
+			if err == nil {
+				err = during()
+			}
+			return out, err
+		}
+		for _, tc := range []struct {
+			name   string
+			during func() error
+		}{
+			{"network ensured during the read", func() error { return ipt.EnsureNetwork(last) }},
+			{"network removed during the read", func() error { return ipt.RemoveNetwork(last) }},
+		} {
+			during = tc.during
+			if ok, why, err := ipt.Intact(); err != nil || !ok {
+				t.Errorf("%s: Intact = %v (%s), %v; want intact", tc.name, ok, why, err)
+			}
+		}
+		ipt.save = save
+		if err := ipt.RemoveNetwork(first); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
