@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -166,7 +167,7 @@ func publishedLine(p driver.PublishedPort) string {
 		host += "-" + strconv.Itoa(int(p.HostPort+n))
 		ctr += "-" + strconv.Itoa(int(p.PortEnd))
 	}
-	return p.HostIP + ":" + host + "->" + ctr + "/" + p.Proto
+	return net.JoinHostPort(p.HostIP, host) + "->" + ctr + "/" + p.Proto // [::]:8080->80/tcp for IPv6
 }
 
 func orDash(s, alt string) string {

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -113,8 +114,10 @@ func lines(ep driver.EndpointPorts) []portLine {
 	return out
 }
 
+// hostPort is ip:port as docker port prints it, an IPv6 address in
+// brackets ("[::]:8080").
 func hostPort(ip string, port uint16) string {
-	return ip + ":" + strconv.Itoa(int(port))
+	return net.JoinHostPort(ip, strconv.Itoa(int(port)))
 }
 
 // printPorts prints the lines of every endpoint; with several endpoints
@@ -122,7 +125,11 @@ func hostPort(ip string, port uint16) string {
 func printPorts(w io.Writer, ans *driver.PortsAnswer, plain bool) {
 	for _, ep := range ans.Endpoints {
 		if !plain {
-			fmt.Fprintf(w, "endpoint %s (network %s, %s):\n", shortID(ep.EndpointID), shortID(ep.NetworkID), ep.Address)
+			addrs := ep.Address
+			if ep.Address6 != "" {
+				addrs = strings.TrimPrefix(addrs+", "+ep.Address6, ", ")
+			}
+			fmt.Fprintf(w, "endpoint %s (network %s, %s):\n", shortID(ep.EndpointID), shortID(ep.NetworkID), addrs)
 		}
 		for _, l := range lines(ep) {
 			fmt.Fprintln(w, l)

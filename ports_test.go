@@ -16,8 +16,10 @@ var twoEndpoints = &driver.PortsAnswer{Endpoints: []driver.EndpointPorts{
 		{Proto: "tcp", Port: 8000, PortEnd: 8002, HostIP: "0.0.0.0", HostPort: 9000},
 		{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "0.0.0.0", HostPort: 32768},
 	}},
-	{EndpointID: "2b", NetworkID: "9f8e7d6c5b4a3210", Address: "10.50.0.3", Ports: []driver.PublishedPort{
+	{EndpointID: "2b", NetworkID: "9f8e7d6c5b4a3210", Address: "10.50.0.3", Address6: "fd00::3", Ports: []driver.PublishedPort{
+		{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "::", HostPort: 8080},
 		{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "0.0.0.0", HostPort: 8080},
+		{Proto: "udp", Port: 53, PortEnd: 53, HostIP: "::1", HostPort: 5353},
 	}},
 }}
 
@@ -30,15 +32,17 @@ func TestPrintPorts(t *testing.T) {
 8000/tcp -> 0.0.0.0:9000
 8001/tcp -> 0.0.0.0:9001
 8002/tcp -> 0.0.0.0:9002
-endpoint 2b (network 9f8e7d6c5b4a, 10.50.0.3):
+endpoint 2b (network 9f8e7d6c5b4a, 10.50.0.3, fd00::3):
+53/udp -> [::1]:5353
 80/tcp -> 0.0.0.0:8080
+80/tcp -> [::]:8080
 `
 	if b.String() != want {
 		t.Errorf("printPorts:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
 	printPorts(&b, &driver.PortsAnswer{Endpoints: twoEndpoints.Endpoints[1:]}, true)
-	if b.String() != "80/tcp -> 0.0.0.0:8080\n" {
+	if b.String() != "53/udp -> [::1]:5353\n80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n" {
 		t.Errorf("one container: %q, want docker port's lines only", b.String())
 	}
 }
@@ -49,7 +53,7 @@ func TestPrintPort(t *testing.T) {
 		t.Errorf("port 8001: %d %q %q", code, out.String(), errOut.String())
 	}
 	out.Reset()
-	if code := printPort(&out, &errOut, twoEndpoints, "53/udp"); code != 0 || out.String() != "127.0.0.1:5353\n" {
+	if code := printPort(&out, &errOut, twoEndpoints, "53/udp"); code != 0 || out.String() != "127.0.0.1:5353\n[::1]:5353\n" {
 		t.Errorf("port 53/udp: %d %q", code, out.String())
 	}
 	if code := printPort(&out, &errOut, twoEndpoints, "53"); code != 1 || !strings.Contains(errOut.String(), "no public port '53/tcp' published") {

@@ -121,7 +121,7 @@ func (o *netOptions) set(key, val string) error {
 	case optICC:
 		o.ICC, err = parseBool(val)
 	case optHostBinding:
-		o.HostBinding, err = parseAddr(val, true)
+		o.HostBinding, err = parseHostBinding(val)
 	case optHostIPv4:
 		o.HostIPv4, err = parseAddr(val, true)
 	case optHostIPv6:
@@ -160,6 +160,16 @@ func parseAddr(s string, v4 bool) (netip.Addr, error) {
 		return a, fmt.Errorf("want an IPv6 address")
 	}
 	return a, nil
+}
+
+// parseHostBinding reads host_binding_ipv4, which despite its name may
+// hold an IPv6 address (:: publishes default bindings on IPv6 only).
+func parseHostBinding(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || a.Zone() != "" {
+		return a, fmt.Errorf("want an IPv4 or IPv6 address")
+	}
+	return a.Unmap(), nil
 }
 
 func parseGatewayMode(s string) (string, error) {

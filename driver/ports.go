@@ -18,8 +18,11 @@ package driver
 // socket per port: the kernel then refuses the port to anyone else, while
 // DNAT, which happens before the socket lookup, still sends the traffic to
 // the container), record the choice, then one DNAT rule per run of
-// consecutive ports, the bridge's port rules, route_localnet and hairpin
-// mode, and a flush of stale UDP conntrack entries.
+// consecutive ports in each family's applier, the bridge's port rules,
+// route_localnet and hairpin mode, a flush of stale UDP conntrack entries,
+// and the in-process forwarder for what IPv6 cannot DNAT (::1, and IPv6
+// host addresses of a container without IPv6). ports_family.go says which
+// addresses each binding gets.
 
 import (
 	"encoding/json"
@@ -114,11 +117,15 @@ func (w wireBinding) request() (portRequest, error) {
 		return r, nil
 	}
 	ip, err := netip.ParseAddr(w.HostIP)
-	if err != nil {
+	switch {
+	case err != nil:
 		return portRequest{}, fmt.Errorf("%s: host address %q is not an IP address", name, w.HostIP)
-	}
-	if !ip.Unmap().Is4() {
-		return portRequest{}, fmt.Errorf("%s: publishing on the IPv6 host address %s is not supported by mynet yet; publish on an IPv4 address", name, ip)
+	case ip.Zone() != "":
+		return portRequest{}, fmt.Errorf("%s: host address %s: addresses with a zone cannot be published", name, ip)
+	case ip.IsLoopback() && ip.Is6() && proto == firewall.ProtoSCTP:
+		// The kernel cannot DNAT ::1; mynet's forwarder, which serves
+		// it instead, carries tcp and udp only.
+		return portRequest{}, fmt.Errorf("%s: sctp cannot be published on ::1 (mynet forwards only tcp and udp there); publish on :: or a host address", name)
 	}
 	r.HostIP = ip.Unmap()
 	return r, nil
@@ -138,44 +145,18 @@ func (d *Driver) recordPorts(ep *endpointState, opts map[string]any) error {
 	return nil
 }
 
-// portsMode says how n publishes ports: not at all (internal and isolated
-// networks, which have no way in), by DNAT, or routed.
-func portsMode(n *networkState) (publish, routed bool) {
-	mode := n.Options.GWModeV4
-	if n.Options.Internal || mode == firewall.ModeIsolated || !n.Subnet.IsValid() {
-		return false, false
-	}
-	return true, mode == firewall.ModeRouted
-}
-
-func (n *networkState) portBridge() firewall.PortBridge {
-	_, routed := portsMode(n)
-	return firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet, Routed: routed}
-}
-
-// defaultHostIP is where a binding without a host address is published.
-func (n *networkState) defaultHostIP() netip.Addr {
-	if n.Options.HostBinding.IsValid() {
-		return n.Options.HostBinding
-	}
-	return netip.IPv4Unspecified()
-}
-
 // publish holds the host ports of ep's requests and programs them.
 // Publishing an already published endpoint again re-applies its rules
 // (idempotent). On failure nothing is left: no port held, no rule, and the
 // record says unpublished. Caller holds d.mu.
 func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
 	log := d.log.WithFields(ep.logFields())
-	publishable, routed := portsMode(n)
+	m4, m6 := d.familyModes(n, ep)
 	switch {
 	case len(ep.Ports) == 0:
 		return d.unpublish(ep)
-	case !publishable:
-		log.Info("network is internal or isolated: ports not published")
-		return nil
-	case !ep.Address.IsValid():
-		log.Warn("endpoint has no IPv4 address: ports not published (IPv6 publishing is not supported yet)")
+	case m4 == modeNone && m6 == modeNone:
+		log.Info("network is internal or isolated, or the endpoint has no address it publishes to: ports not published")
 		return nil
 	case ep.Published && d.holding(ep) && sameRequests(ep):
 		return d.applyPorts(n, ep)
@@ -185,7 +166,7 @@ func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
 		return err
 	}
 	maps.Copy(prefs, d.takeOver(ep))
-	mapped, holds, err := d.choosePorts(n, ep, routed, prefs)
+	mapped, holds, err := d.choosePorts(n, ep, prefs)
 	if err != nil {
 		return fmt.Errorf("publish ports of endpoint %s: %w", short(ep.ID, 12), err)
 	}
@@ -200,7 +181,7 @@ func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
 	if err := d.applyPorts(n, ep); err != nil {
 		return errors.Join(err, d.withdraw(n, ep), d.setPublished(ep, ep.Mapped, false), d.tidyBridge(n))
 	}
-	d.holds[ep.ID] = append([]hold{}, holds...)
+	d.holds[ep.ID] = d.startForwarders(n, ep, holds)
 	log.WithField("ports", mappingsText(mapped)).Info("ports published")
 	return nil
 }
@@ -211,18 +192,20 @@ func sameRequests(ep *endpointState) bool {
 	return ep.MappedFor != nil && slices.Equal(ep.MappedFor, ep.Ports)
 }
 
-// choosePorts picks the host ports for ep's requests: held ones by DNAT,
-// the container ports themselves in the routed mode, where nothing on the
-// host is used.
-func (d *Driver) choosePorts(n *networkState, ep *endpointState, routed bool, prefs map[prefKey]uint16) ([]portMapping, []hold, error) {
-	if !routed {
-		return d.ports.allocate(ep.Ports, n.defaultHostIP(), prefs)
+// choosePorts picks the host ports for ep's requests: held ones for the
+// families that publish by NAT, the container ports themselves for a
+// routed family, where nothing on the host is used.
+func (d *Driver) choosePorts(n *networkState, ep *endpointState, prefs map[prefKey]uint16) ([]portMapping, []hold, error) {
+	m4, m6 := d.familyModes(n, ep)
+	reqs, err := hostRequests(ep.Ports, n.Options.HostBinding, m4, m6)
+	if err != nil {
+		return nil, nil, err
 	}
-	var ps []onePort
-	for _, r := range ep.Ports {
-		ps = append(ps, onePort{r.Proto, netip.IPv4Unspecified(), r.Port, r.Port})
+	mapped, holds, err := d.ports.allocate(reqs, prefs)
+	if err != nil {
+		return nil, nil, err
 	}
-	return mergeRuns(slices.Compact(ps)), nil, nil
+	return append(mapped, routedPorts(ep.Ports, m4, m6)...), holds, nil
 }
 
 // setPublished records ep's mappings and whether they are in force.
@@ -298,53 +281,90 @@ func (d *Driver) holding(ep *endpointState) bool {
 	return ok
 }
 
-// withdraw removes ep's port rules and hairpin mode.
+// withdraw removes ep's port rules, of both families, and hairpin mode.
+// The forwarders stop with the holds, which the caller releases.
 func (d *Driver) withdraw(n *networkState, ep *endpointState) error {
-	_, routed := portsMode(n)
-	err := d.fw.RemovePorts(firewallMappings(n.Bridge, ep.Address.Addr(), routed, ep.Mapped))
-	if err != nil {
+	ms4, ms6 := d.firewallMappings(n, ep)
+	var errs []error
+	if len(ms4) > 0 {
+		errs = append(errs, d.fw.RemovePorts(ms4))
+	}
+	if len(ms6) > 0 {
+		errs = append(errs, d.fw6.RemovePorts(ms6))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if !routed {
+	if anyNAT(ms4, ms6) {
 		d.setHairpin(ep, false)
 	}
 	return nil
 }
 
-// applyPorts puts ep's published mappings in the kernel; idempotent. The
-// bridge's rules (among them the guard against what route_localnet
-// allows) go in before route_localnet is turned on.
+// anyNAT reports whether any mapping is DNATed (not routed): only those
+// need hairpin mode.
+func anyNAT(mss ...[]firewall.Mapping) bool {
+	for _, ms := range mss {
+		for _, m := range ms {
+			if !m.Routed {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// applyPorts puts ep's published mappings in the kernel, each family's
+// through its applier; idempotent. The IPv4 bridge rules (among them the
+// guard against what route_localnet allows) go in before route_localnet
+// is turned on.
 func (d *Driver) applyPorts(n *networkState, ep *endpointState) error {
-	b := n.portBridge()
-	ms := firewallMappings(n.Bridge, ep.Address.Addr(), b.Routed, ep.Mapped)
-	if err := d.fw.EnsurePorts(b, ms); err != nil {
-		return err
+	m4, m6 := d.familyModes(n, ep)
+	ms4, ms6 := d.firewallMappings(n, ep)
+	if len(ms4) > 0 {
+		b := firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet, Routed: m4 == modeRouted}
+		if err := d.fw.EnsurePorts(b, ms4); err != nil {
+			return err
+		}
+		if !b.Routed {
+			if err := d.fw.SetRouteLocalnet(n.Bridge, true); err != nil {
+				return err
+			}
+		}
 	}
-	if b.Routed {
-		return nil
+	if len(ms6) > 0 {
+		b := firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet6, Routed: m6 == modeRouted}
+		if err := d.fw6.EnsurePorts(b, ms6); err != nil {
+			return err
+		}
 	}
-	if err := d.fw.SetRouteLocalnet(n.Bridge, true); err != nil {
-		return err
+	if anyNAT(ms4, ms6) {
+		d.setHairpin(ep, true)
 	}
-	d.setHairpin(ep, true)
-	d.flushStaleUDP(ms)
+	d.flushStaleUDP(ms4)
+	d.flushStaleUDP(ms6)
 	return nil
 }
 
-// tidyBridge removes the bridge's port rules and turns route_localnet off
-// once no endpoint of n has published ports. Caller holds d.mu.
+// tidyBridge removes the bridge's port rules, of both families, and turns
+// route_localnet off once no endpoint of n has published ports. Caller
+// holds d.mu.
 func (d *Driver) tidyBridge(n *networkState) error {
 	for _, ep := range d.endpoints {
 		if ep.NetworkID == n.ID && ep.Published {
 			return nil
 		}
 	}
-	b := n.portBridge()
-	b.Routed = false // whatever the mode now, remove what any mode added
-	if err := d.fw.RemoveBridgePorts(b); err != nil {
-		return err
+	// Whatever the mode now, remove what any mode added (Routed false).
+	var errs []error
+	if n.Subnet.IsValid() {
+		errs = append(errs, d.fw.RemoveBridgePorts(firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet}),
+			d.fw.SetRouteLocalnet(n.Bridge, false))
 	}
-	return d.fw.SetRouteLocalnet(n.Bridge, false)
+	if n.Subnet6.IsValid() && d.fw6 != nil {
+		errs = append(errs, d.fw6.RemoveBridgePorts(firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet6}))
+	}
+	return errors.Join(errs...)
 }
 
 // restorePorts holds the host ports and re-applies the rules of every
@@ -360,25 +380,31 @@ func (d *Driver) restorePorts() error {
 			continue
 		}
 		log := d.log.WithFields(ep.logFields())
-		if !d.holding(ep) { // a second Restore must not try to re-take its own ports
-			d.holds[ep.ID] = []hold{}
-			if _, routed := portsMode(n); !routed {
-				d.holds[ep.ID] = d.rehold(log, ep.Mapped)
-			}
+		fresh := !d.holding(ep) // a second Restore must not try to re-take its own ports
+		if fresh {
+			m4, m6 := d.familyModes(n, ep)
+			d.holds[ep.ID] = d.rehold(log, ep.Mapped, m4, m6)
 		}
 		if err := d.applyPorts(n, ep); err != nil {
 			errs = append(errs, fmt.Errorf("restore ports of endpoint %s: %w", short(ep.ID, 12), err))
 			continue
+		}
+		if fresh {
+			d.holds[ep.ID] = d.startForwarders(n, ep, d.holds[ep.ID])
 		}
 		log.WithField("ports", mappingsText(ep.Mapped)).Info("ports restored")
 	}
 	return errors.Join(errs...)
 }
 
-// rehold holds every host port of ms that it can, logging the others.
-func (d *Driver) rehold(log *logrus.Entry, ms []portMapping) []hold {
+// rehold holds every host port of ms that it can, logging the others;
+// a routed family's mappings hold none.
+func (d *Driver) rehold(log *logrus.Entry, ms []portMapping, m4, m6 publishMode) []hold {
 	holds := []hold{}
 	for _, m := range ms {
+		if isRouted(m, m4, m6) {
+			continue
+		}
 		for p := int(m.HostPort); p <= int(m.hostPortEnd()); p++ {
 			h, err := d.ports.holder.ReservePort(m.Proto, m.HostIP, uint16(p))
 			if err != nil {

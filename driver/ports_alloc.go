@@ -4,20 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/mynet/mynet/firewall"
 )
 
 // portRequest is one binding of `-p`/`-P` as the engine sends it in
 // com.docker.network.portmap, validated.
 type portRequest struct {
 	Proto string `json:"proto"`
-	// HostIP is the requested host address; the zero Addr means the
-	// network's host_binding_ipv4, else all addresses.
+	// HostIP is the requested host address, IPv4 or IPv6; the zero Addr
+	// means the network's host_binding_ipv4, else all addresses (of both
+	// families when the endpoint has both).
 	HostIP netip.Addr `json:"host_ip,omitzero"`
 	Port   uint16     `json:"port"`
 	// HostPort 0 asks for an ephemeral port. HostPortEnd above HostPort
@@ -39,7 +39,7 @@ type portMapping struct {
 func (m portMapping) hostPortEnd() uint16 { return m.HostPort + (m.PortEnd - m.Port) }
 
 func (m portMapping) String() string {
-	return fmt.Sprintf("%s/%s -> %s:%s", span(m.Port, m.PortEnd), m.Proto, m.HostIP, span(m.HostPort, m.hostPortEnd()))
+	return fmt.Sprintf("%s/%s -> %s", span(m.Port, m.PortEnd), m.Proto, net.JoinHostPort(m.HostIP.String(), span(m.HostPort, m.hostPortEnd())))
 }
 
 func span(first, last uint16) string {
@@ -66,6 +66,20 @@ var ErrNoFreePort = errors.New("no free host port")
 
 // hold keeps one host port reserved until closed.
 type hold = io.Closer
+
+// pairHold is one host port held on 0.0.0.0 and on ::, the same port in
+// both families, as a default binding of a dual-stack endpoint has it.
+type pairHold [2]hold
+
+func (p pairHold) Close() error { return errors.Join(p[0].Close(), p[1].Close()) }
+
+// hostRequest is a request with its host address resolved. dual: the
+// host port is also published on ::, the same port in both families
+// (HostIP is then 0.0.0.0).
+type hostRequest struct {
+	portRequest
+	dual bool
+}
 
 // PortReserver holds host ports for published mappings: by default a
 // socket per port (socketHolder); a fake kernel for tests and benchmarks
@@ -116,11 +130,12 @@ type onePort struct {
 	port     uint16
 }
 
-// allocate chooses and holds a host port for every request, with zero
-// host addresses replaced by defIP, and returns the result merged into
-// runs. On error nothing stays held.
-func (a *portAllocator) allocate(reqs []portRequest, defIP netip.Addr, prefs map[prefKey]uint16) (_ []portMapping, _ []hold, retErr error) {
-	reqs = resolveRequests(reqs, defIP)
+// allocate chooses and holds a host port for every request (with its
+// host address resolved, see Driver.hostRequests) and returns the result
+// merged into runs. A dual request gets one port free on both 0.0.0.0
+// and ::. On error nothing stays held.
+func (a *portAllocator) allocate(reqs []hostRequest, prefs map[prefKey]uint16) (_ []portMapping, _ []hold, retErr error) {
+	reqs = sortRequests(reqs)
 	var holds []hold
 	defer func() {
 		if retErr != nil {
@@ -140,29 +155,42 @@ func (a *portAllocator) allocate(reqs []portRequest, defIP netip.Addr, prefs map
 			return nil, nil, err
 		}
 		chosen = append(chosen, ps...)
+		if r.dual {
+			for _, p := range ps {
+				p.hostIP = netip.IPv6Unspecified()
+				chosen = append(chosen, p)
+			}
+		}
 		i += n
 	}
 	return mergeRuns(chosen), holds, nil
 }
 
-// resolveRequests fills in default host addresses, drops duplicates and
-// sorts, so that consecutive container ports end up next to each other.
-func resolveRequests(reqs []portRequest, defIP netip.Addr) []portRequest {
-	out := make([]portRequest, 0, len(reqs))
+// sortRequests drops duplicates and sorts, so that consecutive container
+// ports end up next to each other.
+func sortRequests(reqs []hostRequest) []hostRequest {
+	out := make([]hostRequest, 0, len(reqs))
 	for _, r := range reqs {
-		if !r.HostIP.IsValid() {
-			r.HostIP = defIP
-		}
 		if r.HostPortEnd < r.HostPort {
 			r.HostPortEnd = r.HostPort
 		}
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(x, y portRequest) int {
-		return cmpAll(strings.Compare(x.Proto, y.Proto), x.HostIP.Compare(y.HostIP),
+	slices.SortFunc(out, func(x, y hostRequest) int {
+		return cmpAll(strings.Compare(x.Proto, y.Proto), x.HostIP.Compare(y.HostIP), cmpBool(x.dual, y.dual),
 			int(x.Port)-int(y.Port), int(x.HostPort)-int(y.HostPort), int(x.HostPortEnd)-int(y.HostPortEnd))
 	})
 	return slices.Compact(out)
+}
+
+func cmpBool(x, y bool) int {
+	switch {
+	case x == y:
+		return 0
+	case x:
+		return 1
+	}
+	return -1
 }
 
 func cmpAll(cs ...int) int {
@@ -175,12 +203,12 @@ func cmpAll(cs ...int) int {
 }
 
 // ephemeralRun counts the leading ephemeral requests of reqs that share
-// protocol and host address and have consecutive container ports.
-func ephemeralRun(reqs []portRequest) int {
+// protocol and host addresses and have consecutive container ports.
+func ephemeralRun(reqs []hostRequest) int {
 	n := 1
 	for n < len(reqs) {
 		r, prev := reqs[n], reqs[n-1]
-		if r.HostPort != 0 || r.Proto != prev.Proto || r.HostIP != prev.HostIP || r.Port != prev.Port+1 {
+		if r.HostPort != 0 || r.Proto != prev.Proto || r.HostIP != prev.HostIP || r.dual != prev.dual || r.Port != prev.Port+1 {
 			break
 		}
 		n++
@@ -190,11 +218,11 @@ func ephemeralRun(reqs []portRequest) int {
 
 // allocateOne chooses host ports for one fixed request, one range request
 // or one run of ephemeral requests.
-func (a *portAllocator) allocateOne(reqs []portRequest, prefs map[prefKey]uint16) ([]onePort, []hold, error) {
+func (a *portAllocator) allocateOne(reqs []hostRequest, prefs map[prefKey]uint16) ([]onePort, []hold, error) {
 	r := reqs[0]
 	switch {
 	case r.HostPort != 0 && r.HostPortEnd == r.HostPort:
-		h, err := a.holder.ReservePort(r.Proto, r.HostIP, r.HostPort)
+		h, err := a.reserve(r, r.HostPort)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -206,9 +234,24 @@ func (a *portAllocator) allocateOne(reqs []portRequest, prefs map[prefKey]uint16
 	}
 }
 
+// reserve holds port for r: on r.HostIP, and for a dual request on ::
+// as well, or on neither.
+func (a *portAllocator) reserve(r hostRequest, port uint16) (hold, error) {
+	h, err := a.holder.ReservePort(r.Proto, r.HostIP, port)
+	if err != nil || !r.dual {
+		return h, err
+	}
+	h6, err := a.holder.ReservePort(r.Proto, netip.IPv6Unspecified(), port)
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	return pairHold{h, h6}, nil
+}
+
 // allocateInRange holds the first free port of r's host range, the one
 // the container had before if it is free.
-func (a *portAllocator) allocateInRange(r portRequest, prefs map[prefKey]uint16) ([]onePort, []hold, error) {
+func (a *portAllocator) allocateInRange(r hostRequest, prefs map[prefKey]uint16) ([]onePort, []hold, error) {
 	candidates := make([]uint16, 0, int(r.HostPortEnd-r.HostPort)+2)
 	if p, ok := prefs[prefKey{r.Proto, r.HostIP, r.Port}]; ok && p >= r.HostPort && p <= r.HostPortEnd {
 		candidates = append(candidates, p)
@@ -217,7 +260,7 @@ func (a *portAllocator) allocateInRange(r portRequest, prefs map[prefKey]uint16)
 		candidates = append(candidates, uint16(p))
 	}
 	for _, p := range candidates {
-		h, err := a.holder.ReservePort(r.Proto, r.HostIP, p)
+		h, err := a.reserve(r, p)
 		var inUse *PortInUseError
 		if errors.As(err, &inUse) {
 			continue
@@ -227,14 +270,14 @@ func (a *portAllocator) allocateInRange(r portRequest, prefs map[prefKey]uint16)
 		}
 		return []onePort{{r.Proto, r.HostIP, p, r.Port}}, []hold{h}, nil
 	}
-	return nil, nil, fmt.Errorf("%w in %d-%d/%s on %s for container port %d: all are in use", ErrNoFreePort, r.HostPort, r.HostPortEnd, r.Proto, r.HostIP, r.Port)
+	return nil, nil, fmt.Errorf("%w in %d-%d/%s on %s for container port %d: all are in use", ErrNoFreePort, r.HostPort, r.HostPortEnd, r.Proto, r.hostText(), r.Port)
 }
 
 // allocateEphemeral holds a block of consecutive ephemeral ports for a run
 // of consecutive container ports (one rule), trying the block the
 // container had before first; without any such block it takes ports one
 // by one.
-func (a *portAllocator) allocateEphemeral(reqs []portRequest, prefs map[prefKey]uint16) ([]onePort, []hold, error) {
+func (a *portAllocator) allocateEphemeral(reqs []hostRequest, prefs map[prefKey]uint16) ([]onePort, []hold, error) {
 	lo, hi, err := a.ephemeral()
 	if err != nil {
 		return nil, nil, err
@@ -251,12 +294,12 @@ func (a *portAllocator) allocateEphemeral(reqs []portRequest, prefs map[prefKey]
 		}
 	}
 	if n == 1 {
-		return nil, nil, fmt.Errorf("%w in the ephemeral range %d-%d/%s on %s", ErrNoFreePort, lo, hi, r.Proto, r.HostIP)
+		return nil, nil, fmt.Errorf("%w in the ephemeral range %d-%d/%s on %s", ErrNoFreePort, lo, hi, r.Proto, r.hostText())
 	}
 	var out []onePort
 	var holds []hold
 	for _, one := range reqs {
-		ps, hs, err := a.allocateEphemeral([]portRequest{one}, prefs)
+		ps, hs, err := a.allocateEphemeral([]hostRequest{one}, prefs)
 		holds = append(holds, hs...)
 		if err != nil {
 			releaseAll(holds)
@@ -269,7 +312,7 @@ func (a *portAllocator) allocateEphemeral(reqs []portRequest, prefs map[prefKey]
 
 // preferredBlock is the host block the run had before, if it had one
 // inside [lo, hi].
-func preferredBlock(reqs []portRequest, prefs map[prefKey]uint16, lo, hi uint16) (uint16, bool) {
+func preferredBlock(reqs []hostRequest, prefs map[prefKey]uint16, lo, hi uint16) (uint16, bool) {
 	r := reqs[0]
 	start, ok := prefs[prefKey{r.Proto, r.HostIP, r.Port}]
 	if !ok || start < lo || int(start)+len(reqs)-1 > int(hi) {
@@ -285,7 +328,7 @@ func preferredBlock(reqs []portRequest, prefs map[prefKey]uint16, lo, hi uint16)
 
 // findBlock searches [lo, hi] for n consecutive free ports, starting at
 // the protocol's cursor and wrapping around once.
-func (a *portAllocator) findBlock(r portRequest, n int, lo, hi uint16) (uint16, []hold, bool) {
+func (a *portAllocator) findBlock(r hostRequest, n int, lo, hi uint16) (uint16, []hold, bool) {
 	size := int(hi-lo) + 1
 	cur := a.next[r.Proto]
 	if cur < lo || cur > hi {
@@ -309,17 +352,17 @@ func (a *portAllocator) findBlock(r portRequest, n int, lo, hi uint16) (uint16, 
 }
 
 // tryBlock holds start..start+n-1 or nothing.
-func (a *portAllocator) tryBlock(r portRequest, start uint16, n int) ([]hold, bool) {
+func (a *portAllocator) tryBlock(r hostRequest, start uint16, n int) ([]hold, bool) {
 	hs, _, ok := a.holdBlock(r, start, n)
 	return hs, ok
 }
 
 // holdBlock holds start..start+n-1; on the first port that is taken it
 // releases what it held and reports that port's offset.
-func (a *portAllocator) holdBlock(r portRequest, start uint16, n int) ([]hold, int, bool) {
+func (a *portAllocator) holdBlock(r hostRequest, start uint16, n int) ([]hold, int, bool) {
 	hs := make([]hold, 0, n)
 	for i := range n {
-		h, err := a.holder.ReservePort(r.Proto, r.HostIP, start+uint16(i))
+		h, err := a.reserve(r, start+uint16(i))
 		if err != nil {
 			releaseAll(hs)
 			return nil, i, false
@@ -329,7 +372,7 @@ func (a *portAllocator) holdBlock(r portRequest, start uint16, n int) ([]hold, i
 	return hs, 0, true
 }
 
-func block(reqs []portRequest, start uint16) []onePort {
+func block(reqs []hostRequest, start uint16) []onePort {
 	out := make([]onePort, len(reqs))
 	for i, r := range reqs {
 		out[i] = onePort{r.Proto, r.HostIP, start + uint16(i), r.Port}
@@ -357,21 +400,17 @@ func mergeRuns(ps []onePort) []portMapping {
 	return out
 }
 
+// hostText names r's host addresses for errors.
+func (r hostRequest) hostText() string {
+	if r.dual {
+		return r.HostIP.String() + " and ::"
+	}
+	return r.HostIP.String()
+}
+
 // releaseAll closes every hold; a close error leaves nothing to do.
 func releaseAll(hs []hold) {
 	for _, h := range hs {
 		_ = h.Close()
 	}
-}
-
-// firewallMappings are ms as firewall rules for a container at addr
-// behind bridge; in the routed mode the container ports are published as
-// they are.
-func firewallMappings(bridge string, addr netip.Addr, routed bool, ms []portMapping) []firewall.Mapping {
-	out := make([]firewall.Mapping, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, firewall.Mapping{Bridge: bridge, Proto: m.Proto, HostIP: m.HostIP, HostPort: m.HostPort,
-			Container: addr, Port: m.Port, PortEnd: m.PortEnd, Routed: routed})
-	}
-	return out
 }

@@ -71,7 +71,8 @@ func (f *fakeFirewall) published() []string {
 }
 
 // fakeReserver hands out host ports like the kernel's bind: a port held
-// on the wildcard address conflicts with the same port on every address.
+// on the wildcard address conflicts with the same port on every address
+// of its family (IPv6 holds are IPV6_V6ONLY, so the families are apart).
 type fakeReserver struct {
 	mu    sync.Mutex
 	held  map[resKey]bool
@@ -91,7 +92,7 @@ func newFakeReserver() *fakeReserver {
 func (r *fakeReserver) conflicts(k resKey) bool {
 	for _, set := range []map[resKey]bool{r.held, r.taken} {
 		for o := range set {
-			if o.proto == k.proto && o.port == k.port && (o.ip == k.ip || o.ip.IsUnspecified() || k.ip.IsUnspecified()) {
+			if o.proto == k.proto && o.port == k.port && o.ip.Is4() == k.ip.Is4() && (o.ip == k.ip || o.ip.IsUnspecified() || k.ip.IsUnspecified()) {
 				return true
 			}
 		}

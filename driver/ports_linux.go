@@ -31,11 +31,22 @@ const localPortRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
 // per port and protocol: the kernel has no cheaper "fail if in use, then
 // keep it" for a port range (ip_local_reserved_ports only keeps automatic
 // choices away, a cgroup bind hook needs cgroup v2 and BPF).
+//
+// IPv6 sockets are IPV6_V6ONLY, so that 0.0.0.0:P and [::]:P are two
+// independent holds (without it [::]:P would also take 0.0.0.0:P, and
+// the second of a dual-stack pair would fail as in use).
 type socketHolder struct{}
 
-type socketHold int
+// socketHold is a held port: the socket and what it holds, so that the
+// forwarder can take over the socket of a port it serves.
+type socketHold struct {
+	fd    int
+	proto string
+	ip    netip.Addr
+	port  uint16
+}
 
-func (h socketHold) Close() error { return unix.Close(int(h)) }
+func (h socketHold) Close() error { return unix.Close(h.fd) }
 
 // noHold stands for a port that needs no reservation.
 type noHold struct{}
@@ -43,14 +54,17 @@ type noHold struct{}
 func (noHold) Close() error { return nil }
 
 func (socketHolder) ReservePort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
-	typ, ipProto := unix.SOCK_STREAM, 0
-	switch proto {
-	case firewall.ProtoUDP:
-		typ = unix.SOCK_DGRAM
-	case firewall.ProtoSCTP:
-		ipProto = unix.IPPROTO_SCTP
+	fd, err := bindHold(proto, ip, port, false)
+	if errors.Is(err, unix.EADDRINUSE) && proto == firewall.ProtoTCP && ip.Is6() {
+		// An IPv6 TCP port the forwarder served before keeps its closed
+		// connections in TIME_WAIT for a minute, and they refuse a bind
+		// without SO_REUSEADDR: a container restarted with
+		// -p [::1]:P:80 would find its own port "in use". With
+		// SO_REUSEADDR the bind ignores them, and still fails against
+		// any bound socket without it and any listening one; the forwarder
+		// listens on the socket right after the rules are in place.
+		fd, err = bindHold(proto, ip, port, true)
 	}
-	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, ipProto)
 	if proto == firewall.ProtoSCTP && errors.Is(err, unix.EPROTONOSUPPORT) {
 		// No SCTP in this kernel: nothing on the host can take the port.
 		return noHold{}, nil
@@ -58,11 +72,46 @@ func (socketHolder) ReservePort(proto string, ip netip.Addr, port uint16) (io.Cl
 	if err != nil {
 		return nil, reserveError(proto, ip, port, err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: ip.As4()}); err != nil {
-		_ = unix.Close(fd)
-		return nil, reserveError(proto, ip, port, err)
+	return socketHold{fd: fd, proto: proto, ip: ip, port: port}, nil
+}
+
+// bindHold opens a socket for proto and binds it to ip:port; IPv6 sockets
+// are IPV6_V6ONLY.
+func bindHold(proto string, ip netip.Addr, port uint16, reuse bool) (int, error) {
+	typ, ipProto := unix.SOCK_STREAM, 0
+	switch proto {
+	case firewall.ProtoUDP:
+		typ = unix.SOCK_DGRAM
+	case firewall.ProtoSCTP:
+		ipProto = unix.IPPROTO_SCTP
 	}
-	return socketHold(fd), nil
+	family, sa := sockaddr(ip, port)
+	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, ipProto)
+	if err != nil {
+		return -1, err
+	}
+	if ip.Is6() {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
+	}
+	if err == nil && reuse {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}
+	if err == nil {
+		err = unix.Bind(fd, sa)
+	}
+	if err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// sockaddr is ip:port for bind, with its address family.
+func sockaddr(ip netip.Addr, port uint16) (int, unix.Sockaddr) {
+	if ip.Is6() {
+		return unix.AF_INET6, &unix.SockaddrInet6{Port: int(port), Addr: ip.As16()}
+	}
+	return unix.AF_INET, &unix.SockaddrInet4{Port: int(port), Addr: ip.As4()}
 }
 
 // reserveError turns a socket or bind error into one the user can act on.
@@ -115,21 +164,25 @@ func (d *Driver) setHairpin(ep *endpointState, on bool) {
 }
 
 // flushStaleUDP deletes UDP conntrack entries for the host ports of ms
-// that do not go to the container: a client that kept sending to the port
-// before it was published has an entry that sends its datagrams to the
-// host, and would keep it as long as it keeps sending. Failures are logged:
-// new flows work regardless.
+// (all of one family) that do not go to the container: a client that kept
+// sending to the port before it was published has an entry that sends its
+// datagrams to the host, and would keep it as long as it keeps sending.
+// Failures are logged: new flows work regardless.
 func (d *Driver) flushStaleUDP(ms []firewall.Mapping) {
 	var filters []netlink.CustomConntrackFilter
+	family := netlink.InetFamily(unix.AF_INET)
 	for _, m := range ms {
-		if m.Proto == firewall.ProtoUDP {
+		if m.Proto == firewall.ProtoUDP && !m.Routed {
 			filters = append(filters, staleUDP{m})
+		}
+		if m.Container.Is6() {
+			family = unix.AF_INET6
 		}
 	}
 	if len(filters) == 0 {
 		return
 	}
-	n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...)
+	n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, family, filters...)
 	if err != nil {
 		d.log.WithError(err).Warn("flushing stale UDP conntrack entries")
 		return

@@ -28,6 +28,7 @@ type EndpointPorts struct {
 	NetworkID  string
 	SandboxKey string `json:",omitempty"`
 	Address    string `json:",omitempty"`
+	Address6   string `json:",omitempty"`
 	Ports      []PublishedPort
 }
 
@@ -97,6 +98,9 @@ func (ep *endpointState) published() EndpointPorts {
 	out := EndpointPorts{EndpointID: ep.ID, NetworkID: ep.NetworkID, SandboxKey: ep.SandboxKey, Ports: []PublishedPort{}}
 	if ep.Address.IsValid() {
 		out.Address = ep.Address.Addr().String()
+	}
+	if ep.Address6.IsValid() {
+		out.Address6 = ep.Address6.Addr().String()
 	}
 	for _, m := range ep.Mapped {
 		out.Ports = append(out.Ports, PublishedPort{Proto: m.Proto, Port: m.Port, PortEnd: m.PortEnd,

@@ -50,7 +50,20 @@ func TestPortRequestsFrom(t *testing.T) {
 		{name: "range backwards", opts: portmap(binding(6, 80, "", 9000, 8000)), wantErr: "host ports must be 0-65535, first before last"},
 		{name: "range without start", opts: portmap(binding(6, 80, "", 0, 8000)), wantErr: "a host port range needs its first port"},
 		{name: "bad host address", opts: portmap(binding(6, 80, "localhost", 8080, 8080)), wantErr: `host address "localhost" is not an IP address`},
-		{name: "ipv6 host address", opts: portmap(binding(6, 80, "::", 8080, 8080)), wantErr: "publishing on the IPv6 host address :: is not supported by mynet yet"},
+		{
+			name: "ipv6 host addresses",
+			opts: portmap(binding(6, 80, "::", 8080, 8080), binding(17, 53, "::1", 5353, 5353), binding(6, 81, "2001:db8::1", 0, 0), binding(132, 90, "::", 9000, 9000)),
+			want: []portRequest{
+				{Proto: "tcp", HostIP: netip.IPv6Unspecified(), Port: 80, HostPort: 8080},
+				{Proto: "udp", HostIP: netip.IPv6Loopback(), Port: 53, HostPort: 5353},
+				{Proto: "tcp", HostIP: netip.MustParseAddr("2001:db8::1"), Port: 81},
+				{Proto: "sctp", HostIP: netip.IPv6Unspecified(), Port: 90, HostPort: 9000},
+			},
+		},
+		{name: "ipv4-mapped host address is IPv4", opts: portmap(binding(6, 80, "::ffff:127.0.0.1", 8080, 8080)),
+			want: []portRequest{{Proto: "tcp", HostIP: lo, Port: 80, HostPort: 8080}}},
+		{name: "sctp on ::1", opts: portmap(binding(132, 80, "::1", 8080, 8080)), wantErr: "sctp cannot be published on ::1"},
+		{name: "zone", opts: portmap(binding(6, 80, "fe80::1%eth0", 8080, 8080)), wantErr: "addresses with a zone cannot be published"},
 		{name: "not a list", opts: map[string]any{keyPortMap: "80:80"}, wantErr: "want a list of port bindings"},
 	}
 	for _, tt := range tests {
@@ -125,7 +138,7 @@ func TestAllocateMergesRuns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, r := testAllocator()
-			ms, holds, err := a.allocate(tt.reqs, all4, nil)
+			ms, holds, err := a.allocate(v4(tt.reqs, all4), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +156,7 @@ func TestAllocateHostAddresses(t *testing.T) {
 	a, _ := testAllocator()
 	binding := netip.MustParseAddr("192.0.2.1")
 	reqs := []portRequest{tcp(80, 8080), {Proto: "tcp", HostIP: netip.MustParseAddr("127.0.0.1"), Port: 80, HostPort: 8080}}
-	ms, _, err := a.allocate(reqs, binding, nil)
+	ms, _, err := a.allocate(v4(reqs, binding), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +171,7 @@ func TestAllocatePortInUse(t *testing.T) {
 	a, r := testAllocator()
 	r.take("tcp", "0.0.0.0", 8082)
 	reqs := []portRequest{tcp(80, 8080), tcp(81, 8081), tcp(82, 8082)}
-	_, _, err := a.allocate(reqs, all4, nil)
+	_, _, err := a.allocate(v4(reqs, all4), nil)
 	var inUse *PortInUseError
 	if !errors.As(err, &inUse) || err.Error() != "host port 8082/tcp on 0.0.0.0 is already in use" {
 		t.Fatalf("err = %v, want host port 8082/tcp on 0.0.0.0 is already in use", err)
@@ -168,7 +181,7 @@ func TestAllocatePortInUse(t *testing.T) {
 	}
 	// A specific address conflicts with the wildcard and the other way round.
 	r.take("udp", "127.0.0.1", 5353)
-	if _, _, err := a.allocate([]portRequest{{Proto: "udp", Port: 53, HostPort: 5353}}, all4, nil); !errors.As(err, &inUse) {
+	if _, _, err := a.allocate(v4([]portRequest{{Proto: "udp", Port: 53, HostPort: 5353}}, all4), nil); !errors.As(err, &inUse) {
 		t.Errorf("0.0.0.0:5353/udp with 127.0.0.1:5353 taken: err = %v, want in use", err)
 	}
 }
@@ -179,7 +192,7 @@ func TestAllocateRangePick(t *testing.T) {
 	a, r := testAllocator()
 	r.take("tcp", "0.0.0.0", 8000)
 	pick := portRequest{Proto: "tcp", Port: 80, HostPort: 8000, HostPortEnd: 8002}
-	ms, _, err := a.allocate([]portRequest{pick}, all4, nil)
+	ms, _, err := a.allocate(v4([]portRequest{pick}, all4), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +200,7 @@ func TestAllocateRangePick(t *testing.T) {
 		t.Errorf("got %s, want 80/tcp -> 0.0.0.0:8001", got)
 	}
 	r.take("tcp", "0.0.0.0", 8002)
-	if _, _, err := a.allocate([]portRequest{pick}, all4, nil); !errors.Is(err, ErrNoFreePort) {
+	if _, _, err := a.allocate(v4([]portRequest{pick}, all4), nil); !errors.Is(err, ErrNoFreePort) {
 		t.Errorf("err = %v, want ErrNoFreePort", err)
 	}
 }
@@ -214,7 +227,7 @@ func TestAllocateEphemeral(t *testing.T) {
 		{eph(90, 91), "90-91/tcp -> 0.0.0.0:32781-32782"},
 	}
 	for _, s := range steps {
-		ms, _, err := a.allocate(s.reqs, all4, nil)
+		ms, _, err := a.allocate(v4(s.reqs, all4), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,14 +237,14 @@ func TestAllocateEphemeral(t *testing.T) {
 	}
 	// 18 ports left (32769, 32783-32799): a run of 18 cannot be
 	// contiguous, so it is taken port by port, from the cursor on.
-	ms, _, err := a.allocate(eph(1, 18), all4, nil)
+	ms, _, err := a.allocate(v4(eph(1, 18), all4), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := mappingsString(ms), "18/tcp -> 0.0.0.0:32769, 1-17/tcp -> 0.0.0.0:32783-32799"; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
-	if _, _, err := a.allocate(eph(100, 100), all4, nil); !errors.Is(err, ErrNoFreePort) {
+	if _, _, err := a.allocate(v4(eph(100, 100), all4), nil); !errors.Is(err, ErrNoFreePort) {
 		t.Errorf("exhausted range: err = %v, want ErrNoFreePort", err)
 	}
 	if n := r.heldCount(); n != 31 {
@@ -245,7 +258,7 @@ func TestAllocatePrefersPreviousPorts(t *testing.T) {
 	prev := []portMapping{{Proto: "tcp", HostIP: all4, HostPort: 32790, Port: 80, PortEnd: 81}}
 	reqs := []portRequest{{Proto: "tcp", Port: 80}, {Proto: "tcp", Port: 81}, {Proto: "tcp", Port: 443, HostPort: 8443, HostPortEnd: 8450}}
 	prev = append(prev, portMapping{Proto: "tcp", HostIP: all4, HostPort: 8447, Port: 443, PortEnd: 443})
-	ms, _, err := a.allocate(reqs, all4, preferences(prev))
+	ms, _, err := a.allocate(v4(reqs, all4), preferences(prev))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +270,7 @@ func TestAllocatePrefersPreviousPorts(t *testing.T) {
 func TestEphemeralRangeCursorWraps(t *testing.T) {
 	a, _ := testAllocator()
 	a.next["tcp"] = 32798
-	ms, _, err := a.allocate([]portRequest{{Proto: "tcp", Port: 1}, {Proto: "tcp", Port: 2}, {Proto: "tcp", Port: 3}}, all4, nil)
+	ms, _, err := a.allocate(v4([]portRequest{{Proto: "tcp", Port: 1}, {Proto: "tcp", Port: 2}, {Proto: "tcp", Port: 3}}, all4), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,4 +282,14 @@ func TestEphemeralRangeCursorWraps(t *testing.T) {
 func ExamplePortInUseError() {
 	fmt.Println(&PortInUseError{Proto: "tcp", HostIP: all4, Port: 8080})
 	// Output: host port 8080/tcp on 0.0.0.0 is already in use
+}
+
+// v4 resolves reqs as an endpoint of an IPv4-only network does, binding
+// being the network's host_binding_ipv4.
+func v4(reqs []portRequest, binding netip.Addr) []hostRequest {
+	out, err := hostRequests(reqs, binding, modeNAT, modeNone)
+	if err != nil {
+		panic(err)
+	}
+	return out
 }
