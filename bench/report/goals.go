@@ -15,18 +15,21 @@ const (
 	Scaling = "scaling"
 	Micro   = "micro"
 
-	Run1     = "run -d"
-	Rm1      = "rm -f"
-	Run50    = "run -d ×50 concurrent"
-	Rm50     = "rm -f ×50 concurrent"
-	RunNone  = "run -d --network none" // driver None: the engine's floor
-	RmNone   = "rm -f --network none"
-	Rules    = "rules added"
-	Procs    = "extra processes"
-	First20  = "start, first 20"
-	Last20   = "start, last 20"
-	StartAt  = "start at endpoint count" // plot-only curve
-	PortsRun = "run -d"                  // ports scenario, X = ports
+	Run1    = "run -d"
+	Rm1     = "rm -f"
+	Run50   = "run -d ×50 concurrent"
+	Rm50    = "rm -f ×50 concurrent"
+	RunNone = "run -d --network none" // driver None: the engine's floor
+	RmNone  = "rm -f --network none"
+	Rules   = "rules added"
+	Procs   = "extra processes"
+	First20 = "start, first 20"
+	Last20  = "start, last 20"
+	// The same for --network none (driver None), the engine's own growth.
+	First20None = "start, first 20, --network none"
+	Last20None  = "start, last 20, --network none"
+	StartAt     = "start at endpoint count" // plot-only curve
+	PortsRun    = "run -d"                  // ports scenario, X = ports
 
 	PathC2C       = "container→container"
 	PathHost      = "host→container"
@@ -146,6 +149,11 @@ func (r *Run) scalingGoal() Verdict {
 	detail := fmt.Sprintf("mynet %s → %s ms (×%.3f)", Format(f[Mynet].Median), Format(l[Mynet].Median), x)
 	if f[Bridge].N > 0 && l[Bridge].N > 0 {
 		detail += fmt.Sprintf("; bridge %s → %s ms (×%.3f)", Format(f[Bridge].Median), Format(l[Bridge].Median), l[Bridge].Median/f[Bridge].Median)
+	}
+	fn := r.Row(Key{Scenario: Scaling, Metric: First20None}).Stats[None]
+	ln := r.Row(Key{Scenario: Scaling, Metric: Last20None}).Stats[None]
+	if fn.N > 0 && ln.N > 0 {
+		detail += fmt.Sprintf("; --network none %s → %s ms (×%.3f)", Format(fn.Median), Format(ln.Median), ln.Median/fn.Median)
 	}
 	return Verdict{goal, status(x <= 1.1), detail}
 }

@@ -25,6 +25,7 @@ var (
 	bridgeColor2 = color.RGBA{R: 0x7f, G: 0xb2, B: 0xdb, A: 0xff}
 	mynetColor   = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 	mynetColor2  = color.RGBA{R: 0xf0, G: 0x90, B: 0x90, A: 0xff}
+	noneColor    = color.RGBA{R: 0x70, G: 0x70, B: 0x70, A: 0xff}
 )
 
 // PlotScaling draws the start time of each container of the scaling run
@@ -41,8 +42,11 @@ func (r *Run) PlotScaling(path string) error {
 	for _, d := range []struct {
 		driver string
 		c      color.Color
-	}{{Bridge, bridgeColor}, {Mynet, mynetColor}} {
+	}{{Bridge, bridgeColor}, {Mynet, mynetColor}, {None, noneColor}} {
 		xs, ys := r.Curve(Scaling, StartAt, "", d.driver)
+		if len(ys) == 0 {
+			continue
+		}
 		s = append(s, series{name: d.driver + " (running median of 11)", xs: xs, ys: RunningMedian(ys, 11), color: d.c, raw: ys})
 	}
 	return save(p, path, s, false)

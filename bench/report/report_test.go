@@ -66,9 +66,12 @@ func sampleRun() *Run {
 	add(Data, Throughput(PathVeth), Baseline, "", 0, "Gbit/s", 20)
 	add(Scaling, First20, Mynet, "", 0, "ms", 300, 300)
 	add(Scaling, Last20, Mynet, "", 0, "ms", 320, 320)
+	add(Scaling, First20None, None, "", 0, "ms", 150, 150)
+	add(Scaling, Last20None, None, "", 0, "ms", 180, 180)
 	for i := range 5 {
 		r.Add(Sample{Scenario: Scaling, Metric: StartAt, Driver: Mynet, X: float64(i), Value: 300 + float64(i), Unit: "ms", PlotOnly: true})
 		r.Add(Sample{Scenario: Scaling, Metric: StartAt, Driver: Bridge, X: float64(i), Value: 290 + float64(i), Unit: "ms", PlotOnly: true})
+		r.Add(Sample{Scenario: Scaling, Metric: StartAt, Driver: None, X: float64(i), Value: 150 + float64(i), Unit: "ms", PlotOnly: true})
 	}
 	micro, _ := ParseGoBench(strings.NewReader(
 		"BenchmarkAllocate/p8/fill0-2   \t 1000000\t      100.0 ns/op\t 24 B/op\n" +
@@ -100,12 +103,16 @@ func TestGoals(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s", goal, got[goal].Status, got[goal].Detail, want)
 		}
 	}
+	// The engine's own growth is shown next to mynet's.
+	if d := got["start of the last 20 containers on a /16 within 1.1× of the first 20"].Detail; !strings.Contains(d, "--network none 150 → 180 ms (×1.200)") {
+		t.Errorf("scaling detail lacks the --network none series: %s", d)
+	}
 }
 
 func TestTableAndFiles(t *testing.T) {
 	r := sampleRun()
 	table := r.Table()
-	for _, want := range []string{"control: run -d", "1.006", "control: run -d --network none", "data: throughput veth, two netns (no Docker)", "ports/1000: run -d [proxy]"} {
+	for _, want := range []string{"control: run -d", "1.006", "control: run -d --network none", "scaling: start, last 20, --network none", "data: throughput veth, two netns (no Docker)", "ports/1000: run -d [proxy]"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
