@@ -1,6 +1,6 @@
 // Command udpecho is a static UDP helper for the end-to-end tests, which
 // the busybox image lacks: `udpecho serve ADDR` answers every datagram
-// with "echo:" and the payload; `udpecho ask [-from PORT] ADDR MSG` sends
+// with "echo:" and the payload (ADDR "[::]:53" for both families); `udpecho ask [-from PORT] ADDR MSG` sends
 // MSG and prints the answer, failing after two seconds of silence.
 package main
 
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -29,8 +30,20 @@ func main() {
 	}
 }
 
+// family is "udp6" for an IPv6 ADDR ("[::]:53"), else "udp4".
+func family(addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		return "udp6"
+	}
+	return "udp4"
+}
+
 func serve(addr string) {
-	pc, err := net.ListenPacket("udp4", addr)
+	network := family(addr)
+	if network == "udp6" {
+		network = "udp" // "[::]:53" serves both families
+	}
+	pc, err := net.ListenPacket(network, addr)
 	if err != nil {
 		fail(err.Error())
 	}
@@ -45,13 +58,13 @@ func serve(addr string) {
 }
 
 func ask(from int, addr, msg string) {
-	to, err := net.ResolveUDPAddr("udp4", addr)
+	to, err := net.ResolveUDPAddr(family(addr), addr)
 	if err != nil {
 		fail(err.Error())
 	}
 	// Unconnected: a "port unreachable" for an earlier datagram does not
 	// turn this one into an error.
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{Port: from})
+	pc, err := net.ListenUDP(family(addr), &net.UDPAddr{Port: from})
 	if err != nil {
 		fail(err.Error())
 	}
