@@ -135,6 +135,14 @@ func startForward(log *logrus.Entry, h socketHold, target netip.AddrPort) (*forw
 		f.sock = ln
 		f.wg.Go(func() { f.acceptLoop(ln.(*net.TCPListener)) })
 	case firewall.ProtoUDP:
+		if h.ip.IsUnspecified() {
+			// Answers must leave from the address the client sent to;
+			// on a host with several, the kernel's own choice may
+			// differ, and the client would drop them.
+			if err := unix.SetsockoptInt(h.fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
+				return nil, fmt.Errorf("IPV6_RECVPKTINFO on [%s]:%d/udp: %w", h.ip, h.port, err)
+			}
+		}
 		pc, err := fileSocket(h.fd, net.FilePacketConn)
 		if err != nil {
 			return nil, err
@@ -253,9 +261,12 @@ func pipe(dst, src *net.TCPConn) {
 }
 
 // udpFlow is one UDP client of a forwarded port: its own connected socket
-// to the container, whose answers go back to the client.
+// to the container, whose answers go back to the client from the address
+// it sent to (oob, an IPV6_PKTINFO message; empty for a port on one
+// address).
 type udpFlow struct {
 	up   *net.UDPConn
+	oob  []byte
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
@@ -265,8 +276,9 @@ func (f *forwarder) udpLoop(pc *net.UDPConn) {
 	var mu sync.Mutex // guards flows
 	flows := map[netip.AddrPort]*udpFlow{}
 	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
 	for {
-		n, client, err := pc.ReadFromUDPAddrPort(buf)
+		n, oobn, _, client, err := pc.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if f.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				f.log.WithError(err).Warn("forwarder stopped receiving")
@@ -276,7 +288,7 @@ func (f *forwarder) udpLoop(pc *net.UDPConn) {
 		mu.Lock()
 		fl, ok := flows[client]
 		if !ok && len(flows) < maxUDPFlows {
-			fl = f.newUDPFlow(pc, client, func() {
+			fl = f.newUDPFlow(pc, client, replyFrom(oob[:oobn]), func() {
 				mu.Lock()
 				delete(flows, client)
 				mu.Unlock()
@@ -294,10 +306,28 @@ func (f *forwarder) udpLoop(pc *net.UDPConn) {
 	}
 }
 
+// replyFrom turns the destination address of a received datagram
+// (IPV6_PKTINFO) into the control message that makes answers leave from
+// it; nil when there is none.
+func replyFrom(oob []byte) []byte {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo {
+			var info unix.Inet6Pktinfo
+			copy(info.Addr[:], m.Data[:16]) // struct in6_pktinfo starts with the address; the interface is left to routing
+			return unix.PktInfo6(&info)
+		}
+	}
+	return nil
+}
+
 // newUDPFlow opens client's socket to the container and starts relaying
 // the answers; done runs when the flow ends (idle, or the forwarder
 // closes).
-func (f *forwarder) newUDPFlow(pc *net.UDPConn, client netip.AddrPort, done func()) *udpFlow {
+func (f *forwarder) newUDPFlow(pc *net.UDPConn, client netip.AddrPort, oob []byte, done func()) *udpFlow {
 	c, err := f.dial(f.ctx, "udp", f.target.String())
 	if err != nil {
 		f.log.WithError(err).Debug("forwarder could not open a UDP flow to the container")
@@ -307,7 +337,7 @@ func (f *forwarder) newUDPFlow(pc *net.UDPConn, client netip.AddrPort, done func
 	if !f.track(up) {
 		return nil
 	}
-	fl := &udpFlow{up: up}
+	fl := &udpFlow{up: up, oob: oob}
 	fl.touch()
 	f.wg.Go(func() {
 		defer done()
@@ -329,7 +359,7 @@ func (f *forwarder) newUDPFlow(pc *net.UDPConn, client netip.AddrPort, done func
 				return
 			}
 			fl.touch()
-			_, _ = pc.WriteToUDPAddrPort(buf[:n], client)
+			_, _, _ = pc.WriteMsgUDPAddrPort(buf[:n], fl.oob, client)
 		}
 	})
 	return fl

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/nstest"
@@ -239,6 +240,36 @@ func TestForwarderUDP(t *testing.T) {
 				t.Fatalf("port still taken after Close: %v", err)
 			}
 			_ = h.Close()
+		}
+	})
+}
+
+// A UDP forwarder on :: answers from the address the client sent to,
+// not the one the kernel would pick for the client (here the client's own
+// address): a connected client drops answers from anywhere else.
+func TestForwarderUDPReplySource(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []string{"fd00:1::1/128", "fd00:1::2/128"} {
+			addr, _ := netlink.ParseAddr(a)
+			addr.Flags = unix.IFA_F_NODAD
+			if err := h.AddrAdd(lo, addr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f := forwardPort(t, firewall.ProtoUDP, all6, 15354, udpEchoServer(t, "udp4", "127.0.0.1:0"))
+		defer f.Close()
+		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("fd00:1::1")}}
+		c, err := d.Dial("udp", "[fd00:1::2]:15354")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got, err := askUDP(c, "hi"); err != nil || got != "echo:hi" {
+			t.Errorf("answer %q, %v; want echo:hi from [fd00:1::2]:15354", got, err)
 		}
 	})
 }
