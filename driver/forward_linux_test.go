@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os/exec"
 	"runtime"
 	"testing"
 	"time"
@@ -356,6 +357,53 @@ func TestForwarderThroughput(t *testing.T) {
 				t.Fatalf("%s: the sink got %q bytes, want %d", path.name, ack, size)
 			}
 			t.Logf("%s: %d MiB in %v = %.0f MiB/s", path.name, size>>20, took.Round(time.Millisecond), float64(size>>20)/took.Seconds())
+		}
+	})
+}
+
+// flushStaleUDP deletes IPv6 conntrack entries to a mapping's host port
+// that do not go to the container (a client that sent before the port
+// was published would otherwise keep reaching the host), and only those.
+func TestFlushStaleUDPIPv6(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		send := func(addr string) {
+			c, err := net.Dial("udp6", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write([]byte("x"))
+			_ = c.Close()
+		}
+		count := func(port uint16) int {
+			flows, err := h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, f := range flows {
+				if f.Forward.Protocol == unix.IPPROTO_UDP && f.Forward.DstPort == port {
+					n++
+				}
+			}
+			return n
+		}
+		// A conntrack match makes the kernel track this namespace.
+		if out, err := exec.Command("ip6tables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW").CombinedOutput(); err != nil {
+			t.Skipf("ip6tables: %v: %s", err, out)
+		}
+		send("[::1]:15370")
+		send("[::1]:15371")
+		if count(15370) != 1 || count(15371) != 1 {
+			t.Skipf("no conntrack entries for loopback UDP here (%d, %d)", count(15370), count(15371))
+		}
+		d := &Driver{nl: h, log: quietLog()}
+		d.flushStaleUDP([]firewall.Mapping{{Bridge: "mn-a", Proto: firewall.ProtoUDP, HostIP: all6, HostPort: 15370,
+			Container: netip.MustParseAddr("fd00:1::2"), Port: 53, PortEnd: 53}})
+		if n := count(15370); n != 0 {
+			t.Errorf("%d entries to the published port left, want none", n)
+		}
+		if n := count(15371); n != 1 {
+			t.Errorf("%d entries to another port, want it kept", n)
 		}
 	})
 }

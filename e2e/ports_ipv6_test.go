@@ -286,3 +286,31 @@ func TestPortsIPv6Routed(t *testing.T) {
 		t.Errorf("the IPv6 RETURN for %s stayed after the container went:\n%s", web6, save)
 	}
 }
+
+// TestPortsIPv6UDPStale: a client that was already sending to a UDP port
+// over IPv6 before it was published reaches the container once it is.
+// mynet flushes such stale IPv6 conntrack entries (driver
+// TestFlushStaleUDPIPv6 shows the flush and a kernel lab shows the entry
+// would otherwise win); on the test engines this scenario passed even
+// with the flush disabled, so it guards the user-visible result only.
+func TestPortsIPv6UDPStale(t *testing.T) {
+	usePlugin(t)
+	withExtIPv6(t)
+	const net, c = "mynet-e2e-p6udp", "e2e-p6udp"
+	bin := portsUDPEcho(t)
+	createMynet(t, net, "--ipv6", "--subnet", "10.123.0.0/24", "--subnet", "fd00:73::/64")
+	to := "[" + engineAddr6 + "]:15362"
+	if out, err := inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40063", to, "early"); err == nil {
+		t.Fatalf("something answered on %s before the container: %q", to, out)
+	}
+	runDetached(t, c, containerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", "15362:53/udp"}, []string{"/udpecho", "serve", "[::]:53"})...)
+	var out string
+	err := waitFor(10*time.Second, 300*time.Millisecond, func() error {
+		var err error
+		out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40063", to, "late")
+		return err
+	})
+	if err != nil || out != "echo:late" {
+		t.Errorf("udp from the client that sent before the port was published: %q, %v; want echo:late", out, err)
+	}
+}

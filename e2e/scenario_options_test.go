@@ -410,7 +410,7 @@ func TestOptionsInvalid(t *testing.T) {
 		{key: keyHostIPv4, val: "fd00::1", want: "want an IPv4 address"},
 		{key: keyHostIPv4, val: "host", want: "want an IPv4 address"},
 		{key: "com.docker.network.host_ipv6", val: "10.0.0.1", want: "want an IPv6 address"},
-		{key: "com.docker.network.bridge.host_binding_ipv4", val: "localhost", want: "want an IPv4 address"},
+		{key: "com.docker.network.bridge.host_binding_ipv4", val: "localhost", want: "want an IPv4 or IPv6 address"},
 		{key: keyBridgeName, val: "much-too-long-bridge", want: "1 to 15 characters"},
 		{key: keyBridgeName, val: "br-mine", want: "Docker"},
 		{key: keyBridgeName, val: "docker0", want: "Docker"},
