@@ -380,17 +380,15 @@ func (d *Driver) restorePorts() error {
 			continue
 		}
 		log := d.log.WithFields(ep.logFields())
-		fresh := !d.holding(ep) // a second Restore must not try to re-take its own ports
-		if fresh {
+		if !d.holding(ep) { // a second Restore must not try to re-take its own ports
 			m4, m6 := d.familyModes(n, ep)
-			d.holds[ep.ID] = d.rehold(log, ep.Mapped, m4, m6)
+			// The forwarders need no rule: they serve ::1 even if the
+			// rules below cannot be restored.
+			d.holds[ep.ID] = d.startForwarders(n, ep, d.rehold(log, ep.Mapped, m4, m6))
 		}
 		if err := d.applyPorts(n, ep); err != nil {
 			errs = append(errs, fmt.Errorf("restore ports of endpoint %s: %w", short(ep.ID, 12), err))
 			continue
-		}
-		if fresh {
-			d.holds[ep.ID] = d.startForwarders(n, ep, d.holds[ep.ID])
 		}
 		log.WithField("ports", mappingsText(ep.Mapped)).Info("ports restored")
 	}

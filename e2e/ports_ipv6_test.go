@@ -290,9 +290,9 @@ func TestPortsIPv6Routed(t *testing.T) {
 // TestPortsIPv6UDPStale: a client that was already sending to a UDP port
 // over IPv6 before it was published reaches the container once it is.
 // mynet flushes such stale IPv6 conntrack entries (driver
-// TestFlushStaleUDPIPv6 shows the flush and a kernel lab shows the entry
-// would otherwise win); on the test engines this scenario passed even
-// with the flush disabled, so it guards the user-visible result only.
+// TestFlushStaleUDPIPv6 tests the flush); on the test engines this
+// scenario also passed with the flush disabled, so it guards the
+// user-visible result only, not the flush.
 func TestPortsIPv6UDPStale(t *testing.T) {
 	usePlugin(t)
 	withExtIPv6(t)
