@@ -112,10 +112,15 @@ type forwarder struct {
 
 // startForward makes h's socket serve target: TCP listens on it, UDP
 // reads from it. h stays open; the forwarder works on a duplicate.
-func startForward(log *logrus.Entry, h socketHold, target netip.AddrPort) (*forwarder, error) {
+func startForward(log *logrus.Entry, h socketHold, target netip.AddrPort) (_ *forwarder, retErr error) {
 	f := &forwarder{log: log.WithFields(logrus.Fields{"port": h.port, "proto": h.proto, "host_ip": h.ip.String(), "target": target.String()}),
 		target: target, idle: udpFlowIdle, dial: dialContainer, conns: map[io.Closer]struct{}{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if retErr != nil {
+			f.cancel()
+		}
+	}()
 	switch h.proto {
 	case firewall.ProtoTCP:
 		// SO_REUSEADDR on the listener passes to its connections, whose

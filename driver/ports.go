@@ -31,6 +31,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -99,7 +100,11 @@ func (w wireBinding) request() (portRequest, error) {
 	if !ok {
 		return portRequest{}, fmt.Errorf("port binding for container port %d: IP protocol %d is not tcp (6), udp (17) or sctp (132)", w.Port, w.Proto)
 	}
-	name := fmt.Sprintf("port binding %s:%d-%d:%d/%s", w.HostIP, w.HostPort, w.HostPortEnd, w.Port, proto)
+	host := w.HostIP
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	name := fmt.Sprintf("port binding %s:%d-%d:%d/%s", host, w.HostPort, w.HostPortEnd, w.Port, proto)
 	valid := func(p int) bool { return p >= 0 && p <= 65535 }
 	switch {
 	case w.Port < 1 || w.Port > 65535:

@@ -62,7 +62,7 @@ func TestPortRequestsFrom(t *testing.T) {
 		},
 		{name: "ipv4-mapped host address is IPv4", opts: portmap(binding(6, 80, "::ffff:127.0.0.1", 8080, 8080)),
 			want: []portRequest{{Proto: "tcp", HostIP: lo, Port: 80, HostPort: 8080}}},
-		{name: "sctp on ::1", opts: portmap(binding(132, 80, "::1", 8080, 8080)), wantErr: "sctp cannot be published on ::1"},
+		{name: "sctp on ::1", opts: portmap(binding(132, 80, "::1", 8080, 8080)), wantErr: "port binding [::1]:8080-8080:80/sctp: sctp cannot be published on ::1"},
 		{name: "zone", opts: portmap(binding(6, 80, "fe80::1%eth0", 8080, 8080)), wantErr: "addresses with a zone cannot be published"},
 		{name: "not a list", opts: map[string]any{keyPortMap: "80:80"}, wantErr: "want a list of port bindings"},
 	}

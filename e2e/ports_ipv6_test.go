@@ -60,8 +60,8 @@ func listening(t *testing.T, port int) bool {
 // the kernel cannot DNAT ::1) and the host's IPv6 address from outside;
 // `-p [::1]:...` is served by the forwarder (TCP and UDP), `-p [::]:...`
 // by ip6tables DNAT; an ephemeral port is the same in both families; a
-// port taken on :: fails with a clear message and leaves nothing; the
-// ports survive a plugin SIGKILL; removing the containers removes the IPv6
+// port taken on :: fails with a clear message and leaves nothing; flushed
+// IPv6 rules come back; the ports survive a plugin SIGKILL; removing the containers removes the IPv6
 // rules and closes the forwarder's listeners.
 func TestPortsIPv6(t *testing.T) {
 	usePlugin(t)
@@ -165,6 +165,13 @@ func TestPortsIPv6(t *testing.T) {
 		startWeb(t, "e2e-p6-v4only-bind", net, "-p", "0.0.0.0:18602:80")
 		portsMustFetch(t, ext, portsV6URL(engineAddr, 18602), webPage)
 		docker(t, "rm", "-f", "e2e-p6-v4only-bind", "e2e-p6-inuse")
+	})
+	t.Run("IPv6 port rules flushed: healed", func(t *testing.T) {
+		inEngine(t, "ip6tables", "-t", "nat", "-F", "MYNET-DNAT")
+		portsMustFetch(t, ext, portsV6URL(hostAddr6, 18602), webPage) // within the heal interval (2 s)
+		if r := ports6DNATRules(t, web6); len(r) != 3 {
+			t.Errorf("IPv6 DNAT rules to %s after healing: %q, want 3", web6, r)
+		}
 	})
 	t.Run("after a plugin SIGKILL", func(t *testing.T) {
 		ports := mynetPorts(t, web)
