@@ -168,10 +168,18 @@ func TestPortsIPv6(t *testing.T) {
 	})
 	t.Run("IPv6 port rules flushed: healed", func(t *testing.T) {
 		inEngine(t, "ip6tables", "-t", "nat", "-F", "MYNET-DNAT")
-		portsMustFetch(t, ext, portsV6URL(hostAddr6, 18602), webPage) // within the heal interval (2 s)
-		if r := ports6DNATRules(t, web6); len(r) != 3 {
-			t.Errorf("IPv6 DNAT rules to %s after healing: %q, want 3", web6, r)
+		// Meanwhile the forwarder on [::]:18602 answers what is no longer
+		// DNATed; the rules must be back within the heal interval (2 s).
+		err := waitFor(10*time.Second, 200*time.Millisecond, func() error {
+			if r := ports6DNATRules(t, web6); len(r) != 3 {
+				return fmt.Errorf("IPv6 DNAT rules to %s: %q, want 3", web6, r)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
 		}
+		portsMustFetch(t, ext, portsV6URL(hostAddr6, 18602), webPage)
 	})
 	t.Run("after a plugin SIGKILL", func(t *testing.T) {
 		ports := mynetPorts(t, web)
