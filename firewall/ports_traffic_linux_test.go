@@ -30,9 +30,10 @@ func (l *lab) listenPorts(ns netns.NsHandle, ip string, ports []uint16) <-chan h
 	hits := make(chan hit, 16)
 	l.in(ns, func() {
 		for _, p := range ports {
-			ln, err := net.Listen("tcp4", fmt.Sprintf("%s:%d", ip, p))
+			addr := net.JoinHostPort(ip, fmt.Sprint(p))
+			ln, err := net.Listen(family("tcp", addr), addr)
 			if err != nil {
-				l.t.Fatalf("listen %s:%d: %v", ip, p, err)
+				l.t.Fatalf("listen %s: %v", addr, err)
 			}
 			l.t.Cleanup(func() { _ = ln.Close() })
 			go func() {
@@ -89,7 +90,7 @@ func (l *lab) udpEcho(ns netns.NsHandle, addr string) {
 	var pc net.PacketConn
 	l.in(ns, func() {
 		var err error
-		if pc, err = net.ListenPacket("udp4", addr); err != nil {
+		if pc, err = net.ListenPacket(family("udp", addr), addr); err != nil {
 			l.t.Fatalf("listen udp %s: %v", addr, err)
 		}
 	})
@@ -112,7 +113,7 @@ func (l *lab) udpAsk(ns netns.NsHandle, addr, msg string) string {
 	l.t.Helper()
 	var answer string
 	l.in(ns, func() {
-		c, err := net.Dial("udp4", addr)
+		c, err := net.Dial(family("udp", addr), addr)
 		if err != nil {
 			l.t.Fatalf("dial udp %s: %v", addr, err)
 		}
@@ -135,7 +136,7 @@ func (l *lab) udpSink(ns netns.NsHandle, addr string) <-chan string {
 	var pc net.PacketConn
 	l.in(ns, func() {
 		var err error
-		if pc, err = net.ListenPacket("udp4", addr); err != nil {
+		if pc, err = net.ListenPacket(family("udp", addr), addr); err != nil {
 			l.t.Fatalf("listen udp %s: %v", addr, err)
 		}
 	})
@@ -158,7 +159,7 @@ func (l *lab) udpSink(ns netns.NsHandle, addr string) <-chan string {
 func (l *lab) udpSend(ns netns.NsHandle, addr, msg string) {
 	l.t.Helper()
 	l.in(ns, func() {
-		c, err := net.Dial("udp4", addr)
+		c, err := net.Dial(family("udp", addr), addr)
 		if err != nil {
 			l.t.Fatalf("dial udp %s: %v", addr, err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // A connection attempt that hangs for blockedWait (its SYN dropped) counts
@@ -105,11 +106,17 @@ func (l *lab) child(hostIf string, master *netlink.Bridge, hostCIDR, cidr, gw st
 	return ns
 }
 
+// addrUp puts cidr on link and brings the link up. An IPv6 address goes
+// on without duplicate address detection, which would keep it unusable
+// for a second or two.
 func (l *lab) addrUp(h *netlink.Handle, link netlink.Link, cidr string) {
 	l.t.Helper()
 	addr, err := netlink.ParseAddr(cidr)
 	if err != nil {
 		l.t.Fatal(err)
+	}
+	if addr.IP.To4() == nil {
+		addr.Flags = unix.IFA_F_NODAD
 	}
 	if err := h.AddrAdd(link, addr); err != nil {
 		l.t.Fatalf("address %s on %s: %v", cidr, link.Attrs().Name, err)
@@ -117,6 +124,16 @@ func (l *lab) addrUp(h *netlink.Handle, link netlink.Link, cidr string) {
 	if err := h.LinkSetUp(link); err != nil {
 		l.t.Fatalf("up %s: %v", link.Attrs().Name, err)
 	}
+}
+
+// family is network ("tcp" or "udp") for the address family of addr
+// ("IP:PORT" or "[IP]:PORT"): plain "tcp" would make a dual-stack socket
+// of a wildcard IPv4 listener.
+func family(network, addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is6() {
+		return network + "6"
+	}
+	return network + "4"
 }
 
 // in runs fn with this thread in ns; sockets fn creates belong to ns.
@@ -140,7 +157,7 @@ func (l *lab) listen(ns netns.NsHandle, addr string) <-chan netip.Addr {
 	var ln net.Listener
 	l.in(ns, func() {
 		var err error
-		if ln, err = net.Listen("tcp4", addr); err != nil {
+		if ln, err = net.Listen(family("tcp", addr), addr); err != nil {
 			l.t.Fatalf("listen %s: %v", addr, err)
 		}
 	})
@@ -165,7 +182,7 @@ func (l *lab) connect(ns netns.NsHandle, addr string, wait time.Duration) error 
 	var err error
 	l.in(ns, func() {
 		var c net.Conn
-		if c, err = net.DialTimeout("tcp4", addr, wait); err == nil {
+		if c, err = net.DialTimeout(family("tcp", addr), addr, wait); err == nil {
 			_ = c.Close()
 		}
 	})
