@@ -4,6 +4,7 @@ package driver
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -17,13 +18,15 @@ import (
 	"github.com/mynet/mynet/internal/nstest"
 )
 
-// TestSoak runs container lifecycles with a published port through the
+// TestSoak runs container lifecycles with published ports through the
 // driver with the real kernel and firewall, as the engine drives them
 // (CreateEndpoint, Join, ProgramExternalConnectivity, Revoke, Leave,
 // DeleteEndpoint), and checks that goroutines, open files and heap stay
 // flat and that nothing is left: no link but the bridge, no port rule, no
-// record. MYNET_SOAK_CYCLES sets the count (default 50; `make soak`
-// runs 1000).
+// record. The network is dual stack, so every cycle publishes in both
+// families and starts and stops the in-process forwarder of a [::1] port
+// and of the ::1 clients of the :: ports. MYNET_SOAK_CYCLES sets the
+// count (default 50; `make soak` runs 1000).
 func TestSoak(t *testing.T) {
 	cycles := 50
 	if v, err := strconv.Atoi(os.Getenv("MYNET_SOAK_CYCLES")); err == nil && v > 0 {
@@ -34,24 +37,32 @@ func TestSoak(t *testing.T) {
 		if err != nil {
 			t.Skipf("no iptables: %v", err)
 		}
+		fw6, err := firewall.NewIPv6(quietLog())
+		if err != nil {
+			t.Skipf("no ip6tables: %v", err)
+		}
 		st := newMemStore()
-		d, err := New(h, fw, nil, st, quietLog())
+		d, err := New(h, fw, fw6, st, quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.CreateNetwork(createReq(nil)); err != nil {
+		req := createReq(nil)
+		req.IPv6Data = []*network.IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
+		if err := d.CreateNetwork(req); err != nil {
 			t.Fatal(err)
 		}
 		portmap := map[string]any{"com.docker.network.portmap": []any{
 			map[string]any{"Proto": 6.0, "Port": 80.0, "HostPort": 0.0, "HostPortEnd": 0.0},
 			map[string]any{"Proto": 17.0, "Port": 53.0, "HostPort": 20053.0, "HostPortEnd": 20053.0},
+			map[string]any{"Proto": 6.0, "Port": 81.0, "HostIP": "::1", "HostPort": 20081.0, "HostPortEnd": 20081.0},
 		}}
 		cycle := func(i int) {
 			id := fmt.Sprintf("%064x", i+1)
 			addr := fmt.Sprintf("10.50.0.%d/24", 2+i%250)
+			addr6 := fmt.Sprintf("fd00:50::%x/64", 2+i%250)
 			must(t, "CreateEndpoint", func() error {
 				_, err := d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: testNetID, EndpointID: id,
-					Interface: &network.EndpointInterface{Address: addr}, Options: portmap})
+					Interface: &network.EndpointInterface{Address: addr, AddressIPv6: addr6}, Options: portmap})
 				return err
 			})
 			must(t, "Join", func() error {
@@ -60,6 +71,13 @@ func TestSoak(t *testing.T) {
 			})
 			must(t, "Program", func() error {
 				return d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: id, Options: portmap})
+			})
+			must(t, "connect to [::1]:20081, the forwarder's listener", func() error {
+				c, err := net.DialTimeout("tcp6", "[::1]:20081", time.Second)
+				if err == nil {
+					err = c.Close()
+				}
+				return err
 			})
 			must(t, "Revoke", func() error {
 				return d.RevokeExternalConnectivity(&network.RevokeExternalConnectivityRequest{NetworkID: testNetID, EndpointID: id})
@@ -100,8 +118,10 @@ func TestSoak(t *testing.T) {
 		if err := d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
 			t.Fatal(err)
 		}
-		if err := fw.Cleanup(); err != nil {
-			t.Errorf("rules left after the last network: %v", err)
+		for _, f := range []*firewall.IPTables{fw, fw6} {
+			if err := f.Cleanup(); err != nil {
+				t.Errorf("rules left after the last network: %v", err)
+			}
 		}
 	})
 }
