@@ -43,6 +43,15 @@ func ensureBridge(h netlinker, s bridgeSpec) (_ netlink.Link, owned bool, retErr
 		return nil, false, fmt.Errorf("interface %s exists and is a %s, not a bridge: choose another %s", s.Name, br.Type(), optBridgeName)
 	}
 	owned = created || br.Attrs().Alias == ownerAlias(s.Owner)
+	if owned && !created {
+		// A bridge made before mynet gave bridges a MAC of their own
+		// (see createBridge) still follows its ports' MACs. Setting the
+		// MAC it has makes the kernel keep it, without changing the
+		// gateway's MAC under the containers that use it now.
+		if err := h.LinkSetHardwareAddr(br, br.Attrs().HardwareAddr); err != nil {
+			return nil, false, fmt.Errorf("keep the MAC of bridge %s: %w", s.Name, err)
+		}
+	}
 	if s.MTU > 0 && br.Attrs().MTU != s.MTU {
 		if err := h.LinkSetMTU(br, s.MTU); err != nil {
 			return nil, false, fmt.Errorf("set MTU %d on bridge %s: %w", s.MTU, s.Name, err)

@@ -69,3 +69,39 @@ func linkMAC(t *testing.T, h *netlink.Handle, name string) net.HardwareAddr {
 	}
 	return l.Attrs().HardwareAddr
 }
+
+// A bridge mynet made before bridges got a MAC of their own follows its
+// ports' MACs; ensuring it again (a plugin start) makes the kernel keep the
+// MAC it has now, so the gateway's MAC neither changes then nor later.
+func TestOwnedBridgeKeepsItsMAC(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		old := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mntestbr0", Alias: ownerAlias(testNetID)}}
+		if err := h.LinkAdd(old); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetAlias(old, ownerAlias(testNetID)); err != nil {
+			t.Fatal(err)
+		}
+		port := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "mnlow0", HardwareAddr: net.HardwareAddr{0x02, 0, 0, 0, 0, 1},
+			MasterIndex: old.Attrs().Index}, PeerName: "mnlow1"}
+		if err := h.LinkAdd(port); err != nil {
+			t.Fatal(err)
+		}
+		borrowed := linkMAC(t, h, "mntestbr0")
+		if !bytes.Equal(borrowed, port.HardwareAddr) {
+			t.Fatalf("bridge MAC %s, want the port's %s (the kernel's borrowing this test relies on)", borrowed, port.HardwareAddr)
+		}
+		if _, owned, err := ensureBridge(h, bridgeSpec{Name: "mntestbr0", Owner: testNetID}); err != nil || !owned {
+			t.Fatalf("ensureBridge: owned %v, %v", owned, err)
+		}
+		if got := linkMAC(t, h, "mntestbr0"); !bytes.Equal(got, borrowed) {
+			t.Errorf("ensureBridge changed the MAC from %s to %s", borrowed, got)
+		}
+		if err := h.LinkDel(port); err != nil {
+			t.Fatal(err)
+		}
+		if got := linkMAC(t, h, "mntestbr0"); !bytes.Equal(got, borrowed) {
+			t.Errorf("bridge MAC changed from %s to %s when the port that lent it left", borrowed, got)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/vishvananda/netlink"
 )
@@ -21,6 +22,7 @@ type netlinker interface {
 	LinkSetAlias(link netlink.Link, alias string) error
 	LinkSetIsolated(link netlink.Link, mode bool) error
 	LinkSetHairpin(link netlink.Link, mode bool) error
+	LinkSetHardwareAddr(link netlink.Link, hwaddr net.HardwareAddr) error
 	AddrAdd(link netlink.Link, addr *netlink.Addr) error
 	AddrDel(link netlink.Link, addr *netlink.Addr) error
 	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -71,11 +72,15 @@ func (k *Kernel) LinkDel(l netlink.Link) error {
 	return nil
 }
 
-func (k *Kernel) LinkSetUp(netlink.Link) error                       { return nil }
-func (k *Kernel) LinkSetMTU(netlink.Link, int) error                 { return nil }
-func (k *Kernel) LinkSetMasterByIndex(netlink.Link, int) error       { return nil }
-func (k *Kernel) LinkSetIsolated(netlink.Link, bool) error           { return nil }
-func (k *Kernel) LinkSetHairpin(netlink.Link, bool) error            { return nil }
+func (k *Kernel) LinkSetUp(netlink.Link) error                 { return nil }
+func (k *Kernel) LinkSetMTU(netlink.Link, int) error           { return nil }
+func (k *Kernel) LinkSetMasterByIndex(netlink.Link, int) error { return nil }
+func (k *Kernel) LinkSetIsolated(netlink.Link, bool) error     { return nil }
+func (k *Kernel) LinkSetHairpin(netlink.Link, bool) error      { return nil }
+func (k *Kernel) LinkSetHardwareAddr(l netlink.Link, mac net.HardwareAddr) error {
+	l.Attrs().HardwareAddr = mac
+	return nil
+}
 func (k *Kernel) AddrAdd(netlink.Link, *netlink.Addr) error          { return nil }
 func (k *Kernel) AddrDel(netlink.Link, *netlink.Addr) error          { return nil }
 func (k *Kernel) AddrList(netlink.Link, int) ([]netlink.Addr, error) { return nil, nil }
