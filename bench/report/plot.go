@@ -47,7 +47,11 @@ func (r *Run) PlotScaling(path string) error {
 		if len(ys) == 0 {
 			continue
 		}
-		s = append(s, series{name: d.driver + " (running median of 11)", xs: xs, ys: RunningMedian(ys, 11), color: d.c, raw: ys})
+		name := d.driver
+		if d.driver == None {
+			name = "--network none, the engine alone"
+		}
+		s = append(s, series{name: name + " (running median of 11)", xs: xs, ys: RunningMedian(ys, 11), color: d.c, raw: ys})
 	}
 	return save(p, path, s, false)
 }
