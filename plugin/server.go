@@ -109,12 +109,17 @@ func serve(path string, fn func([]byte) (any, error), log *logrus.Entry) http.Ha
 		}
 		l := log.WithField("call", path)
 		l.WithField("request", string(body)).Debug("request")
+		start := time.Now()
 		resp, err := fn(body)
+		// How long mynet itself took, apart from the engine and the
+		// socket: what tells a slow plugin from a slow engine.
+		l = l.WithField("took", time.Since(start).String())
 		if err != nil {
 			l.WithError(err).Warn("request failed")
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"Err": err.Error(), "Error": err.Error()})
 			return
 		}
+		l.Debug("answered")
 		writeJSON(w, http.StatusOK, resp)
 	}
 }
