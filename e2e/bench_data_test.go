@@ -23,6 +23,9 @@ import (
 var (
 	benchAllPaths       = []string{report.PathC2C, report.PathHost, report.PathLoopback, report.PathHostAddr, report.PathExternal}
 	benchPublishedPaths = []string{report.PathLoopback, report.PathHostAddr, report.PathExternal}
+	// benchPathNames are the names MYNET_BENCH_DATA_PATHS takes.
+	benchPathNames = map[string]string{"c2c": report.PathC2C, "host": report.PathHost,
+		"loopback": report.PathLoopback, "hostaddr": report.PathHostAddr, "external": report.PathExternal}
 )
 
 const (
@@ -225,14 +228,23 @@ func (bs benchServers) target(path string) benchTarget {
 	return benchTarget{where: "ext", host: engineAddr, iperfPort: bs.pubIperf, rrPort: bs.pubRR}
 }
 
-// data measures every path for both drivers, alternating.
+// data measures every path for both drivers, alternating. In the first
+// repetition each driver's container→container run is also taken with
+// fresh rule counters, kept as rules-c2c-<driver>.txt: which rules each
+// forwarded packet went through. The links of both drivers are kept as
+// links-<variant>.txt.
 func (s *benchSuite) data(t *testing.T, variant string, paths []string) {
+	paths = s.dataPaths(paths)
+	if len(paths) == 0 {
+		return
+	}
 	defer s.removeAll()
 	nets := s.networks(t, subnetData, 24, "data")
 	servers := map[string]benchServers{}
 	for i, d := range s.drivers {
 		servers[d.label] = s.startServers(t, i, d, nets[d.label])
 	}
+	s.keep("links-"+variant+".txt", s.links())
 	for rep := range s.cfg.dataReps {
 		for _, path := range paths {
 			v := ""
@@ -240,11 +252,84 @@ func (s *benchSuite) data(t *testing.T, variant string, paths []string) {
 				v = variant
 			}
 			for _, d := range benchOrder(rep, s.drivers...) {
+				counted := rep == 0 && path == report.PathC2C
+				if counted {
+					s.zeroCounters()
+				}
 				s.measure(t, d, v, path, servers[d.label].target(path), rep)
+				if counted {
+					s.keep("rules-c2c-"+d.label+".txt", s.counters())
+				}
 			}
 		}
 		t.Logf("data [%s]: rep %d done", variant, rep+1)
 	}
+}
+
+// benchTables are the iptables tables whose counters are kept.
+var benchTables = []string{"raw", "mangle", "nat", "filter"}
+
+// zeroCounters zeroes the rule counters of the engine namespace (this
+// run's own).
+func (s *benchSuite) zeroCounters() {
+	for _, table := range benchTables {
+		if _, err := inNS(env.lay.engineNS, 10*time.Second, "iptables", "-t", table, "-Z"); err != nil {
+			logf("bench: zeroing %s counters: %v", table, err)
+		}
+	}
+}
+
+// counters lists the rules of the engine namespace with their packet and
+// byte counters, rules no packet went through left out.
+func (s *benchSuite) counters() string {
+	var b strings.Builder
+	for _, table := range benchTables {
+		out, err := inNS(env.lay.engineNS, 10*time.Second, "iptables", "-t", table, "-L", "-v", "-x", "-n")
+		if err != nil {
+			fmt.Fprintf(&b, "# %s: %v\n", table, err)
+			continue
+		}
+		fmt.Fprintf(&b, "# table %s\n", table)
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if strings.HasPrefix(line, "Chain") || (len(f) > 0 && f[0] != "0" && f[0] != "pkts") {
+				b.WriteString(line + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// links describes every link of the engine namespace (ip -d link) and the
+// offloads and channels of each (ethtool -k, -l, when ethtool is there),
+// so that the two drivers' bridges and ports can be compared.
+func (s *benchSuite) links() string {
+	var b strings.Builder
+	out, err := inNS(env.lay.engineNS, 10*time.Second, "ip", "-d", "link", "show")
+	fmt.Fprintf(&b, "# ip -d link show\n%s%v\n", out, errText(err))
+	out, err = inNS(env.lay.engineNS, 10*time.Second, "ip", "-o", "link", "show")
+	if err != nil {
+		return b.String()
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		for _, opt := range []string{"-k", "-l"} {
+			out, err := inNS(env.lay.engineNS, 10*time.Second, "ethtool", opt, name)
+			fmt.Fprintf(&b, "# ethtool %s %s\n%s%v\n", opt, name, out, errText(err))
+		}
+	}
+	return b.String()
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "error: " + err.Error()
 }
 
 // baseline measures the machine without Docker: the engine namespace to

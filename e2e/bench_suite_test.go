@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,8 @@ import (
 //	MYNET_BENCH_OUT    directory for the run's results (default bench/out in the module).
 //	MYNET_BENCH_MICRO  `go test -bench` output to include (make bench writes it first).
 //	MYNET_BENCH_PHASES only these phases: baseline,control,ports,data,scaling (default all).
+//	MYNET_BENCH_DATA_REPS  repetitions of the baseline and data phases, instead of the mode's.
+//	MYNET_BENCH_DATA_PATHS only these data-plane paths: c2c,host,loopback,hostaddr,external.
 
 // benchConfig sizes one run.
 type benchConfig struct {
@@ -64,6 +67,10 @@ type benchSuite struct {
 	drivers []benchDriver // bridge and mynet
 	rr      string        // the rr binary, for the namespaces' side
 	phases  []string      // MYNET_BENCH_PHASES; empty: all
+	paths   []string      // MYNET_BENCH_DATA_PATHS as report paths; empty: all
+
+	filesMu sync.Mutex        // guards files
+	files   map[string]string // more files for the run's directory, by name
 }
 
 // TestBenchSuite runs every scenario and writes the results. Each phase is
@@ -76,7 +83,7 @@ func TestBenchSuite(t *testing.T) {
 	s.phase(t, "ports", func(t *testing.T) { s.ports(t, report.Proxy) })
 	s.phase(t, "data", func(t *testing.T) { s.data(t, report.Proxy, benchAllPaths) })
 	s.phase(t, "scaling", s.scaling)
-	if s.wants("ports") || s.wants("data") {
+	if s.wants("ports") || (s.wants("data") && len(s.dataPaths(benchPublishedPaths)) > 0) {
 		t.Run("no-proxy", func(t *testing.T) {
 			s.setUserlandProxy(t, false)
 			s.phase(t, "ports", func(t *testing.T) { s.ports(t, report.NoProxy) })
@@ -122,6 +129,9 @@ func newBenchSuite(t *testing.T) *benchSuite {
 	if p := os.Getenv("MYNET_BENCH_PHASES"); p != "" {
 		s.phases = strings.Split(p, ",")
 		s.run.Note("phases run: %s (MYNET_BENCH_PHASES)", p)
+	}
+	if err := s.dataOverrides(); err != nil {
+		t.Fatal(err)
 	}
 	if err := ensureIperf3(); err != nil {
 		t.Fatalf("iperf3: %v", err)
@@ -218,10 +228,68 @@ func (s *benchSuite) finish(t *testing.T) {
 	if err := s.run.Write(dir); err != nil {
 		t.Errorf("writing results: %v", err)
 	}
+	s.writeFiles(t, dir)
 	latest := filepath.Join(benchOutDir(), "latest-"+env.kind)
 	_ = os.Remove(latest)
 	_ = os.Symlink(filepath.Base(dir), latest)
 	fmt.Printf("\n%s\nresults in %s\n", s.run.Report(), dir)
+}
+
+// dataOverrides applies MYNET_BENCH_DATA_REPS and MYNET_BENCH_DATA_PATHS.
+func (s *benchSuite) dataOverrides() error {
+	if v := os.Getenv("MYNET_BENCH_DATA_REPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("MYNET_BENCH_DATA_REPS=%q: want a positive count", v)
+		}
+		s.cfg.dataReps = n
+		s.run.Note("data and baseline repetitions: %d (MYNET_BENCH_DATA_REPS)", n)
+	}
+	if v := os.Getenv("MYNET_BENCH_DATA_PATHS"); v != "" {
+		for _, name := range strings.Split(v, ",") {
+			path, ok := benchPathNames[name]
+			if !ok {
+				return fmt.Errorf("MYNET_BENCH_DATA_PATHS: unknown path %q (want c2c, host, loopback, hostaddr, external)", name)
+			}
+			s.paths = append(s.paths, path)
+		}
+		s.run.Note("data-plane paths: %s (MYNET_BENCH_DATA_PATHS)", v)
+	}
+	return nil
+}
+
+// dataPaths returns those of paths that MYNET_BENCH_DATA_PATHS selects.
+func (s *benchSuite) dataPaths(paths []string) []string {
+	if len(s.paths) == 0 {
+		return paths
+	}
+	var out []string
+	for _, p := range paths {
+		if slices.Contains(s.paths, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// keep records text to be written as file name in the run's directory.
+func (s *benchSuite) keep(name, text string) {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	if s.files == nil {
+		s.files = map[string]string{}
+	}
+	s.files[name] = text
+}
+
+func (s *benchSuite) writeFiles(t *testing.T, dir string) {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	for name, text := range s.files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Errorf("writing %s: %v", name, err)
+		}
+	}
 }
 
 func benchOutDir() string {
