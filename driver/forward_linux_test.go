@@ -261,6 +261,7 @@ func TestForwarderUDPReplySource(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		waitLocal(t, h, "fd00:1::1", "fd00:1::2")
 		f := forwardPort(t, firewall.ProtoUDP, all6, 15354, udpEchoServer(t, "udp4", "127.0.0.1:0"))
 		defer f.Close()
 		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("fd00:1::1")}}
@@ -273,6 +274,27 @@ func TestForwarderUDPReplySource(t *testing.T) {
 			t.Errorf("answer %q, %v; want echo:hi from [fd00:1::2]:15354", got, err)
 		}
 	})
+}
+
+// waitLocal waits until the kernel delivers to each of addrs locally. A
+// new IPv6 address, even without DAD, gets its local route from a kernel
+// work item after the netlink call returns; a datagram sent before that
+// is lost.
+func waitLocal(t *testing.T, h *netlink.Handle, addrs ...string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for _, a := range addrs {
+		for {
+			rs, err := h.RouteGet(net.ParseIP(a))
+			if err == nil && len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is not a local address after 2 s: %v %v", a, rs, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 // SCTP is not forwarded (the driver refuses such bindings before).
