@@ -17,6 +17,10 @@ type bridgeSpec struct {
 	Name  string
 	Owner string // network ID, recorded in the link alias
 	MTU   int    // 0 leaves the kernel's value
+	// KeepMAC: an existing bridge of ours may still follow its ports'
+	// MACs (made before createBridge gave bridges their own); make the
+	// kernel keep the one it has.
+	KeepMAC bool
 }
 
 // ensureBridge makes the bridge exist and be up with its MTU. It returns
@@ -43,11 +47,11 @@ func ensureBridge(h netlinker, s bridgeSpec) (_ netlink.Link, owned bool, retErr
 		return nil, false, fmt.Errorf("interface %s exists and is a %s, not a bridge: choose another %s", s.Name, br.Type(), optBridgeName)
 	}
 	owned = created || br.Attrs().Alias == ownerAlias(s.Owner)
-	if owned && !created {
-		// A bridge made before mynet gave bridges a MAC of their own
-		// (see createBridge) still follows its ports' MACs. Setting the
-		// MAC it has makes the kernel keep it, without changing the
-		// gateway's MAC under the containers that use it now.
+	if owned && !created && s.KeepMAC {
+		// Setting the MAC it has makes the kernel keep it without changing
+		// the gateway's MAC under the containers that use it now. The
+		// kernel flushes the host's neighbour entries on the bridge when
+		// a MAC is set, so the caller asks for this once per bridge.
 		if err := h.LinkSetHardwareAddr(br, br.Attrs().HardwareAddr); err != nil {
 			return nil, false, fmt.Errorf("keep the MAC of bridge %s: %w", s.Name, err)
 		}

@@ -121,9 +121,15 @@ func (d *Driver) Restore() error {
 		errs = append(errs, err)
 	}
 	for _, n := range d.networks {
+		kept := n.MACKept
 		if err := d.programNetwork(n); err != nil {
 			errs = append(errs, fmt.Errorf("restore network %s: %w", short(n.ID, 12), err))
 			continue
+		}
+		if n.MACKept != kept {
+			if err := d.st.Put(networksBucket, n.ID, n); err != nil {
+				errs = append(errs, fmt.Errorf("record network %s: %w", short(n.ID, 12), err))
+			}
 		}
 		d.log.WithFields(logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}).Info("network restored")
 	}

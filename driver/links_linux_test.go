@@ -71,8 +71,9 @@ func linkMAC(t *testing.T, h *netlink.Handle, name string) net.HardwareAddr {
 }
 
 // A bridge mynet made before bridges got a MAC of their own follows its
-// ports' MACs; ensuring it again (a plugin start) makes the kernel keep the
-// MAC it has now, so the gateway's MAC neither changes then nor later.
+// ports' MACs; ensuring it with KeepMAC (once, at the first start of a
+// build that records it) makes the kernel keep the MAC it has now, so the
+// gateway's MAC neither changes then nor later.
 func TestOwnedBridgeKeepsItsMAC(t *testing.T) {
 	nstest.Run(t, func(h *netlink.Handle) {
 		old := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mntestbr0", Alias: ownerAlias(testNetID)}}
@@ -91,7 +92,7 @@ func TestOwnedBridgeKeepsItsMAC(t *testing.T) {
 		if !bytes.Equal(borrowed, port.HardwareAddr) {
 			t.Fatalf("bridge MAC %s, want the port's %s (the kernel's borrowing this test relies on)", borrowed, port.HardwareAddr)
 		}
-		if _, owned, err := ensureBridge(h, bridgeSpec{Name: "mntestbr0", Owner: testNetID}); err != nil || !owned {
+		if _, owned, err := ensureBridge(h, bridgeSpec{Name: "mntestbr0", Owner: testNetID, KeepMAC: true}); err != nil || !owned {
 			t.Fatalf("ensureBridge: owned %v, %v", owned, err)
 		}
 		if got := linkMAC(t, h, "mntestbr0"); !bytes.Equal(got, borrowed) {
@@ -102,6 +103,49 @@ func TestOwnedBridgeKeepsItsMAC(t *testing.T) {
 		}
 		if got := linkMAC(t, h, "mntestbr0"); !bytes.Equal(got, borrowed) {
 			t.Errorf("bridge MAC changed from %s to %s when the port that lent it left", borrowed, got)
+		}
+	})
+}
+
+// macSetCounter counts the MAC changes the driver asks the kernel for.
+type macSetCounter struct {
+	*netlink.Handle
+	sets int
+}
+
+func (c *macSetCounter) LinkSetHardwareAddr(l netlink.Link, mac net.HardwareAddr) error {
+	c.sets++
+	return c.Handle.LinkSetHardwareAddr(l, mac)
+}
+
+// A network recorded by a build that did not keep bridge MACs has its
+// bridge's MAC kept at the next start, once: the record says so after,
+// and later starts leave the MAC (and the host's neighbour entries, which
+// setting it flushes) alone.
+func TestRestoreKeepsOldBridgeMACOnce(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, fw := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		// The record as an older build wrote it.
+		n := d.networks[testNetID]
+		n.MACKept = false
+		if err := st.Put(networksBucket, n.ID, n); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []int{1, 0} {
+			c := &macSetCounter{Handle: h}
+			d2, err := New(c, fw, nil, st, quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d2.Restore(); err != nil {
+				t.Fatal(err)
+			}
+			if c.sets != want {
+				t.Errorf("start %d: %d MAC changes, want %d", i+1, c.sets, want)
+			}
 		}
 	})
 }

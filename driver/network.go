@@ -27,6 +27,10 @@ type networkState struct {
 	OwnBridge  bool `json:"own_bridge"`
 	AddedAddr  bool `json:"added_addr"`
 	AddedAddr6 bool `json:"added_addr6"`
+	// MACKept: the bridge is mynet's and keeps its MAC whatever its ports
+	// (see createBridge). Records of older builds lack it: their bridges
+	// are made to keep theirs once, at the next start.
+	MACKept bool `json:"mac_kept,omitempty"`
 }
 
 // internal reports whether nothing may enter or leave the network.
@@ -218,13 +222,14 @@ func (d *Driver) checkConflicts(n *networkState) error {
 // with its addresses, firewall rules of each family. Idempotent, so it also
 // serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
-	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU})
+	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept})
 	if err != nil {
 		return err
 	}
 	// Ownership learned from the kernel only ever widens: a restore must
 	// not forget that mynet created the bridge or added an address.
 	n.OwnBridge = n.OwnBridge || owned
+	n.MACKept = n.MACKept || owned
 	var added []netip.Prefix
 	defer func() {
 		if retErr != nil {
