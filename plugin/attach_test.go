@@ -3,19 +3,13 @@ package plugin
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
-	"github.com/docker/go-plugins-helpers/network"
-	"github.com/sirupsen/logrus"
 
 	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/internal/fake"
 	"github.com/mynet/mynet/ipam"
 )
 
@@ -23,41 +17,18 @@ import (
 // driver (fake kernel) and IPAM: attach, list, refuse, detach; a socket
 // that is not mynet's is ErrNotMynet.
 func TestAttachRoutes(t *testing.T) {
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	entry := logrus.NewEntry(log)
-	st := fake.NewStore()
-	d, err := driver.New(fake.NewKernel(), fake.Firewall{}, nil, st, entry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	am, err := ipam.New(st, ipam.Config{}, entry)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, am, sock := realStack(t)
 	d.UseIPAM(am)
 	pool, err := am.RequestPool(&ipamapi.RequestPoolRequest{Pool: "10.50.0.0/24"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CreateNetwork(&network.CreateNetworkRequest{NetworkID: "n1abc", IPv4Data: []*network.IPAMData{{Pool: "10.50.0.0/24", Gateway: "10.50.0.1/24"}}}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "mynet.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sock, NewHandler(d, am, entry)) }()
-	t.Cleanup(func() { cancel(); <-done })
+	ctx := context.Background()
 	cl := NewClient(sock)
 
 	req := &driver.AttachRequest{NetworkID: "n1abc", Address: "10.50.0.77", Name: "vm1", PID: 42, Netns: "net:[1]", Ifname: "eth0",
 		Ports: []driver.PortBinding{{Proto: 6, Port: 80, HostPort: 8080}}}
-	var ans *driver.AttachAnswer
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ans, err = cl.Attach(ctx, req); err == nil || time.Now().After(deadline) || !strings.Contains(err.Error(), "is it running?") {
-			break // else the server is starting
-		}
-	}
+	ans, err := cl.Attach(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,18 +54,8 @@ func TestAttachRoutes(t *testing.T) {
 	}
 
 	// Something else on a socket: no such route.
-	other := filepath.Join(t.TempDir(), "other.sock")
-	octx, ocancel := context.WithCancel(context.Background())
-	odone := make(chan error, 1)
-	go func() { odone <- Serve(octx, other, http.NotFoundHandler()) }()
-	t.Cleanup(func() { ocancel(); <-odone })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		_, err = NewClient(other).Endpoints(ctx, &driver.EndpointsQuery{})
-		if errors.Is(err, ErrNotMynet) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if !errors.Is(err, ErrNotMynet) {
+	other := serveTest(t, http.NotFoundHandler())
+	if _, err := NewClient(other).Endpoints(ctx, &driver.EndpointsQuery{}); !errors.Is(err, ErrNotMynet) {
 		t.Errorf("a socket that is not mynet's: %v, want ErrNotMynet", err)
 	}
 }

@@ -3,18 +3,13 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
-	"github.com/sirupsen/logrus"
 
 	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/internal/fake"
-	"github.com/mynet/mynet/ipam"
 )
 
 // The private route and its client: a port published through the real
@@ -22,27 +17,8 @@ import (
 // selected by endpoint ID, by network ID prefix, or not at all; an unknown
 // prefix is an error naming it.
 func TestQueryPorts(t *testing.T) {
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	entry := logrus.NewEntry(log)
-	st := fake.NewStore()
-	d, err := driver.New(fake.NewKernel(), fake.Firewall{}, nil, st, entry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	am, err := ipam.New(st, ipam.Config{}, entry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "mynet.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sock, NewHandler(d, am, entry)) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	if err := d.CreateNetwork(&network.CreateNetworkRequest{NetworkID: "n1abc", IPv4Data: []*network.IPAMData{{Pool: "10.50.0.0/24", Gateway: "10.50.0.1/24"}}}); err != nil {
-		t.Fatal(err)
-	}
+	d, _, sock := realStack(t)
+	ctx := context.Background()
 	if _, err := d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: "n1abc", EndpointID: "e1abc", Interface: &network.EndpointInterface{Address: "10.50.0.2/24"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,15 +32,7 @@ func TestQueryPorts(t *testing.T) {
 
 	want := "e1abc n1abc 10.50.0.2 [{tcp 80 80 0.0.0.0 8080} {udp 53 53 127.0.0.1 5353}]"
 	for _, q := range []*driver.PortsQuery{{}, {Endpoints: []string{"e1abc"}}, {Prefixes: []string{"n1"}}, {Prefixes: []string{"e1a"}}} {
-		var ans *driver.PortsAnswer
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			ans, err = QueryPorts(ctx, sock, q)
-			if err == nil || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond) // the server is starting
-		}
+		ans, err := QueryPorts(ctx, sock, q)
 		if err != nil {
 			t.Fatalf("QueryPorts(%+v): %v", q, err)
 		}
@@ -79,7 +47,7 @@ func TestQueryPorts(t *testing.T) {
 	if ans, err := QueryPorts(ctx, sock, &driver.PortsQuery{Endpoints: []string{"other"}}); err != nil || len(ans.Endpoints) != 0 {
 		t.Errorf("an endpoint mynet does not know: %v, %v; want no endpoints and no error", ans, err)
 	}
-	_, err = QueryPorts(ctx, sock, &driver.PortsQuery{Prefixes: []string{"zz"}})
+	_, err := QueryPorts(ctx, sock, &driver.PortsQuery{Prefixes: []string{"zz"}})
 	if err == nil || !strings.Contains(err.Error(), `no mynet endpoint or network ID starts with "zz"`) {
 		t.Errorf("unknown prefix: %v", err)
 	}
