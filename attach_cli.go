@@ -197,10 +197,16 @@ func attachMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mynet attach:", err)
 		return 2
 	}
+	return runCommand("mynet attach", stderr, func(ctx context.Context) error { return runAttach(ctx, o, stdout) })
+}
+
+// runCommand runs a parsed command within cliTimeout and turns its error
+// into the exit status 1, printed after the command's name.
+func runCommand(name string, stderr io.Writer, fn func(context.Context) error) int {
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
-	if err := runAttach(ctx, o, stdout); err != nil {
-		fmt.Fprintln(stderr, "mynet attach:", err)
+	if err := fn(ctx); err != nil {
+		fmt.Fprintln(stderr, name+":", err)
 		return 1
 	}
 	return 0
@@ -235,13 +241,7 @@ func detachMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mynet detach:", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	if err := runDetach(ctx, o, stdout); err != nil {
-		fmt.Fprintln(stderr, "mynet detach:", err)
-		return 1
-	}
-	return 0
+	return runCommand("mynet detach", stderr, func(ctx context.Context) error { return runDetach(ctx, o, stdout) })
 }
 
 const lsUsage = `usage: mynet ls [OPTIONS] [NETWORK]
@@ -277,15 +277,11 @@ func listMain(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mynet "+name+":", err)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
 	var network string
 	if len(pos) == 1 {
 		network = pos[0]
 	}
-	if err := runList(ctx, c, network, name == "inspect", stdout); err != nil {
-		fmt.Fprintln(stderr, "mynet "+name+":", err)
-		return 1
-	}
-	return 0
+	return runCommand("mynet "+name, stderr, func(ctx context.Context) error {
+		return runList(ctx, c, network, name == "inspect", stdout)
+	})
 }

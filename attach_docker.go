@@ -59,17 +59,22 @@ type networkRef struct {
 	Containers map[string]struct{ Name, EndpointID string }
 }
 
+// inspect reads `docker KIND inspect NAME` into a new T.
+func inspect[T any](ctx context.Context, c dockerCLI, kind, name string) (*T, error) {
+	out, err := c.run(ctx, kind, "inspect", "--format", "{{json .}}", name)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
+	}
+	v := new(T)
+	if err := json.Unmarshal(firstLine(out), v); err != nil {
+		return nil, fmt.Errorf("%s %q: reading docker's answer: %w", kind, name, err)
+	}
+	return v, nil
+}
+
 // network resolves a network name or ID.
 func (c dockerCLI) network(ctx context.Context, name string) (*networkRef, error) {
-	out, err := c.run(ctx, "network", "inspect", "--format", "{{json .}}", name)
-	if err != nil {
-		return nil, fmt.Errorf("network %q: %w", name, err)
-	}
-	n := &networkRef{}
-	if err := json.Unmarshal(firstLine(out), n); err != nil {
-		return nil, fmt.Errorf("network %q: reading docker's answer: %w", name, err)
-	}
-	return n, nil
+	return inspect[networkRef](ctx, c, "network", name)
 }
 
 // checkMynet refuses networks mynet cannot attach to: another driver, or
@@ -105,13 +110,9 @@ type containerRef struct {
 
 // container resolves a container name or ID.
 func (c dockerCLI) container(ctx context.Context, name string) (*containerRef, error) {
-	out, err := c.run(ctx, "container", "inspect", "--format", "{{json .}}", name)
+	r, err := inspect[containerRef](ctx, c, "container", name)
 	if err != nil {
-		return nil, fmt.Errorf("container %q: %w", name, err)
-	}
-	r := &containerRef{}
-	if err := json.Unmarshal(firstLine(out), r); err != nil {
-		return nil, fmt.Errorf("container %q: reading docker's answer: %w", name, err)
+		return nil, err
 	}
 	r.Name = strings.TrimPrefix(r.Name, "/")
 	return r, nil
