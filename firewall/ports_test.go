@@ -24,7 +24,8 @@ func mapping(proto string, hostIP netip.Addr, hostPort, port, portEnd uint16) Ma
 
 // One rule per mapping whatever the size of its range; the DNAT keeps the
 // port when host and container ports are equal and uses the offset form
-// for a shifted range.
+// for a shifted range. IPv6 mappings are the same rules with /128
+// addresses and, where a port follows, the container address in brackets.
 func TestPortRules(t *testing.T) {
 	tests := []struct {
 		name string
@@ -56,10 +57,30 @@ func TestPortRules(t *testing.T) {
 			m:    routed(mapping(ProtoTCP, allHost, 8000, 8000, 8099)),
 			want: "-t mangle -A MYNET-ISOLATION -d 10.1.0.2/32 -o mn0 -p tcp -m tcp --dport 8000:8099 -m comment --comment mynet:mn0 -j RETURN\n",
 		},
+		{
+			name: "IPv6: all addresses, same port",
+			m:    mapping6(ProtoTCP, allHost6, 80, 80, 80),
+			want: "-t nat -A MYNET-DNAT -p tcp -m tcp --dport 80 -m comment --comment mynet:mn0 -j DNAT --to-destination fd00:1::2\n",
+		},
+		{
+			name: "IPv6: host address, other port",
+			m:    mapping6(ProtoUDP, netip.MustParseAddr("2001:db8::1"), 8080, 80, 80),
+			want: "-t nat -A MYNET-DNAT -d 2001:db8::1/128 -p udp -m udp --dport 8080 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:80\n",
+		},
+		{
+			name: "IPv6: range shifted",
+			m:    mapping6(ProtoSCTP, allHost6, 9000, 8000, 8099),
+			want: "-t nat -A MYNET-DNAT -p sctp -m sctp --dport 9000:9099 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:8000-8099/9000\n",
+		},
+		{
+			name: "IPv6: routed mode opens the container ports",
+			m:    routed(mapping6(ProtoTCP, allHost6, 80, 80, 80)),
+			want: "-t mangle -A MYNET-ISOLATION -d fd00:1::2/128 -o mn0 -p tcp -m tcp --dport 80 -m comment --comment mynet:mn0 -j RETURN\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.m.validate(true); err != nil {
+			if err := tt.m.validate(tt.m.Container.Is4()); err != nil {
 				t.Fatalf("validate: %v", err)
 			}
 			if got := rulesText(PortRules(tt.m)); got != tt.want {
@@ -75,47 +96,6 @@ func mapping6(proto string, hostIP netip.Addr, hostPort, port, portEnd uint16) M
 	m := mapping(proto, hostIP, hostPort, port, portEnd)
 	m.Container = testContainer6
 	return m
-}
-
-// IPv6 mappings are the same rules with /128 addresses and, where a port
-// follows, the container address in brackets.
-func TestPortRulesIPv6(t *testing.T) {
-	tests := []struct {
-		name string
-		m    Mapping
-		want string
-	}{
-		{
-			name: "all addresses, same port",
-			m:    mapping6(ProtoTCP, allHost6, 80, 80, 80),
-			want: "-t nat -A MYNET-DNAT -p tcp -m tcp --dport 80 -m comment --comment mynet:mn0 -j DNAT --to-destination fd00:1::2\n",
-		},
-		{
-			name: "host address, other port",
-			m:    mapping6(ProtoUDP, netip.MustParseAddr("2001:db8::1"), 8080, 80, 80),
-			want: "-t nat -A MYNET-DNAT -d 2001:db8::1/128 -p udp -m udp --dport 8080 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:80\n",
-		},
-		{
-			name: "range shifted",
-			m:    mapping6(ProtoSCTP, allHost6, 9000, 8000, 8099),
-			want: "-t nat -A MYNET-DNAT -p sctp -m sctp --dport 9000:9099 -m comment --comment mynet:mn0 -j DNAT --to-destination [fd00:1::2]:8000-8099/9000\n",
-		},
-		{
-			name: "routed mode opens the container ports",
-			m:    routed(mapping6(ProtoTCP, allHost6, 80, 80, 80)),
-			want: "-t mangle -A MYNET-ISOLATION -d fd00:1::2/128 -o mn0 -p tcp -m tcp --dport 80 -m comment --comment mynet:mn0 -j RETURN\n",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.m.validate(false); err != nil {
-				t.Fatalf("validate: %v", err)
-			}
-			if got := rulesText(PortRules(tt.m)); got != tt.want {
-				t.Errorf("PortRules(%s):\n%s\nwant:\n%s", tt.m, got, tt.want)
-			}
-		})
-	}
 }
 
 // An IPv6 bridge needs only the hairpin masquerade: no route_localnet,
