@@ -20,7 +20,11 @@ type endpointState struct {
 	Address   netip.Prefix `json:"address,omitzero"`
 	Address6  netip.Prefix `json:"address6,omitzero"`
 	MAC       string       `json:"mac"`
-	// SandboxKey is the container's netns path, known from Join.
+	// SandboxKey is the container's netns path, known from Join. Join
+	// does not write it: it is saved with the endpoint's next write, which
+	// for an endpoint that publishes is its ProgramExternalConnectivity,
+	// and only a published endpoint's key is read back after a restart
+	// (takeOver). An unpublished endpoint may come back without it.
 	SandboxKey string `json:"sandbox_key,omitempty"`
 
 	// Ports are the container's port bindings (-p, -P), as the engine sent

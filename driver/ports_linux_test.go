@@ -4,6 +4,7 @@ package driver
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -172,47 +173,62 @@ func TestPortsInUse(t *testing.T) {
 
 // A Program for a container's new gateway endpoint takes the ports over
 // from its previous one, keeping the ephemeral port, even before the
-// Revoke for the old one arrives.
+// Revoke for the old one arrives; also when the plugin restarted between
+// the two (the old endpoint's sandbox is known from its record).
 func TestPortsMoveWithTheGateway(t *testing.T) {
-	nstest.Run(t, func(h *netlink.Handle) {
-		st, fw := newMemStore(), newFakeFirewall()
-		d, r := newPortsDriver(t, h, st, fw)
-		req2 := createReq(nil)
-		req2.NetworkID = testNetID2
-		req2.IPv4Data[0].Pool, req2.IPv4Data[0].Gateway = "10.51.0.0/24", "10.51.0.1/24"
-		for _, req := range []*network.CreateNetworkRequest{createReq(nil), req2} {
-			if err := d.CreateNetwork(req); err != nil {
-				t.Fatal(err)
-			}
-		}
-		e2 := epReq("10.51.0.2/24", "")
-		e2.NetworkID, e2.EndpointID = testNetID2, testEpID2
-		for _, req := range []*network.CreateEndpointRequest{epReq("10.50.0.2/24", ""), e2} {
-			if _, err := d.CreateEndpoint(req); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Join(&network.JoinRequest{NetworkID: req.NetworkID, EndpointID: req.EndpointID, SandboxKey: "/run/netns/one", Options: webPorts()}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: webPorts()}); err != nil {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			nstest.Run(t, func(h *netlink.Handle) { testPortsMoveWithTheGateway(t, h, restart) })
+		})
+	}
+}
+
+func testPortsMoveWithTheGateway(t *testing.T, h *netlink.Handle, restart bool) {
+	st, fw := newMemStore(), newFakeFirewall()
+	d, r := newPortsDriver(t, h, st, fw)
+	req2 := createReq(nil)
+	req2.NetworkID = testNetID2
+	req2.IPv4Data[0].Pool, req2.IPv4Data[0].Gateway = "10.51.0.0/24", "10.51.0.1/24"
+	for _, req := range []*network.CreateNetworkRequest{createReq(nil), req2} {
+		if err := d.CreateNetwork(req); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: testNetID2, EndpointID: testEpID2, Options: webPorts()}); err != nil {
+	}
+	e1 := epReq("10.50.0.2/24", "")
+	e2 := epReq("10.51.0.2/24", "")
+	e2.NetworkID, e2.EndpointID = testNetID2, testEpID2
+	for i, req := range []*network.CreateEndpointRequest{e1, e2} {
+		if i == 1 && restart {
+			fw = newFakeFirewall()
+			d, r = newPortsDriver(t, h, st, fw)
+			if err := d.Restore(); err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+		}
+		// As the engine sends them: the bindings come with CreateEndpoint
+		// already, so Join changes nothing but the sandbox.
+		req.Options = webPorts()
+		if _, err := d.CreateEndpoint(req); err != nil {
 			t.Fatal(err)
 		}
-		got := strings.Join(fw.published(), "|")
-		want := "32768/tcp on 0.0.0.0 -> 10.51.0.2:80|8080/tcp on 0.0.0.0 -> 10.51.0.2:80|9000-9002/udp on 127.0.0.1 -> 10.51.0.2:7000-7002"
-		if got != want || r.heldCount() != 5 || d.endpoints[testEpID].Published {
-			t.Fatalf("after the second Program: %s (%d held, first still published %v)\nwant: %s", got, r.heldCount(), d.endpoints[testEpID].Published, want)
-		}
-		if err := d.RevokeExternalConnectivity(&network.RevokeExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
+		if _, err := d.Join(&network.JoinRequest{NetworkID: req.NetworkID, EndpointID: req.EndpointID, SandboxKey: "/run/netns/one", Options: webPorts()}); err != nil {
 			t.Fatal(err)
 		}
-		if got2 := strings.Join(fw.published(), "|"); got2 != want {
-			t.Errorf("the late Revoke of the old gateway changed the new one's mappings: %s", got2)
+		if err := d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: req.NetworkID, EndpointID: req.EndpointID, Options: webPorts()}); err != nil {
+			t.Fatal(err)
 		}
-	})
+	}
+	got := strings.Join(fw.published(), "|")
+	want := "32768/tcp on 0.0.0.0 -> 10.51.0.2:80|8080/tcp on 0.0.0.0 -> 10.51.0.2:80|9000-9002/udp on 127.0.0.1 -> 10.51.0.2:7000-7002"
+	if got != want || r.heldCount() != 5 || d.endpoints[testEpID].Published {
+		t.Fatalf("after the second Program: %s (%d held, first still published %v)\nwant: %s", got, r.heldCount(), d.endpoints[testEpID].Published, want)
+	}
+	if err := d.RevokeExternalConnectivity(&network.RevokeExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
+		t.Fatal(err)
+	}
+	if got2 := strings.Join(fw.published(), "|"); got2 != want {
+		t.Errorf("the late Revoke of the old gateway changed the new one's mappings: %s", got2)
+	}
 }
 
 // A restarted plugin holds its published ports again and re-applies their
