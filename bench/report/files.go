@@ -61,10 +61,12 @@ func (r *Run) writeJSON(path string) error {
 		Unit  string           `json:"unit"`
 		Stats map[string]Stats `json:"stats"`
 		Ratio *float64         `json:"ratio_mynet_bridge,omitempty"`
+		// omitempty: a row with too few samples for one reads as before.
+		Interval *Interval `json:"ratio_interval_90,omitempty"`
 	}
 	var rows []row
 	for _, w := range r.Rows() {
-		rw := row{Label: w.Label(), Unit: w.Unit, Stats: w.Stats}
+		rw := row{Label: w.Label(), Unit: w.Unit, Stats: w.Stats, Interval: w.Interval}
 		if x := w.Ratio(); x == x { // not NaN
 			rw.Ratio = &x
 		}

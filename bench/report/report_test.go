@@ -5,8 +5,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestQuantile(t *testing.T) {
@@ -142,5 +144,163 @@ func TestTableAndFiles(t *testing.T) {
 func TestEmptyRunStillWritesPlots(t *testing.T) {
 	if err := (&Run{}).Write(t.TempDir()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// spread is ten start times with the ±10–20% rep-to-rep spread of a run on
+// the 2-core machine.
+var spread = []float64{300, 340, 290, 360, 310, 280, 330, 350, 295, 320}
+
+func scaled(v []float64, f float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = x * f
+	}
+	return out
+}
+
+func TestRatioInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		num, den []float64
+		want     func(Interval) bool // nil: no interval
+	}{
+		{"identical distributions: around 1", spread, spread,
+			func(iv Interval) bool { return iv.Lo < 1 && iv.Hi > 1 && iv.Lo > 0.8 && iv.Hi < 1.2 }},
+		{"2× shift: excludes 1", scaled(spread, 2), spread,
+			func(iv Interval) bool { return iv.Lo > 1.5 && iv.Hi < 2.5 }},
+		{"2× faster: excludes 1", scaled(spread, 0.5), spread,
+			func(iv Interval) bool { return iv.Lo > 0.4 && iv.Hi < 0.6 }},
+		{"distinct values: contains the point ratio", []float64{318, 301, 352, 366, 298, 331, 344, 287, 309, 325, 340}, spread,
+			func(iv Interval) bool { x := 325.0 / 315; return iv.Lo < x && x < iv.Hi }},
+		{"seven mynet samples: none", spread[:7], spread, nil},
+		{"seven bridge samples: none", spread, spread[:7], nil},
+		{"no samples: none", nil, nil, nil},
+		{"bridge median can be zero: none", spread, make([]float64, 10), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			iv := RatioInterval(tc.num, tc.den)
+			switch {
+			case tc.want == nil && iv != nil:
+				t.Errorf("interval %s, want none", span(iv))
+			case tc.want != nil && (iv == nil || !tc.want(*iv)):
+				t.Errorf("interval %s", span(iv))
+			}
+		})
+	}
+}
+
+func TestRatioIntervalIsDeterministic(t *testing.T) {
+	den := slices.Clone(spread)
+	first := RatioInterval(scaled(spread, 1.05), den)
+	again := RatioInterval(scaled(spread, 1.05), den)
+	if first == nil || again == nil || *again != *first {
+		t.Errorf("two calls gave %s and %s", span(first), span(again))
+	}
+	if !slices.Equal(den, spread) {
+		t.Error("RatioInterval reordered its input")
+	}
+}
+
+// goalRun measures run -d and throughput container→container with ten
+// reps per driver, mynet's being bridge's times the given factors.
+func goalRun(start, throughput float64) *Run {
+	r := &Run{Mode: "test"}
+	add := func(k Key, drv, unit string, vals []float64) {
+		for i, v := range vals {
+			r.Add(Sample{Scenario: k.Scenario, Metric: k.Metric, Driver: drv, Value: v, Unit: unit, Rep: i})
+		}
+	}
+	add(Key{Scenario: Control, Metric: Run1}, Bridge, "ms", spread)
+	add(Key{Scenario: Control, Metric: Run1}, Mynet, "ms", scaled(spread, start))
+	gbit := scaled(spread, 1.0/30)
+	add(Key{Scenario: Data, Metric: Throughput(PathC2C)}, Bridge, "Gbit/s", gbit)
+	add(Key{Scenario: Data, Metric: Throughput(PathC2C)}, Mynet, "Gbit/s", scaled(gbit, throughput))
+	return r
+}
+
+func TestGoalInterval(t *testing.T) {
+	const (
+		start = "container start (run -d) ≤ 1.05× bridge"
+		tput  = "throughput container→container ≥ 0.97× bridge"
+	)
+	for _, tc := range []struct {
+		name          string
+		run           *Run
+		goal          string
+		status        string
+		detail, noise string // noise: "" when the interval is clear of the bar
+	}{
+		{"clearly met", goalRun(0.5, 1), start, Met,
+			"mynet 158 ms, bridge 315 ms: ratio 0.500 (90% interval 0.451–0.548; 2.0× faster)", ""},
+		{"met within noise", goalRun(1, 1), start, Met,
+			"ratio 1.000 (90% interval 0.903–1.095)", "; within noise: the interval spans the bar"},
+		{"missed within noise", goalRun(1.08, 1), start, Missed,
+			"ratio 1.080 (90% interval 0.975–1.183)", "; within noise: the interval spans the bar"},
+		{"clearly missed", goalRun(2, 1), start, Missed, "ratio 2.000 (90% interval 1.806–2.191)", ""},
+		{"at least, missed within noise", goalRun(1, 0.96), tput, Missed,
+			"ratio 0.960 (90% interval 0.867–1.052)", "; within noise: the interval spans the bar"},
+		{"at least, clearly met", goalRun(1, 1.2), tput, Met, "ratio 1.200 (90% interval 1.084–1.314)", ""},
+		{"three samples: no interval", sampleRun(), start, Met, "bridge 310 ms: ratio 1.006", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v Verdict
+			for _, g := range tc.run.Goals() {
+				if g.Goal == tc.goal {
+					v = g
+				}
+			}
+			if v.Status != tc.status || !strings.HasSuffix(v.Detail, tc.detail+tc.noise) {
+				t.Errorf("[%s] %s, want [%s] ...%s", v.Status, v.Detail, tc.status, tc.detail+tc.noise)
+			}
+		})
+	}
+}
+
+func TestTableShowsInterval(t *testing.T) {
+	r := goalRun(1.08, 1)
+	r.Add(Sample{Scenario: Control, Metric: Rm1, Driver: Bridge, Value: 100, Unit: "ms"},
+		Sample{Scenario: Control, Metric: Rm1, Driver: Mynet, Value: 110, Unit: "ms"})
+	table := r.Table()
+	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
+	for _, want := range []struct{ line, has string }{
+		{lines[0], "mynet/bridge  90% interval"},
+		{lines[1], "1.080   0.975–1.183"},
+		{lines[3], "1.100             -"},
+	} {
+		if !strings.HasSuffix(strings.TrimRight(want.line, " "), want.has) {
+			t.Errorf("line %q lacks %q:\n%s", want.line, want.has, table)
+		}
+	}
+	for _, l := range lines {
+		if utf8.RuneCountInString(l) != utf8.RuneCountInString(lines[0]) {
+			t.Errorf("table not aligned:\n%s", table)
+			break
+		}
+	}
+}
+
+func TestResultsJSONHasInterval(t *testing.T) {
+	dir := t.TempDir()
+	r := goalRun(1.08, 1)
+	r.Add(Sample{Scenario: Control, Metric: Rm1, Driver: Bridge, Value: 100, Unit: "ms"})
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "results.json"))
+	var parsed struct {
+		Rows []struct {
+			Label    string
+			Interval *Interval `json:"ratio_interval_90"`
+		}
+	}
+	if err := json.Unmarshal(b, &parsed); err != nil || len(parsed.Rows) != 3 {
+		t.Fatalf("results.json: %v, %d rows", err, len(parsed.Rows))
+	}
+	if iv := parsed.Rows[0].Interval; iv == nil || span(iv) != "0.975–1.183" {
+		t.Errorf("%s: interval %s, want 0.975–1.183", parsed.Rows[0].Label, span(iv))
+	}
+	if !strings.Contains(string(b), `"label": "control: rm -f",`) || strings.Count(string(b), "ratio_interval_90") != 2 {
+		t.Errorf("a row without an interval has the field:\n%s", b)
 	}
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
@@ -11,8 +12,9 @@ import (
 // Row is one line of the table: a metric's stats per driver.
 type Row struct {
 	Key
-	Unit  string
-	Stats map[string]Stats // by driver
+	Unit     string
+	Stats    map[string]Stats // by driver
+	Interval *Interval        // of Ratio; nil when too few samples
 }
 
 // Ratio is mynet's median over bridge's, NaN when either is missing or
@@ -42,31 +44,35 @@ func (w Row) Label() string {
 func (r *Run) Rows() []Row {
 	var rows []Row
 	for _, k := range r.Keys() {
-		row := Row{Key: k, Unit: r.Unit(k), Stats: map[string]Stats{}}
-		for _, d := range []string{Bridge, Mynet, None, Baseline} {
-			if st := Summarize(r.Select(k, d)); st.N > 0 {
-				row.Stats[d] = st
-			}
-		}
-		rows = append(rows, row)
+		rows = append(rows, r.row(k))
 	}
 	return rows
 }
 
-// Row returns the row for k, or one with no stats.
+// Row returns the row for k, or one with no stats. It computes only that
+// row: each goal asks for one, and a row's bootstrap is not free.
 func (r *Run) Row(k Key) Row {
-	for _, row := range r.Rows() {
-		if row.Key == k {
-			return row
+	if !slices.Contains(r.Keys(), k) {
+		return Row{Key: k, Stats: map[string]Stats{}}
+	}
+	return r.row(k)
+}
+
+func (r *Run) row(k Key) Row {
+	row := Row{Key: k, Unit: r.Unit(k), Stats: map[string]Stats{}}
+	for _, d := range []string{Bridge, Mynet, None, Baseline} {
+		if st := Summarize(r.Select(k, d)); st.N > 0 {
+			row.Stats[d] = st
 		}
 	}
-	return Row{Key: k, Stats: map[string]Stats{}}
+	row.Interval = RatioInterval(r.Select(k, Mynet), r.Select(k, Bridge))
+	return row
 }
 
 // Table renders the rows as aligned text: bridge and mynet medians and
-// p90s and the ratio mynet/bridge. A row measured for another driver only
-// (the --network none floor, the no-Docker baseline) shows it in the bridge
-// columns with the driver named in the label.
+// p90s, the ratio mynet/bridge and its 90% interval. A row measured for
+// another driver only (the --network none floor, the no-Docker baseline)
+// shows it in the bridge columns with the driver named in the label.
 func (r *Run) Table() string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -75,7 +81,7 @@ func (r *Run) Table() string {
 	for _, row := range rows {
 		width = max(width, utf8.RuneCountInString(rowLabel(row)))
 	}
-	fmt.Fprintf(tw, "%-*s\tunit\tn\tbridge med\tbridge p90\tmynet med\tmynet p90\tmynet/bridge\t\n", width, "metric")
+	fmt.Fprintf(tw, "%-*s\tunit\tn\tbridge med\tbridge p90\tmynet med\tmynet p90\tmynet/bridge\t90%% interval\t\n", width, "metric")
 	for _, row := range rows {
 		fmt.Fprintln(tw, tableLine(row, width))
 	}
@@ -111,7 +117,7 @@ func tableLine(row Row, width int) string {
 	label += strings.Repeat(" ", width-utf8.RuneCountInString(label))
 	return strings.Join([]string{label, row.Unit, fmt.Sprint(n),
 		num(left, left.Median), num(left, left.P90), num(right, right.Median), num(right, right.P90),
-		ratio(row.Ratio()), ""}, "\t")
+		ratio(row.Ratio()), span(row.Interval), ""}, "\t")
 }
 
 func num(st Stats, v float64) string {
