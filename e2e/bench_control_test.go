@@ -114,7 +114,11 @@ func (s *benchSuite) networkChurn(t *testing.T) {
 func (s *benchSuite) runOne(t *testing.T, d benchDriver, network string, rep int) {
 	c := s.sleeper(fmt.Sprintf("bench-one-%s-%d", d.label, rep), network)
 	var id string
+	pids, calls := s.cpuPidsNow(), s.pluginCallsNow()
+	before := readCPU(pids)
 	ms, err := benchTimed(func() (err error) { id, err = s.api.run(c); return err })
+	used := readCPU(pids).sub(before)
+	own, answered := calls.since()
 	if err != nil {
 		s.failed(t, "run -d on %s (rep %d) failed, not timed: %v", d.label, rep, err)
 		if id != "" {
@@ -127,6 +131,10 @@ func (s *benchSuite) runOne(t *testing.T, d benchDriver, network string, rep int
 		runMetric, rmMetric = report.RunNone, report.RmNone
 	}
 	s.add(report.Control, runMetric, d, "", 0, ms, "ms", rep)
+	s.addCPU(report.Control, runMetric, d, used, rep)
+	if d.label == report.Mynet && answered {
+		s.add(report.Control, report.OwnTime(runMetric), d, "", 0, own, "ms", rep)
+	}
 	ms, err = benchTimed(func() error { return s.api.remove(id) })
 	if err != nil {
 		s.failed(t, "rm -f on %s (rep %d) failed, not timed: %v", d.label, rep, err)
@@ -208,12 +216,16 @@ func (s *benchSuite) scaling(t *testing.T) {
 	defer s.removeAll()
 	nets := s.networks(t, subnetScaling, 16, "scale")
 	mynetPid := env.plugin.p.pid()
+	pids := s.cpuPidsNow()
 	var ids []string
 	defer func() { s.removeParallel(ids) }()
 	snapshot := func(count int) {
 		if slices.Contains(s.cfg.snapshots, count) {
 			s.add(report.Scaling, "mynet RSS", s.drivers[1], "", float64(count), benchRSS(mynetPid), "MiB", 0)
 			s.add(report.Scaling, "mynet open files", s.drivers[1], "", float64(count), benchFDs(mynetPid), "fds", 0)
+			// Every container adds mounts (its root, shm, netns) to the
+			// engine's mount table, which each new container copies.
+			s.add(report.Scaling, "engine mounts", s.drivers[1], "", float64(count), benchMounts(pids.dockerd), "mounts", 0)
 		}
 	}
 	snapshot(0)
@@ -221,10 +233,15 @@ func (s *benchSuite) scaling(t *testing.T) {
 	for i := range n {
 		for _, d := range benchOrder(i, s.drivers[0], s.drivers[1], noneDriver) {
 			var id string
+			calls := s.pluginCallsNow()
+			before := readCPU(pids)
 			ms, err := benchTimed(func() (err error) {
 				id, err = s.api.run(s.sleeper(fmt.Sprintf("bench-scale-%s-%d", d.label, i), nets[d.label]))
 				return err
 			})
+			used := readCPU(pids).sub(before)
+			own, answered := calls.since()
+			answered = answered && d.label == report.Mynet
 			if id != "" {
 				ids = append(ids, id)
 			}
@@ -238,9 +255,17 @@ func (s *benchSuite) scaling(t *testing.T) {
 			}
 			if i < 20 {
 				s.add(report.Scaling, first, d, "", 0, ms, "ms", i)
+				s.addCPU(report.Scaling, first, d, used, i)
+				if answered {
+					s.add(report.Scaling, report.OwnTime(first), d, "", 0, own, "ms", i)
+				}
 			}
 			if i >= n-20 {
 				s.add(report.Scaling, last, d, "", 0, ms, "ms", i)
+				s.addCPU(report.Scaling, last, d, used, i)
+				if answered {
+					s.add(report.Scaling, report.OwnTime(last), d, "", 0, own, "ms", i)
+				}
 			}
 		}
 		snapshot(i + 1)

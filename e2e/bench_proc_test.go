@@ -34,6 +34,15 @@ func benchFDs(pid int) float64 {
 	return float64(len(ents))
 }
 
+// benchMounts counts the mounts in pid's mount namespace.
+func benchMounts(pid int) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "mountinfo"))
+	if err != nil {
+		return 0
+	}
+	return float64(strings.Count(string(b), "\n"))
+}
+
 // benchChildren returns the pids of parent's children whose command name
 // (/proc/<pid>/comm) is comm: dockerd's docker-proxy processes.
 func benchChildren(parent int, comm string) []int {

@@ -31,6 +31,8 @@ import (
 //	MYNET_BENCH_MICRO  `go test -bench` output to include (make bench writes it first).
 //	MYNET_BENCH_PHASES only these phases: baseline,control,ports,data,scaling (default all).
 //	MYNET_BENCH_DATA_REPS  repetitions of the baseline and data phases, instead of the mode's.
+//	MYNET_BENCH_REPS       repetitions of the control plane's single operations, instead of the mode's.
+//	MYNET_BENCH_CONCURRENT_REPS repetitions of the concurrent start, instead of the mode's.
 //	MYNET_BENCH_DATA_PATHS only these data-plane paths: c2c,host,loopback,hostaddr,external.
 
 // benchConfig sizes one run.
@@ -235,15 +237,26 @@ func (s *benchSuite) finish(t *testing.T) {
 	fmt.Printf("\n%s\nresults in %s\n", s.run.Report(), dir)
 }
 
-// dataOverrides applies MYNET_BENCH_DATA_REPS and MYNET_BENCH_DATA_PATHS.
+// dataOverrides applies the MYNET_BENCH_*_REPS counts and MYNET_BENCH_DATA_PATHS.
 func (s *benchSuite) dataOverrides() error {
-	if v := os.Getenv("MYNET_BENCH_DATA_REPS"); v != "" {
+	for _, o := range []struct {
+		name, what string
+		n          *int
+	}{
+		{"MYNET_BENCH_DATA_REPS", "data and baseline repetitions", &s.cfg.dataReps},
+		{"MYNET_BENCH_REPS", "control-plane repetitions", &s.cfg.reps},
+		{"MYNET_BENCH_CONCURRENT_REPS", "concurrent-start repetitions", &s.cfg.concurrentReps},
+	} {
+		v := os.Getenv(o.name)
+		if v == "" {
+			continue
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return fmt.Errorf("MYNET_BENCH_DATA_REPS=%q: want a positive count", v)
+			return fmt.Errorf("%s=%q: want a positive count", o.name, v)
 		}
-		s.cfg.dataReps = n
-		s.run.Note("data and baseline repetitions: %d (MYNET_BENCH_DATA_REPS)", n)
+		*o.n = n
+		s.run.Note("%s: %d (%s)", o.what, n, o.name)
 	}
 	if v := os.Getenv("MYNET_BENCH_DATA_PATHS"); v != "" {
 		for _, name := range strings.Split(v, ",") {

@@ -43,6 +43,14 @@ const (
 	AllocFull  = "BenchmarkAllocate/p8/fill99"
 )
 
+// CPU names the CPU time who ("machine", "dockerd", "containerd", "mynet")
+// spent during a control-plane operation.
+func CPU(metric, who string) string { return "CPU of " + metric + ": " + who }
+
+// OwnTime names the time mynet spent in its own handlers during an
+// operation: the sum of its calls' durations, from its log.
+func OwnTime(metric string) string { return "mynet's own calls in " + metric }
+
 // Throughput and Latency name the data plane's metrics for a path.
 func Throughput(path string) string { return "throughput " + path }
 
@@ -180,6 +188,11 @@ func (r *Run) scalingGoal() Verdict {
 	ln := r.Row(Key{Scenario: Scaling, Metric: Last20None}).Stats[None]
 	if fn.N > 0 && ln.N > 0 {
 		detail += fmt.Sprintf("; --network none %s → %s ms (×%.3f)", Format(fn.Median), Format(ln.Median), ln.Median/fn.Median)
+	}
+	fo := r.Row(Key{Scenario: Scaling, Metric: OwnTime(First20)}).Stats[Mynet]
+	lo := r.Row(Key{Scenario: Scaling, Metric: OwnTime(Last20)}).Stats[Mynet]
+	if fo.N > 0 && lo.N > 0 {
+		detail += fmt.Sprintf("; mynet's own calls %s → %s ms (×%.3f)", Format(fo.Median), Format(lo.Median), lo.Median/fo.Median)
 	}
 	return Verdict{goal, status(x <= 1.1), detail}
 }

@@ -70,6 +70,8 @@ func sampleRun() *Run {
 	add(Scaling, Last20, Mynet, "", 0, "ms", 320, 320)
 	add(Scaling, First20None, None, "", 0, "ms", 150, 150)
 	add(Scaling, Last20None, None, "", 0, "ms", 180, 180)
+	add(Scaling, OwnTime(First20), Mynet, "", 0, "ms", 2.5, 2.5)
+	add(Scaling, OwnTime(Last20), Mynet, "", 0, "ms", 2.6, 2.6)
 	for i := range 5 {
 		r.Add(Sample{Scenario: Scaling, Metric: StartAt, Driver: Mynet, X: float64(i), Value: 300 + float64(i), Unit: "ms", PlotOnly: true})
 		r.Add(Sample{Scenario: Scaling, Metric: StartAt, Driver: Bridge, X: float64(i), Value: 290 + float64(i), Unit: "ms", PlotOnly: true})
@@ -108,6 +110,10 @@ func TestGoals(t *testing.T) {
 	// The engine's own growth is shown next to mynet's.
 	if d := got["start of the last 20 containers on a /16 within 1.1× of the first 20"].Detail; !strings.Contains(d, "--network none 150 → 180 ms (×1.200)") {
 		t.Errorf("scaling detail lacks the --network none series: %s", d)
+	}
+	// And so is mynet's own part of a start, from its log.
+	if d := got["start of the last 20 containers on a /16 within 1.1× of the first 20"].Detail; !strings.Contains(d, "mynet's own calls 2.50 → 2.60 ms (×1.040)") {
+		t.Errorf("scaling detail lacks mynet's own calls: %s", d)
 	}
 }
 
