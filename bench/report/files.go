@@ -119,6 +119,7 @@ func (r *Run) Report() string {
 	fmt.Fprintf(&b, "machine: %s, %d cores, %d MiB, kernel %s\n", m.CPU, m.Cores, m.MemoryMiB, m.Kernel)
 	fmt.Fprintf(&b, "engine: %s (Docker %s, containerd %s, storage %s, iptables %s)\n\n", m.Engine, m.EngineVersion, m.Containerd, m.Storage, m.IptablesMode)
 	b.WriteString(r.Table())
+	b.WriteString(intervalLegend + "\n")
 	b.WriteString("\ngoals (issue 6):\n")
 	b.WriteString(GoalTable(r.Goals()))
 	r.mu.Lock()

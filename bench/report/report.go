@@ -96,15 +96,21 @@ func (r *Run) Note(format string, args ...any) {
 // Select returns the values of the samples that match key and driver, in
 // the order they were taken.
 func (r *Run) Select(k Key, driver string) []float64 {
+	return values(r.SelectSamples(k, driver))
+}
+
+// SelectSamples is Select with the whole samples, whose Rep pairs a mynet
+// value with the bridge value taken beside it.
+func (r *Run) SelectSamples(k Key, driver string) []Sample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var v []float64
+	var out []Sample
 	for _, s := range r.Samples {
 		if s.Key() == k && s.Driver == driver {
-			v = append(v, s.Value)
+			out = append(out, s)
 		}
 	}
-	return v
+	return out
 }
 
 // Stats summarises the values of one metric for one driver.

@@ -208,8 +208,108 @@ func TestRatioIntervalIsDeterministic(t *testing.T) {
 	}
 }
 
+// drifting is twenty interleaved reps on a machine that slows down through
+// the run: bridge's rep i takes 100+10i ms and mynet's 1.02 times that,
+// give or take 1%, as the two were taken a second apart.
+func drifting() (mynet, bridge []Sample) {
+	for i := range 20 {
+		b := 100 + 10*float64(i)
+		jitter := 1 + 0.005*float64(i*7%5-2)
+		bridge = append(bridge, Sample{Driver: Bridge, Rep: i, Value: b})
+		mynet = append(mynet, Sample{Driver: Mynet, Rep: i, Value: 1.02 * b * jitter})
+	}
+	return mynet, bridge
+}
+
+func TestPairedIntervalRemovesDrift(t *testing.T) {
+	mynet, bridge := drifting()
+	paired := SampleRatioInterval(mynet, bridge)
+	indep := RatioInterval(values(mynet), values(bridge))
+	if paired == nil || indep == nil {
+		t.Fatalf("paired %s, independent %s", span(paired), span(indep))
+	}
+	if !paired.Paired || indep.Paired {
+		t.Errorf("paired %+v, independent %+v: Paired flags wrong", *paired, *indep)
+	}
+	for _, iv := range []*Interval{paired, indep} {
+		if iv.Lo > 1.02 || iv.Hi < 1.02 {
+			t.Errorf("interval %s excludes 1.02", span(iv))
+		}
+	}
+	pw, iw := paired.Hi-paired.Lo, indep.Hi-indep.Lo
+	t.Logf("paired %s (width %.4f), independent %s (width %.4f)", span(paired), pw, span(indep), iw)
+	if pw > iw/10 {
+		t.Errorf("paired width %.4f not a tenth of the independent %.4f", pw, iw)
+	}
+}
+
+func TestPairedIntervalFallsBack(t *testing.T) {
+	mynet, bridge := drifting()
+	withRep := func(s []Sample, i, rep int) []Sample {
+		s = slices.Clone(s)
+		s[i].Rep = rep
+		return s
+	}
+	noReps := func(s []Sample) []Sample {
+		s = slices.Clone(s)
+		for i := range s {
+			s[i].Rep = 0
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name     string
+		num, den []Sample
+	}{
+		{"a mynet rep missing", mynet[:19], bridge},
+		{"a bridge rep missing", mynet, bridge[1:]},
+		{"other reps", withRep(mynet, 19, 20), bridge},
+		{"a rep twice on both sides", withRep(mynet, 4, 3), withRep(bridge, 4, 3)},
+		{"no reps", noReps(mynet), noReps(bridge)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, want := SampleRatioInterval(tc.num, tc.den), RatioInterval(values(tc.num), values(tc.den))
+			if (got == nil) != (want == nil) || got != nil && *got != *want {
+				t.Errorf("interval %s, want the independent %s", span(got), span(want))
+			}
+		})
+	}
+	// Eight pairs or more, as for the independent bootstrap.
+	if iv := SampleRatioInterval(mynet[:7], bridge[:7]); iv != nil {
+		t.Errorf("seven pairs: interval %s, want none", span(iv))
+	}
+	if iv := SampleRatioInterval(mynet[:8], bridge[:8]); iv == nil || !iv.Paired {
+		t.Errorf("eight pairs: interval %+v, want a paired one", iv)
+	}
+	zero := slices.Clone(bridge)
+	for i := range zero {
+		zero[i].Value = 0
+	}
+	if iv := SampleRatioInterval(mynet, zero); iv != nil {
+		t.Errorf("zero bridge median: interval %s, want none", span(iv))
+	}
+}
+
+func TestPairedIntervalIsDeterministic(t *testing.T) {
+	mynet, bridge := drifting()
+	mynet = append(mynet[10:], mynet[:10]...) // pairs by rep, not by position
+	before := slices.Clone(mynet)
+	first := SampleRatioInterval(mynet, bridge)
+	again := SampleRatioInterval(mynet, bridge)
+	inOrder, _ := drifting()
+	ordered := SampleRatioInterval(inOrder, bridge)
+	if first == nil || again == nil || ordered == nil || *again != *first || *ordered != *first {
+		t.Errorf("calls gave %s, %s and in rep order %s", span(first), span(again), span(ordered))
+	}
+	if !slices.Equal(mynet, before) {
+		t.Error("SampleRatioInterval reordered its input")
+	}
+}
+
 // goalRun measures run -d and throughput container→container with ten
-// reps per driver, mynet's being bridge's times the given factors.
+// reps per driver, mynet's being bridge's times the given factors. Mynet's
+// rep i has bridge's value of rep i+3: were they in step, every pair would
+// have the exact factor as its ratio and the paired interval no width.
 func goalRun(start, throughput float64) *Run {
 	r := &Run{Mode: "test"}
 	add := func(k Key, drv, unit string, vals []float64) {
@@ -217,11 +317,12 @@ func goalRun(start, throughput float64) *Run {
 			r.Add(Sample{Scenario: k.Scenario, Metric: k.Metric, Driver: drv, Value: v, Unit: unit, Rep: i})
 		}
 	}
+	shifted := append(slices.Clone(spread[3:]), spread[:3]...)
 	add(Key{Scenario: Control, Metric: Run1}, Bridge, "ms", spread)
-	add(Key{Scenario: Control, Metric: Run1}, Mynet, "ms", scaled(spread, start))
+	add(Key{Scenario: Control, Metric: Run1}, Mynet, "ms", scaled(shifted, start))
 	gbit := scaled(spread, 1.0/30)
 	add(Key{Scenario: Data, Metric: Throughput(PathC2C)}, Bridge, "Gbit/s", gbit)
-	add(Key{Scenario: Data, Metric: Throughput(PathC2C)}, Mynet, "Gbit/s", scaled(gbit, throughput))
+	add(Key{Scenario: Data, Metric: Throughput(PathC2C)}, Mynet, "Gbit/s", scaled(scaled(shifted, 1.0/30), throughput))
 	return r
 }
 
@@ -238,15 +339,15 @@ func TestGoalInterval(t *testing.T) {
 		detail, noise string // noise: "" when the interval is clear of the bar
 	}{
 		{"clearly met", goalRun(0.5, 1), start, Met,
-			"mynet 158 ms, bridge 315 ms: ratio 0.500 (90% interval 0.451–0.548; 2.0× faster)", ""},
+			"mynet 158 ms, bridge 315 ms: ratio 0.500 (90% interval 0.456–0.557; 2.0× faster)", ""},
 		{"met within noise", goalRun(1, 1), start, Met,
-			"ratio 1.000 (90% interval 0.903–1.095)", "; within noise: the interval spans the bar"},
+			"ratio 1.000 (90% interval 0.912–1.115)", "; within noise: the interval spans the bar"},
 		{"missed within noise", goalRun(1.08, 1), start, Missed,
-			"ratio 1.080 (90% interval 0.975–1.183)", "; within noise: the interval spans the bar"},
-		{"clearly missed", goalRun(2, 1), start, Missed, "ratio 2.000 (90% interval 1.806–2.191)", ""},
+			"ratio 1.080 (90% interval 0.985–1.204)", "; within noise: the interval spans the bar"},
+		{"clearly missed", goalRun(2, 1), start, Missed, "ratio 2.000 (90% interval 1.824–2.230)", ""},
 		{"at least, missed within noise", goalRun(1, 0.96), tput, Missed,
-			"ratio 0.960 (90% interval 0.867–1.052)", "; within noise: the interval spans the bar"},
-		{"at least, clearly met", goalRun(1, 1.2), tput, Met, "ratio 1.200 (90% interval 1.084–1.314)", ""},
+			"ratio 0.960 (90% interval 0.875–1.070)", "; within noise: the interval spans the bar"},
+		{"at least, clearly met", goalRun(1, 1.2), tput, Met, "ratio 1.200 (90% interval 1.094–1.338)", ""},
 		{"three samples: no interval", sampleRun(), start, Met, "bridge 310 ms: ratio 1.006", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,7 +372,7 @@ func TestTableShowsInterval(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
 	for _, want := range []struct{ line, has string }{
 		{lines[0], "mynet/bridge  90% interval"},
-		{lines[1], "1.080   0.975–1.183"},
+		{lines[1], "1.080   0.985–1.204"},
 		{lines[3], "1.100             -"},
 	} {
 		if !strings.HasSuffix(strings.TrimRight(want.line, " "), want.has) {
@@ -283,6 +384,9 @@ func TestTableShowsInterval(t *testing.T) {
 			t.Errorf("table not aligned:\n%s", table)
 			break
 		}
+	}
+	if !strings.Contains(r.Report(), table+intervalLegend+"\n") {
+		t.Errorf("report lacks the interval's legend under the table:\n%s", r.Report())
 	}
 }
 
@@ -303,8 +407,8 @@ func TestResultsJSONHasInterval(t *testing.T) {
 	if err := json.Unmarshal(b, &parsed); err != nil || len(parsed.Rows) != 3 {
 		t.Fatalf("results.json: %v, %d rows", err, len(parsed.Rows))
 	}
-	if iv := parsed.Rows[0].Interval; iv == nil || span(iv) != "0.975–1.183" {
-		t.Errorf("%s: interval %s, want 0.975–1.183", parsed.Rows[0].Label, span(iv))
+	if iv := parsed.Rows[0].Interval; iv == nil || span(iv) != "0.985–1.204" || !iv.Paired {
+		t.Errorf("%s: interval %+v, want 0.985–1.204 paired", parsed.Rows[0].Label, iv)
 	}
 	if !strings.Contains(string(b), `"label": "control: rm -f",`) || strings.Count(string(b), "ratio_interval_90") != 2 {
 		t.Errorf("a row without an interval has the field:\n%s", b)

@@ -14,7 +14,7 @@ type Row struct {
 	Key
 	Unit     string
 	Stats    map[string]Stats // by driver
-	Interval *Interval        // of Ratio; nil when too few samples
+	Interval *Interval        // of Ratio; nil when too few samples; see SampleRatioInterval
 }
 
 // Ratio is mynet's median over bridge's, NaN when either is missing or
@@ -65,9 +65,13 @@ func (r *Run) row(k Key) Row {
 			row.Stats[d] = st
 		}
 	}
-	row.Interval = RatioInterval(r.Select(k, Mynet), r.Select(k, Bridge))
+	row.Interval = SampleRatioInterval(r.SelectSamples(k, Mynet), r.SelectSamples(k, Bridge))
 	return row
 }
+
+// intervalLegend, printed under the table, says what its last column is;
+// whether a row was paired is in results.json, the column kept narrow.
+const intervalLegend = "90% interval: bootstrap of the ratio of medians, paired by repetition where both drivers have the same repetitions"
 
 // Table renders the rows as aligned text: bridge and mynet medians and
 // p90s, the ratio mynet/bridge and its 90% interval. A row measured for
