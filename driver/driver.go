@@ -55,10 +55,17 @@ type Driver struct {
 	log *logrus.Entry
 
 	// mu guards networks and endpoints and serialises kernel changes, so
-	// two requests never race on one bridge or rule set.
+	// two requests never race on one bridge or rule set. The exceptions
+	// are an endpoint's own veth pair and record, made and removed
+	// without it (CreateEndpoint, DeleteEndpoint): nothing else touches
+	// them, and a burst of container starts would otherwise queue every
+	// call behind the kernel's rtnl lock.
 	mu        sync.Mutex
 	networks  map[string]*networkState
 	endpoints map[string]*endpointState
+	// creating holds the IDs of endpoints whose CreateEndpoint is making
+	// the pair and record, outside mu.
+	creating map[string]bool
 	// orphanSeen remembers when each engine endpoint's container end was
 	// first seen in the host namespace (orphans.go).
 	orphanSeen map[string]time.Time

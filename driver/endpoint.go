@@ -58,33 +58,30 @@ func (ep *endpointState) logFields() logrus.Fields {
 // network's bridge and records it. It answers a MAC only when the engine
 // sent none: the engine rejects any field it had already set, even to the
 // same value.
+//
+// The pair and the record are made without d.mu held: while containers
+// start in a burst, creating a veth waits for the kernel's rtnl lock (tens
+// of ms, the engine holds it to move links into namespaces), and every
+// other call, Join, Program, EndpointOperInfo of other containers, which
+// only read memory, would queue behind it. The ID is reserved in
+// d.creating meanwhile; the engine makes each endpoint once and sends
+// nothing else for it before the answer.
 func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.CreateEndpointResponse, retErr error) {
 	ep, deriveMAC, err := newEndpoint(req)
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n, err := d.network(req.NetworkID)
+	spec, err := d.reserveEndpoint(req, ep)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := d.endpoints[ep.ID]; ok {
-		return nil, fmt.Errorf("endpoint %s already exists", short(ep.ID, 12))
-	}
-	if err := checkEndpointAddrs(n, ep); err != nil {
-		return nil, err
-	}
-	if ep.Ports, _, err = portRequestsFrom(req.Options); err != nil {
-		return nil, fmt.Errorf("create endpoint: %w", err)
-	}
-	br, err := d.bridgeOf(n)
-	if err != nil {
-		return nil, err
-	}
-	mac, _ := net.ParseMAC(ep.MAC)
-	spec := vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
-		Isolated: !n.Options.ICC}
+	defer func() {
+		if retErr != nil {
+			d.mu.Lock()
+			delete(d.creating, ep.ID)
+			d.mu.Unlock()
+		}
+	}()
 	if err := createVeth(d.nl, spec); err != nil {
 		return nil, fmt.Errorf("endpoint %s: %w", short(ep.ID, 12), err)
 	}
@@ -96,12 +93,50 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
 		return nil, fmt.Errorf("record endpoint %s: %w", short(ep.ID, 12), err)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.networks[ep.NetworkID]; !ok {
+		_ = d.st.Delete(endpointsBucket, ep.ID)
+		return nil, fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", short(ep.ID, 12), short(ep.NetworkID, 12))
+	}
+	delete(d.creating, ep.ID)
 	d.endpoints[ep.ID] = ep
 	d.log.WithFields(ep.logFields()).Info("endpoint created")
 	if !deriveMAC {
 		return &network.CreateEndpointResponse{}, nil
 	}
 	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: ep.MAC}}, nil
+}
+
+// reserveEndpoint checks ep against its network, reserves its ID and
+// returns the pair to create. It holds d.mu only for that.
+func (d *Driver) reserveEndpoint(req *network.CreateEndpointRequest, ep *endpointState) (vethSpec, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.network(req.NetworkID)
+	if err != nil {
+		return vethSpec{}, err
+	}
+	if _, ok := d.endpoints[ep.ID]; ok || d.creating[ep.ID] {
+		return vethSpec{}, fmt.Errorf("endpoint %s already exists", short(ep.ID, 12))
+	}
+	if err := checkEndpointAddrs(n, ep); err != nil {
+		return vethSpec{}, err
+	}
+	if ep.Ports, _, err = portRequestsFrom(req.Options); err != nil {
+		return vethSpec{}, fmt.Errorf("create endpoint: %w", err)
+	}
+	br, err := d.bridgeOf(n)
+	if err != nil {
+		return vethSpec{}, err
+	}
+	if d.creating == nil {
+		d.creating = map[string]bool{}
+	}
+	d.creating[ep.ID] = true
+	mac, _ := net.ParseMAC(ep.MAC)
+	return vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
+		Isolated: !n.Options.ICC}, nil
 }
 
 // newEndpoint validates the request into a record; deriveMAC reports that

@@ -80,16 +80,32 @@ func (d *Driver) Leave(req *network.LeaveRequest) error {
 
 // DeleteEndpoint removes the veth pair and the record. An unknown endpoint
 // is success: the engine calls this from rollbacks and stale-endpoint
-// cleanup, possibly more than once.
+// cleanup, possibly more than once. The ports are unpublished under d.mu;
+// the pair and the record are removed without it, as CreateEndpoint makes
+// them: deleting a veth waits for the kernel's rtnl lock.
 func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
+		d.mu.Unlock()
 		d.log.WithField("endpoint", short(req.EndpointID, 12)).Debug("delete of unknown endpoint, nothing to do")
 		return nil
 	}
-	return d.removeEndpoint(ep)
+	err := d.unpublish(ep)
+	d.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	if err := d.dropEndpoint(ep); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.endpoints[ep.ID] == ep {
+		delete(d.endpoints, ep.ID)
+	}
+	d.log.WithFields(ep.logFields()).Info("endpoint removed")
+	return nil
 }
 
 // removeEndpoint unpublishes the endpoint's ports, deletes the pair, then
@@ -99,14 +115,23 @@ func (d *Driver) removeEndpoint(ep *endpointState) error {
 	if err := d.unpublish(ep); err != nil {
 		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
 	}
+	if err := d.dropEndpoint(ep); err != nil {
+		return err
+	}
+	delete(d.endpoints, ep.ID)
+	d.log.WithFields(ep.logFields()).Info("endpoint removed")
+	return nil
+}
+
+// dropEndpoint deletes ep's pair, then its record: a failure keeps the
+// record so a retry can finish. Both are idempotent.
+func (d *Driver) dropEndpoint(ep *endpointState) error {
 	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
 		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
 		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
 	}
-	delete(d.endpoints, ep.ID)
-	d.log.WithFields(ep.logFields()).Info("endpoint removed")
 	return nil
 }
 
