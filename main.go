@@ -73,7 +73,7 @@ func main() {
 		os.Exit(2)
 	}
 	log := logrus.New()
-	// Millisecond timestamps: a container start is a few plugin calls
+	// Microsecond timestamps: a container start is a few plugin calls
 	// within tens of ms, and telling engine time from plugin time needs
 	// them ordered.
 	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "2006-01-02T15:04:05.000000Z07:00"})

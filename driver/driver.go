@@ -85,7 +85,7 @@ var _ network.Driver = (*Driver)(nil)
 // reserves them itself (see PortReserver).
 func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry) (*Driver, error) {
 	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
-		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{},
+		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}, creating: map[string]bool{},
 		ports: &portAllocator{holder: socketHolder{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
 		holds: map[string][]hold{}}
 	if r, ok := nl.(PortReserver); ok {

@@ -130,9 +130,6 @@ func (d *Driver) reserveEndpoint(req *network.CreateEndpointRequest, ep *endpoin
 	if err != nil {
 		return vethSpec{}, err
 	}
-	if d.creating == nil {
-		d.creating = map[string]bool{}
-	}
 	d.creating[ep.ID] = true
 	mac, _ := net.ParseMAC(ep.MAC)
 	return vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,

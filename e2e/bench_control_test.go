@@ -114,7 +114,7 @@ func (s *benchSuite) networkChurn(t *testing.T) {
 func (s *benchSuite) runOne(t *testing.T, d benchDriver, network string, rep int) {
 	c := s.sleeper(fmt.Sprintf("bench-one-%s-%d", d.label, rep), network)
 	var id string
-	pids, calls := s.cpuPidsNow(), s.pluginCallsNow()
+	pids, calls := enginePids(), pluginCallsNow()
 	before := readCPU(pids)
 	ms, err := benchTimed(func() (err error) { id, err = s.api.run(c); return err })
 	used := readCPU(pids).sub(before)
@@ -215,14 +215,13 @@ func (s *benchSuite) parallel(n int, fn func(i int)) {
 func (s *benchSuite) scaling(t *testing.T) {
 	defer s.removeAll()
 	nets := s.networks(t, subnetScaling, 16, "scale")
-	mynetPid := env.plugin.p.pid()
-	pids := s.cpuPidsNow()
+	pids := enginePids()
 	var ids []string
 	defer func() { s.removeParallel(ids) }()
 	snapshot := func(count int) {
 		if slices.Contains(s.cfg.snapshots, count) {
-			s.add(report.Scaling, "mynet RSS", s.drivers[1], "", float64(count), benchRSS(mynetPid), "MiB", 0)
-			s.add(report.Scaling, "mynet open files", s.drivers[1], "", float64(count), benchFDs(mynetPid), "fds", 0)
+			s.add(report.Scaling, "mynet RSS", s.drivers[1], "", float64(count), benchRSS(pids.mynet), "MiB", 0)
+			s.add(report.Scaling, "mynet open files", s.drivers[1], "", float64(count), benchFDs(pids.mynet), "fds", 0)
 			// Every container adds mounts (its root, shm, netns) to the
 			// engine's mount table, which each new container copies.
 			s.add(report.Scaling, "engine mounts", s.drivers[1], "", float64(count), benchMounts(pids.dockerd), "mounts", 0)
@@ -233,7 +232,7 @@ func (s *benchSuite) scaling(t *testing.T) {
 	for i := range n {
 		for _, d := range benchOrder(i, s.drivers[0], s.drivers[1], noneDriver) {
 			var id string
-			calls := s.pluginCallsNow()
+			calls := pluginCallsNow()
 			before := readCPU(pids)
 			ms, err := benchTimed(func() (err error) {
 				id, err = s.api.run(s.sleeper(fmt.Sprintf("bench-scale-%s-%d", d.label, i), nets[d.label]))

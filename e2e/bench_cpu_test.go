@@ -26,7 +26,7 @@ type cpuUse struct {
 // cpuPids are the processes a reading looks at.
 type cpuPids struct{ dockerd, containerd, mynet int }
 
-func (s *benchSuite) cpuPidsNow() cpuPids {
+func enginePids() cpuPids {
 	p := cpuPids{dockerd: env.engine.dockerd.pid(), mynet: env.plugin.p.pid()}
 	if c := benchChildren(p.dockerd, "containerd"); len(c) == 1 {
 		p.containerd = c[0]
@@ -112,7 +112,7 @@ type pluginCalls struct {
 	off  int64
 }
 
-func (s *benchSuite) pluginCallsNow() *pluginCalls {
+func pluginCallsNow() *pluginCalls {
 	p := &pluginCalls{path: env.lay.pluginLog()}
 	if fi, err := os.Stat(p.path); err == nil {
 		p.off = fi.Size()
@@ -148,7 +148,7 @@ func (p *pluginCalls) since() (float64, bool) {
 		if !ok {
 			continue
 		}
-		v, _, _ = strings.Cut(strings.Trim(v, `"`), " ")
+		v, _, _ = strings.Cut(v, " ")
 		if d, err := time.ParseDuration(strings.Trim(v, `"`)); err == nil {
 			ms += float64(d) / float64(time.Millisecond)
 			found = true

@@ -132,7 +132,7 @@ func newBenchSuite(t *testing.T) *benchSuite {
 		s.phases = strings.Split(p, ",")
 		s.run.Note("phases run: %s (MYNET_BENCH_PHASES)", p)
 	}
-	if err := s.dataOverrides(); err != nil {
+	if err := s.overrides(); err != nil {
 		t.Fatal(err)
 	}
 	if err := ensureIperf3(); err != nil {
@@ -237,8 +237,8 @@ func (s *benchSuite) finish(t *testing.T) {
 	fmt.Printf("\n%s\nresults in %s\n", s.run.Report(), dir)
 }
 
-// dataOverrides applies the MYNET_BENCH_*_REPS counts and MYNET_BENCH_DATA_PATHS.
-func (s *benchSuite) dataOverrides() error {
+// overrides applies the MYNET_BENCH_*_REPS counts and MYNET_BENCH_DATA_PATHS.
+func (s *benchSuite) overrides() error {
 	for _, o := range []struct {
 		name, what string
 		n          *int

@@ -44,7 +44,7 @@ const (
 )
 
 // CPU names the CPU time who ("machine", "dockerd", "containerd", "mynet")
-// spent during a control-plane operation.
+// spent during an operation (a start in the control or scaling phase).
 func CPU(metric, who string) string { return "CPU of " + metric + ": " + who }
 
 // OwnTime names the time mynet spent in its own handlers during an
