@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -41,13 +40,15 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("create state dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "state.db")
-	// The timeout turns a second mynet on the same state dir into an error
-	// instead of a silent hang on bbolt's file lock.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openBolt(path)
 	if err != nil {
-		return nil, fmt.Errorf("open state file %s (is another mynet running? if the file is corrupt, move it away and restart; running containers will need to be recreated): %w", path, err)
+		return nil, err
 	}
 	s := &Store{db: db, path: path}
+	if err := s.check(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if err := s.initMeta(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -113,7 +114,7 @@ func (s *Store) Put(bucket, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
 		if err != nil {
 			return err
@@ -129,7 +130,7 @@ func (s *Store) Put(bucket, key string, v any) error {
 // Get decodes bucket/key into v; ErrNotFound when absent.
 func (s *Store) Get(bucket, key string, v any) error {
 	var raw []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket([]byte(bucket)); b != nil {
 			if r := b.Get([]byte(key)); r != nil {
 				raw = append([]byte(nil), r...)
@@ -152,7 +153,7 @@ func (s *Store) Get(bucket, key string, v any) error {
 // Delete removes bucket/key. A missing key is not an error: deletes are
 // retried by Docker after crashes and must be idempotent.
 func (s *Store) Delete(bucket, key string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil {
 			return nil
@@ -166,18 +167,30 @@ func (s *Store) Delete(bucket, key string) error {
 }
 
 // ForEach calls fn with every key and raw JSON value in bucket, in key order.
-// The value is only valid during the call.
+// The records are copied out of the transaction first, so fn may write to
+// the store, and a panic of bbolt's on a corrupt page is told apart from
+// one of fn's.
 func (s *Store) ForEach(bucket string, fn func(key string, raw []byte) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	var keys []string
+	var raws [][]byte
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			if err := fn(string(k), v); err != nil {
-				return fmt.Errorf("%s/%s in %s: %w", bucket, k, s.path, err)
-			}
+			keys = append(keys, string(k))
+			raws = append(raws, append([]byte(nil), v...))
 			return nil
 		})
 	})
+	if err != nil {
+		return fmt.Errorf("read bucket %s: %w", bucket, err)
+	}
+	for i, k := range keys {
+		if err := fn(k, raws[i]); err != nil {
+			return fmt.Errorf("%s/%s in %s: %w", bucket, k, s.path, err)
+		}
+	}
+	return nil
 }
