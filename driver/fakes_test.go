@@ -42,6 +42,15 @@ func (s *memStore) Delete(bucket, key string) error {
 	return nil
 }
 
+func (s *memStore) DeleteMany(bucket string, keys []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.data[bucket], k)
+	}
+	return nil
+}
+
 func (s *memStore) ForEach(bucket string, fn func(string, []byte) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

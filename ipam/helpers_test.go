@@ -56,6 +56,22 @@ func (s *memStore) Delete(bucket, key string) error {
 	return nil
 }
 
+// DeleteMany fails as a whole, deleting nothing, when any key's delete
+// would fail, like the single transaction of *store.Store.
+func (s *memStore) DeleteMany(bucket string, keys []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if s.failDelete != nil && s.failDelete(bucket, k) {
+			return fmt.Errorf("delete %d keys from %s: %w", len(keys), bucket, errDisk)
+		}
+	}
+	for _, k := range keys {
+		delete(s.data[bucket], k)
+	}
+	return nil
+}
+
 func (s *memStore) ForEach(bucket string, fn func(key string, raw []byte) error) error {
 	s.mu.Lock()
 	b := s.data[bucket]
@@ -88,6 +104,7 @@ type nullStore struct{}
 
 func (nullStore) Put(string, string, any) error                            { return nil }
 func (nullStore) Delete(string, string) error                              { return nil }
+func (nullStore) DeleteMany(string, []string) error                        { return nil }
 func (nullStore) ForEach(string, func(key string, raw []byte) error) error { return nil }
 
 func testLogger() *logrus.Entry {

@@ -11,10 +11,13 @@ import (
 
 // Store is all ipam needs from persistence; *store.Store
 // (github.com/mynet/mynet/store) satisfies it. Put JSON-encodes v; ForEach
-// yields raw JSON values. Delete of a missing key is nil.
+// yields raw JSON values. Delete of a missing key is nil. DeleteMany
+// deletes all keys or none, in one write: a pool of 100,000 leases must not
+// cost 100,000 fsyncs.
 type Store interface {
 	Put(bucket, key string, v any) error
 	Delete(bucket, key string) error
+	DeleteMany(bucket string, keys []string) error
 	ForEach(bucket string, fn func(key string, raw []byte) error) error
 }
 
@@ -150,11 +153,9 @@ func (m *IPAM) loadLease(key string, raw []byte) (bool, error) {
 	return true, nil
 }
 
-// deleteLeases removes every stored lease of a pool. Keys are collected
-// first: the store may not allow writes inside its ForEach. If a delete
-// fails the pool stays held and ReleasePool returns the error; the leases
-// already deleted belonged to a network being removed, and the engine's
-// retry (or the next ReleasePool) finishes the job.
+// deleteLeases removes every stored lease of a pool, in one write. If it
+// fails the pool stays held with all its leases and ReleasePool returns the
+// error; the engine's retry (or the next ReleasePool) finishes the job.
 func (m *IPAM) deleteLeases(poolID string) error {
 	var keys []string
 	prefix := poolID + "|"
@@ -167,10 +168,8 @@ func (m *IPAM) deleteLeases(poolID string) error {
 	if err != nil {
 		return fmt.Errorf("listing leases of pool %s: %w", poolID, err)
 	}
-	for _, k := range keys {
-		if err := m.st.Delete(leasesBucket, k); err != nil {
-			return fmt.Errorf("releasing pool %s: %w", poolID, err)
-		}
+	if err := m.st.DeleteMany(leasesBucket, keys); err != nil {
+		return fmt.Errorf("releasing pool %s: %w", poolID, err)
 	}
 	return nil
 }

@@ -120,3 +120,32 @@ func TestMigrate(t *testing.T) {
 	}
 	_ = s.Close()
 }
+
+// TestDeleteMany deletes several keys, missing ones among them, in one
+// call, and leaves the other keys alone.
+func TestDeleteMany(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if err := s.Put("b", k, rec{k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteMany("b", []string{"a", "c", "missing"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMany("nobucket", []string{"a"}); err != nil {
+		t.Fatalf("DeleteMany from a missing bucket: %v", err)
+	}
+	var keys []string
+	if err := s.ForEach("b", func(k string, _ []byte) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(keys, ",") != "b,d" {
+		t.Fatalf("keys after DeleteMany = %v, want b,d", keys)
+	}
+}

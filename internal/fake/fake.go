@@ -150,6 +150,16 @@ func (s *Store) Delete(bucket, key string) error {
 	return nil
 }
 
+// DeleteMany removes keys; missing ones are fine.
+func (s *Store) DeleteMany(bucket string, keys []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.data[bucket], k)
+	}
+	return nil
+}
+
 // ForEach calls fn for every record of bucket in key order.
 func (s *Store) ForEach(bucket string, fn func(string, []byte) error) error {
 	s.mu.Lock()
