@@ -21,6 +21,9 @@ var (
 	ErrPoolOverlap = errors.New("pool overlaps a pool in use")
 	// ErrInvalid: malformed or unacceptable input.
 	ErrInvalid = errors.New("invalid request")
+	// ErrBusy: a release of an address, or of a pool, whose lease is still
+	// being written; Docker releases only what it got an answer for.
+	ErrBusy = errors.New("lease being written")
 )
 
 // ipamError is a user-facing message that still matches its sentinel with

@@ -25,11 +25,17 @@ type memStore struct {
 	// failPut and failDelete, when set, decide per key whether a write fails.
 	failPut    func(bucket, key string) bool
 	failDelete func(bucket, key string) bool
+	// beforePut, when set, runs at the start of every Put, outside mu: a
+	// test can hold a write in flight with it.
+	beforePut func(bucket, key string)
 }
 
 func newMemStore() *memStore { return &memStore{data: map[string]map[string][]byte{}} }
 
 func (s *memStore) Put(bucket, key string, v any) error {
+	if s.beforePut != nil {
+		s.beforePut(bucket, key)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failPut != nil && s.failPut(bucket, key) {

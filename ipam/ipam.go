@@ -42,11 +42,18 @@ type IPAM struct {
 	cfg Config
 	log *logrus.Entry
 
-	// mu guards pools and every field of every pool in it. It is held across
-	// Store writes, so the stored state changes in the same order as the
-	// in-memory one; at Docker's request rate one lock is plenty.
+	// mu guards pools, every field of every pool in it, and writing. It is
+	// held across the Store writes of pools and of releases, so the stored
+	// state changes in the same order as the in-memory one. A new lease is
+	// written without it, so that concurrent RequestAddress calls share an
+	// fsync (lease.go).
 	mu    sync.Mutex
 	pools map[string]*pool // by PoolID
+	// writing holds the lease keys taken in memory whose records are still
+	// being written. They are refused release until the write is done, so
+	// that undoing a failed write can never free an address someone else
+	// holds by then.
+	writing map[string]struct{}
 }
 
 var _ api.Ipam = (*IPAM)(nil)
@@ -65,7 +72,7 @@ func New(st Store, cfg Config, log *logrus.Entry) (*IPAM, error) {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	m := &IPAM{st: st, cfg: cfg, log: log, pools: map[string]*pool{}}
+	m := &IPAM{st: st, cfg: cfg, log: log, pools: map[string]*pool{}, writing: map[string]struct{}{}}
 	n, err := m.load()
 	if err != nil {
 		return nil, err
@@ -131,6 +138,9 @@ func (m *IPAM) ReleasePool(r *api.ReleasePoolRequest) error {
 		m.log.WithField("pool", r.PoolID).Debug("pool already released")
 		return nil
 	}
+	if m.poolWriting(p.id) {
+		return errorf(ErrBusy, "pool %s still has address requests in progress: release it after they returned", p.prefix)
+	}
 	// Leases go first: a failure or crash half-way leaves the pool held,
 	// never leases without a pool.
 	if err := m.deleteLeases(p.id); err != nil {
@@ -161,27 +171,15 @@ func (m *IPAM) RequestAddress(r *api.RequestAddressRequest) (*api.RequestAddress
 	}
 
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ok := m.pools[r.PoolID]
-	if !ok {
-		return nil, errorf(ErrUnknownPool, "pool %q is not held by mynet (was it released?): recreate the network", r.PoolID)
-	}
-	var (
-		a   netip.Addr
-		err error
-	)
-	switch {
-	case want.IsValid():
-		a, err = want, m.reserve(p, want, leaseKind(gateway, r.Options))
-	case gateway:
-		a, err = m.reserveGateway(p)
-	default:
-		a, err = m.allocate(p)
-	}
+	l, err := m.take(r.PoolID, want, gateway, r.Options)
+	m.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	return &api.RequestAddressResponse{Address: netip.PrefixFrom(a, p.prefix.Bits()).String()}, nil
+	if err := m.record(l); err != nil {
+		return nil, err
+	}
+	return &api.RequestAddressResponse{Address: netip.PrefixFrom(l.addr, l.pool.prefix.Bits()).String()}, nil
 }
 
 // ReleaseAddress returns an address to its pool. Releasing a free address,
@@ -198,6 +196,9 @@ func (m *IPAM) ReleaseAddress(r *api.ReleaseAddressRequest) error {
 	if !ok || !p.leased(a) {
 		m.debugAddr(r.PoolID, a, "", "address already released")
 		return nil
+	}
+	if _, ok := m.writing[leaseKey(p.id, a)]; ok {
+		return errorf(ErrBusy, "address %s in pool %s is still being leased: release it after its request returned", a, p.prefix)
 	}
 	if err := m.st.Delete(leasesBucket, leaseKey(p.id, a)); err != nil {
 		return fmt.Errorf("releasing address %s in pool %s: %w", a, p.prefix, err)
@@ -311,57 +312,44 @@ func (m *IPAM) hostPrefixes(v6 bool) ([]netip.Prefix, error) {
 	return host, nil
 }
 
-// reserve leases exactly a. Called with mu held.
-func (m *IPAM) reserve(p *pool, a netip.Addr, kind string) error {
+// reserve takes exactly a. Called with mu held.
+func (m *IPAM) reserve(p *pool, a netip.Addr, kind string) (lease, error) {
 	switch {
 	case !p.prefix.Contains(a):
-		return errorf(ErrOutOfRange, "address %s is outside pool %s", a, p.prefix)
+		return lease{}, errorf(ErrOutOfRange, "address %s is outside pool %s", a, p.prefix)
 	case a == p.prefix.Addr():
-		return errorf(ErrInvalid, "address %s is the network address of pool %s and cannot be assigned", a, p.prefix)
+		return lease{}, errorf(ErrInvalid, "address %s is the network address of pool %s and cannot be assigned", a, p.prefix)
 	case p.unassignable(a):
-		return errorf(ErrInvalid, "address %s is the broadcast address of pool %s and cannot be assigned", a, p.prefix)
+		return lease{}, errorf(ErrInvalid, "address %s is the broadcast address of pool %s and cannot be assigned", a, p.prefix)
 	case p.leased(a):
-		return errorf(ErrAddressInUse, "address %s is already in use in pool %s", a, p.prefix)
-	}
-	// Store first, then memory: a failed write leaves nothing to undo.
-	if err := m.st.Put(leasesBucket, leaseKey(p.id, a), leaseRecord{Kind: kind}); err != nil {
-		return fmt.Errorf("recording address %s in pool %s: %w", a, p.prefix, err)
+		return lease{}, errorf(ErrAddressInUse, "address %s is already in use in pool %s", a, p.prefix)
 	}
 	p.mark(a)
-	m.debugAddr(p.id, a, kind, "address reserved")
-	return nil
+	return m.taken(p, a, leaseRecord{Kind: kind}), nil
 }
 
-// reserveGateway leases the pool's first usable address, the gateway Docker
+// reserveGateway takes the pool's first usable address, the gateway Docker
 // users expect (10.50.0.1 in 10.50.0.0/24). Called with mu held.
-func (m *IPAM) reserveGateway(p *pool) (netip.Addr, error) {
+func (m *IPAM) reserveGateway(p *pool) (lease, error) {
 	a := p.prefix.Addr().Next()
 	if p.leased(a) {
-		return netip.Addr{}, errorf(ErrAddressInUse, "gateway address %s, the first address of pool %s, is already in use: choose another with --gateway", a, p.prefix)
+		return lease{}, errorf(ErrAddressInUse, "gateway address %s, the first address of pool %s, is already in use: choose another with --gateway", a, p.prefix)
 	}
-	if err := m.reserve(p, a, kindGateway); err != nil {
-		return netip.Addr{}, err
-	}
-	return a, nil
+	return m.reserve(p, a, kindGateway)
 }
 
-// allocate leases the next free address of the window after the cursor,
+// allocate takes the next free address of the window after the cursor,
 // wrapping around. Called with mu held.
-func (m *IPAM) allocate(p *pool) (netip.Addr, error) {
+func (m *IPAM) allocate(p *pool) (lease, error) {
 	off, ok := p.used.NextClearWrap(p.cursor + 1)
 	if !ok {
-		return netip.Addr{}, p.exhausted()
+		return lease{}, p.exhausted()
 	}
-	a := p.addrAt(off)
-	seq := p.seq + 1
-	// Store first, then memory: a failed write leaves nothing to undo.
-	if err := m.st.Put(leasesBucket, leaseKey(p.id, a), leaseRecord{Kind: kindEndpoint, Seq: seq}); err != nil {
-		return netip.Addr{}, fmt.Errorf("recording address %s in pool %s: %w", a, p.prefix, err)
-	}
+	l := m.taken(p, p.addrAt(off), leaseRecord{Kind: kindEndpoint, Seq: p.seq + 1})
+	l.cursor = p.cursor
 	p.used.Set(off)
-	p.cursor, p.seq = off, seq
-	m.debugAddr(p.id, a, kindEndpoint, "address allocated")
-	return a, nil
+	p.cursor, p.seq = off, l.rec.Seq
+	return l, nil
 }
 
 // debugAddr logs one address step. The level is checked first because

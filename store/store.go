@@ -3,8 +3,9 @@
 // the engine never replays networks or endpoints to a remote driver.
 //
 // Records are JSON values under string keys in named buckets. Every write is
-// one bbolt transaction, fsynced before it returns, so a record written before
-// an answer goes back to Docker is on disk when Docker sees the answer.
+// in a bbolt transaction fsynced before it returns, so a record written before
+// an answer goes back to Docker is on disk when Docker sees the answer;
+// concurrent writes share one transaction and one fsync (batch.go).
 package store
 
 import (
@@ -28,8 +29,9 @@ var ErrNotFound = errors.New("not found")
 
 // Store is a bbolt-backed key/value store of JSON records.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db    *bolt.DB
+	path  string
+	batch batcher // Put, Delete and DeleteMany share transactions through it
 }
 
 // Open opens (creating if needed) the state file state.db in dir. It fails
@@ -114,7 +116,7 @@ func (s *Store) Put(bucket, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
 	}
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.write(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
 		if err != nil {
 			return err
@@ -153,7 +155,7 @@ func (s *Store) Get(bucket, key string, v any) error {
 // Delete removes bucket/key. A missing key is not an error: deletes are
 // retried by Docker after crashes and must be idempotent.
 func (s *Store) Delete(bucket, key string) error {
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil {
 			return nil
