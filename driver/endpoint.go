@@ -83,6 +83,10 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 		}
 	}()
 	if err := createVeth(d.nl, spec); err != nil {
+		if d.networkGone(ep) {
+			// Its bridge went with it; the kernel's EINVAL says nothing.
+			return nil, errNetworkDeleted(ep)
+		}
 		return nil, fmt.Errorf("endpoint %s: %w", short(ep.ID, 12), err)
 	}
 	defer func() {
@@ -97,7 +101,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	defer d.mu.Unlock()
 	if _, ok := d.networks[ep.NetworkID]; !ok {
 		_ = d.st.Delete(endpointsBucket, ep.ID)
-		return nil, fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", short(ep.ID, 12), short(ep.NetworkID, 12))
+		return nil, errNetworkDeleted(ep)
 	}
 	delete(d.creating, ep.ID)
 	d.endpoints[ep.ID] = ep
@@ -106,6 +110,19 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 		return &network.CreateEndpointResponse{}, nil
 	}
 	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: ep.MAC}}, nil
+}
+
+// networkGone reports whether ep's network was deleted while ep was being
+// created without d.mu.
+func (d *Driver) networkGone(ep *endpointState) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.networks[ep.NetworkID]
+	return !ok
+}
+
+func errNetworkDeleted(ep *endpointState) error {
+	return fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", short(ep.ID, 12), short(ep.NetworkID, 12))
 }
 
 // reserveEndpoint checks ep against its network, reserves its ID and
