@@ -91,7 +91,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	}
 	defer func() {
 		if retErr != nil {
-			_ = removeVeth(d.nl, ep.HostVeth, ep.PeerVeth)
+			warnUndo(d.log, ep.logFields(), "delete the endpoint's veth pair", removeVeth(d.nl, ep.HostVeth, ep.PeerVeth))
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
@@ -100,7 +100,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.networks[ep.NetworkID]; !ok {
-		_ = d.st.Delete(endpointsBucket, ep.ID)
+		warnUndo(d.log, ep.logFields(), "delete the endpoint's record", d.st.Delete(endpointsBucket, ep.ID))
 		return nil, errNetworkDeleted(ep)
 	}
 	delete(d.creating, ep.ID)
@@ -150,7 +150,7 @@ func (d *Driver) reserveEndpoint(req *network.CreateEndpointRequest, ep *endpoin
 	d.creating[ep.ID] = true
 	mac, _ := net.ParseMAC(ep.MAC)
 	return vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
-		Isolated: !n.Options.ICC}, nil
+		Isolated: !n.Options.ICC, Log: d.log}, nil
 }
 
 // newEndpoint validates the request into a record; deriveMAC reports that
