@@ -35,6 +35,7 @@ type Kernel struct {
 	peers  map[int]int // the other end of each veth, both ways
 	addrs  map[int][]netlink.Addr
 	ports  map[int]*netlink.Protinfo // bridge ports' flags
+	away   map[int]netlink.Link      // moved to another namespace (MoveOut)
 	next   int
 	fails  []*failure
 	hook   func(op, link string) error
@@ -50,7 +51,7 @@ type failure struct {
 // NewKernel returns an empty fake kernel.
 func NewKernel() *Kernel {
 	return &Kernel{links: map[int]netlink.Link{}, byName: map[string]int{}, peers: map[int]int{},
-		addrs: map[int][]netlink.Addr{}, ports: map[int]*netlink.Protinfo{}}
+		addrs: map[int][]netlink.Addr{}, ports: map[int]*netlink.Protinfo{}, away: map[int]netlink.Link{}}
 }
 
 // FailOn makes the n-th call of op from now on (1: the next one) return
@@ -260,11 +261,21 @@ func (k *Kernel) LinkDel(l netlink.Link) error {
 	return nil
 }
 
-// remove forgets link i and what hangs on it. Caller holds k.mu.
+// remove forgets link i, here or moved out, and what hangs on it. Caller
+// holds k.mu.
 func (k *Kernel) remove(i int) {
-	delete(k.byName, k.links[i].Attrs().Name)
+	if l, ok := k.links[i]; ok {
+		delete(k.byName, l.Attrs().Name)
+	}
 	delete(k.links, i)
+	delete(k.away, i)
 	delete(k.peers, i)
+	k.detach(i)
+}
+
+// detach drops link i's addresses and bridge port, and its ports if it is
+// a bridge. Caller holds k.mu.
+func (k *Kernel) detach(i int) {
 	delete(k.addrs, i)
 	delete(k.ports, i)
 	for _, l := range k.links {
@@ -273,6 +284,46 @@ func (k *Kernel) remove(i int) {
 			delete(k.ports, l.Attrs().Index)
 		}
 	}
+}
+
+// MoveOut moves the link to another namespace, as the engine moves a
+// container's end of a veth into its sandbox: it leaves this namespace's
+// lists with its addresses and its bridge, and deleting the other end of
+// its pair still deletes it.
+func (k *Kernel) MoveOut(name string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	i, ok := k.byName[name]
+	if !ok {
+		return linkNotFound()
+	}
+	l := k.links[i]
+	k.detach(i)
+	l.Attrs().MasterIndex, l.Attrs().Flags = 0, l.Attrs().Flags&^net.FlagUp
+	delete(k.links, i)
+	delete(k.byName, name)
+	k.away[i] = l
+	return nil
+}
+
+// MoveBack moves a link MoveOut moved back into this namespace, as the
+// engine does with a container's end when the container stops; a name
+// taken meanwhile is EEXIST.
+func (k *Kernel) MoveBack(name string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, l := range k.away {
+		if l.Attrs().Name != name {
+			continue
+		}
+		if _, taken := k.byName[name]; taken {
+			return syscall.EEXIST
+		}
+		delete(k.away, i)
+		k.links[i], k.byName[name] = l, i
+		return nil
+	}
+	return linkNotFound()
 }
 
 func (k *Kernel) LinkSetUp(l netlink.Link) error {

@@ -73,3 +73,33 @@ func TestLinkNotFound(t *testing.T) {
 		t.Errorf("LinkByName of a missing link = %v", err)
 	}
 }
+
+// A container end moved out leaves the lists and its bridge, goes with
+// its pair, and can come back.
+func TestMoveOut(t *testing.T) {
+	k := NewKernel()
+	_ = k.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}})
+	br, _ := k.LinkByName("br0")
+	_ = k.LinkAdd(veth("h0", "c0"))
+	_ = k.LinkAdd(veth("h1", "c1"))
+	c0, _ := k.LinkByName("c0")
+	_ = k.LinkSetMasterByIndex(c0, br.Attrs().Index)
+	if err := k.MoveOut("c0"); err != nil {
+		t.Fatal(err)
+	}
+	_ = k.MoveOut("c1")
+	if _, err := k.LinkByName("c0"); err == nil {
+		t.Fatal("a moved link is still here")
+	}
+	if err := k.MoveBack("c0"); err != nil {
+		t.Fatal(err)
+	}
+	if c0, _ = k.LinkByName("c0"); c0 == nil || c0.Attrs().MasterIndex != 0 {
+		t.Errorf("moved back: %v, want it, off the bridge", c0)
+	}
+	h1, _ := k.LinkByName("h1")
+	_ = k.LinkDel(h1)
+	if err := k.MoveBack("c1"); err == nil {
+		t.Error("the moved end outlived its pair")
+	}
+}
