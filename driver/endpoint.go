@@ -112,8 +112,8 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: ep.MAC}}, nil
 }
 
-// networkGone reports whether ep's network was deleted while ep was being
-// created without d.mu.
+// networkGone reports whether ep's network is gone: DeleteNetwork may run
+// while CreateEndpoint makes the pair without d.mu.
 func (d *Driver) networkGone(ep *endpointState) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

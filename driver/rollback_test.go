@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/docker/go-plugins-helpers/network"
@@ -403,11 +404,24 @@ func TestDeleteNetworkRetriesAfterAnyStep(t *testing.T) {
 	}.atEveryStep(t)
 }
 
-// A CreateEndpoint refused before anything is made leaves nothing, and
-// says why.
+// A CreateEndpoint refused leaves nothing, says why, and removes nothing
+// that is not its own.
 func TestCreateEndpointRefusedLeavesNothing(t *testing.T) {
 	r := newRollbackRig(t)
 	createNetwork(t, r, nil)
+	foreign := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hostVeth(testEpID)}, PeerName: "other0"}
+	if err := r.k.LinkAdd(foreign); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.d.CreateEndpoint(dualStackEp()); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("veth name taken: %v, want EEXIST", err)
+	}
+	if _, err := r.k.LinkByName(hostVeth(testEpID)); err != nil {
+		t.Fatalf("the link that had the name is gone: %v", err)
+	}
+	if err := r.k.LinkDel(foreign); err != nil {
+		t.Fatal(err)
+	}
 	outside := dualStackEp()
 	outside.Interface.Address = "10.60.0.2/24"
 	if _, err := r.d.CreateEndpoint(outside); err == nil || !strings.Contains(err.Error(), "outside subnet") {
