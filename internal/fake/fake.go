@@ -12,23 +12,41 @@ import (
 	"github.com/mynet/mynet/firewall"
 )
 
-// Firewall accepts every rule change.
-type Firewall struct{}
+// Firewall accepts every rule change, unless Fail, if set, answers an
+// error for the method's name ("EnsureNetwork", ...), which is then
+// returned instead.
+type Firewall struct {
+	Fail func(op string) error
+}
 
-func (Firewall) EnsureNetwork(firewall.Network) error { return nil }
-func (Firewall) RemoveNetwork(firewall.Network) error { return nil }
-func (Firewall) EnableForwarding() error              { return nil }
+func (f Firewall) fail(op string) error {
+	if f.Fail == nil {
+		return nil
+	}
+	return f.Fail(op)
+}
+
+func (f Firewall) EnsureNetwork(firewall.Network) error { return f.fail("EnsureNetwork") }
+func (f Firewall) RemoveNetwork(firewall.Network) error { return f.fail("RemoveNetwork") }
+func (f Firewall) EnableForwarding() error              { return f.fail("EnableForwarding") }
 
 // RemoveStale finds nothing stale.
-func (Firewall) RemoveStale(func(string) bool) ([]string, error) { return nil, nil }
+func (f Firewall) RemoveStale(func(string) bool) ([]string, error) { return nil, f.fail("RemoveStale") }
 
-// Intact always reports the rules in place.
-func (Firewall) Intact() (bool, string, error) { return true, "", nil }
+// Intact reports the rules in place.
+func (f Firewall) Intact() (bool, string, error) {
+	if err := f.fail("Intact"); err != nil {
+		return false, "", err
+	}
+	return true, "", nil
+}
 
-func (Firewall) EnsurePorts(firewall.PortBridge, []firewall.Mapping) error { return nil }
-func (Firewall) RemovePorts([]firewall.Mapping) error                      { return nil }
-func (Firewall) RemoveBridgePorts(firewall.PortBridge) error               { return nil }
-func (Firewall) SetRouteLocalnet(string, bool) error                       { return nil }
+func (f Firewall) EnsurePorts(firewall.PortBridge, []firewall.Mapping) error {
+	return f.fail("EnsurePorts")
+}
+func (f Firewall) RemovePorts([]firewall.Mapping) error        { return f.fail("RemovePorts") }
+func (f Firewall) RemoveBridgePorts(firewall.PortBridge) error { return f.fail("RemoveBridgePorts") }
+func (f Firewall) SetRouteLocalnet(string, bool) error         { return f.fail("SetRouteLocalnet") }
 
 // Store is an in-memory store of JSON records.
 type Store struct {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/firewall"
 )
 
 var errInjected = errors.New("injected")
@@ -101,5 +103,24 @@ func TestMoveOut(t *testing.T) {
 	_ = k.LinkDel(h1)
 	if err := k.MoveBack("c1"); err == nil {
 		t.Error("the moved end outlived its pair")
+	}
+}
+
+// The fake firewall fails the calls Fail names, and only those.
+func TestFirewallFail(t *testing.T) {
+	fw := Firewall{Fail: func(op string) error {
+		if op == "EnsureNetwork" {
+			return errInjected
+		}
+		return nil
+	}}
+	if err := fw.EnsureNetwork(firewall.Network{}); !errors.Is(err, errInjected) {
+		t.Errorf("EnsureNetwork = %v", err)
+	}
+	if err := fw.RemoveNetwork(firewall.Network{}); err != nil {
+		t.Errorf("RemoveNetwork = %v", err)
+	}
+	if err := (Firewall{}).EnsureNetwork(firewall.Network{}); err != nil {
+		t.Errorf("the zero Firewall failed: %v", err)
 	}
 }
