@@ -18,6 +18,7 @@ import (
 
 	"github.com/mynet/mynet/driver"
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/nldump"
 	"github.com/mynet/mynet/ipam"
 	"github.com/mynet/mynet/plugin"
 	"github.com/mynet/mynet/store"
@@ -166,7 +167,9 @@ func hostPrefixes(nl *netlink.Handle) func(v6 bool) ([]netip.Prefix, error) {
 		if v6 {
 			family = netlink.FAMILY_V6
 		}
-		routes, err := nl.RouteListFiltered(family, &netlink.Route{Table: syscall.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		routes, err := nldump.Retry(func() ([]netlink.Route, error) {
+			return nl.RouteListFiltered(family, &netlink.Route{Table: syscall.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("list host routes: %w", err)
 		}

@@ -341,13 +341,13 @@ func (d *Driver) plumbAttachment(n *networkState, ep *endpointState) (retErr err
 	}
 	mac, _ := net.ParseMAC(ep.MAC)
 	spec := vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
-		Isolated: !n.Options.ICC}
+		Isolated: !n.Options.ICC, Log: d.log}
 	if err := createVeth(d.nl, spec); err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
 	defer func() {
 		if retErr != nil {
-			_ = removeVeth(d.nl, ep.HostVeth, ep.PeerVeth)
+			warnUndo(d.log, ep.logFields(), "delete the attachment's veth pair", removeVeth(d.nl, ep.HostVeth, ep.PeerVeth))
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {

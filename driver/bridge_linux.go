@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,7 @@ type bridgeSpec struct {
 	// MACs (made before createBridge gave bridges their own); make the
 	// kernel keep the one it has.
 	KeepMAC bool
+	Log     *logrus.Entry // for undo failures
 }
 
 // ensureBridge makes the bridge exist and be up with its MTU. It returns
@@ -40,7 +42,7 @@ func ensureBridge(h netlinker, s bridgeSpec) (_ netlink.Link, owned bool, retErr
 		}
 		defer func() {
 			if retErr != nil {
-				_ = h.LinkDel(br) // undo: the bridge is ours and unused
+				warnUndo(s.Log, logrus.Fields{"bridge": s.Name}, "delete the new bridge", h.LinkDel(br))
 			}
 		}()
 	} else if br.Type() != "bridge" {
@@ -98,14 +100,14 @@ func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
 	}
 	br, err := h.LinkByName(s.Name)
 	if err != nil {
-		_ = h.LinkDel(&netlink.Bridge{LinkAttrs: attrs})
+		warnUndo(s.Log, logrus.Fields{"bridge": s.Name}, "delete the new bridge", h.LinkDel(&netlink.Bridge{LinkAttrs: attrs}))
 		return nil, fmt.Errorf("look up new bridge %s: %w", s.Name, err)
 	}
 	// The kernel ignores an alias in the creating message, so it is set
 	// right after; start-up reconciliation also knows mynet's default
 	// bridge names for the instant in between.
 	if err := h.LinkSetAlias(br, ownerAlias(s.Owner)); err != nil {
-		_ = h.LinkDel(br)
+		warnUndo(s.Log, logrus.Fields{"bridge": s.Name}, "delete the new bridge", h.LinkDel(br))
 		return nil, fmt.Errorf("mark bridge %s as mynet's: %w", s.Name, err)
 	}
 	br.Attrs().Alias = ownerAlias(s.Owner)

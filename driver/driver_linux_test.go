@@ -166,58 +166,6 @@ func TestUserMACIsNotEchoed(t *testing.T) {
 	})
 }
 
-func TestCreateFailuresLeaveNothing(t *testing.T) {
-	nstest.Run(t, func(h *netlink.Handle) {
-		d, st, fw := newTestDriver(t, h)
-
-		fw.failEnsure = errInjected
-		if err := d.CreateNetwork(createReq(nil)); err == nil || !strings.Contains(err.Error(), "injected") {
-			t.Fatalf("CreateNetwork error = %v", err)
-		}
-		if l := links(t, h); len(l) != 0 {
-			t.Errorf("firewall failure left links: %v", l)
-		}
-		fw.failEnsure = nil
-
-		st.failPut = errInjected
-		if err := d.CreateNetwork(createReq(nil)); err == nil {
-			t.Fatal("CreateNetwork succeeded with a failing store")
-		}
-		if l := links(t, h); len(l) != 0 || len(fw.nets) != 0 {
-			t.Errorf("store failure left links %v, rules %v", l, fw.nets)
-		}
-		st.failPut = nil
-
-		if err := d.CreateNetwork(createReq(nil)); err != nil {
-			t.Fatal(err)
-		}
-		st.failPut = errInjected
-		if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err == nil {
-			t.Fatal("CreateEndpoint succeeded with a failing store")
-		}
-		if l := links(t, h); len(l) != 1 {
-			t.Errorf("endpoint failure left links: %v", l)
-		}
-		st.failPut = nil
-
-		// A veth name already taken: the create fails and removes nothing
-		// that is not its own.
-		if _, err := d.CreateEndpoint(epReq("10.60.0.2/24", "")); err == nil || !strings.Contains(err.Error(), "outside subnet") {
-			t.Errorf("address outside subnet: %v", err)
-		}
-		if _, err := d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: "nope", EndpointID: testEpID,
-			Interface: &network.EndpointInterface{Address: "10.50.0.2/24"}}); err == nil || !strings.Contains(err.Error(), "not found") {
-			t.Errorf("unknown network: %v", err)
-		}
-		if err := d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
-			t.Fatal(err)
-		}
-		if l := links(t, h); len(l) != 0 {
-			t.Errorf("links left: %v", l)
-		}
-	})
-}
-
 func TestAdoptedBridgeIsNeverDeleted(t *testing.T) {
 	nstest.Run(t, func(h *netlink.Handle) {
 		attrs := netlink.NewLinkAttrs()

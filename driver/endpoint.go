@@ -83,11 +83,15 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 		}
 	}()
 	if err := createVeth(d.nl, spec); err != nil {
+		if d.networkGone(ep) {
+			// Its bridge went with it; the kernel's EINVAL says nothing.
+			return nil, errNetworkDeleted(ep)
+		}
 		return nil, fmt.Errorf("endpoint %s: %w", short(ep.ID, 12), err)
 	}
 	defer func() {
 		if retErr != nil {
-			_ = removeVeth(d.nl, ep.HostVeth, ep.PeerVeth)
+			warnUndo(d.log, ep.logFields(), "delete the endpoint's veth pair", removeVeth(d.nl, ep.HostVeth, ep.PeerVeth))
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
@@ -96,8 +100,8 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.networks[ep.NetworkID]; !ok {
-		_ = d.st.Delete(endpointsBucket, ep.ID)
-		return nil, fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", short(ep.ID, 12), short(ep.NetworkID, 12))
+		warnUndo(d.log, ep.logFields(), "delete the endpoint's record", d.st.Delete(endpointsBucket, ep.ID))
+		return nil, errNetworkDeleted(ep)
 	}
 	delete(d.creating, ep.ID)
 	d.endpoints[ep.ID] = ep
@@ -106,6 +110,19 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 		return &network.CreateEndpointResponse{}, nil
 	}
 	return &network.CreateEndpointResponse{Interface: &network.EndpointInterface{MacAddress: ep.MAC}}, nil
+}
+
+// networkGone reports whether ep's network is gone: DeleteNetwork may run
+// while CreateEndpoint makes the pair without d.mu.
+func (d *Driver) networkGone(ep *endpointState) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.networks[ep.NetworkID]
+	return !ok
+}
+
+func errNetworkDeleted(ep *endpointState) error {
+	return fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", short(ep.ID, 12), short(ep.NetworkID, 12))
 }
 
 // reserveEndpoint checks ep against its network, reserves its ID and
@@ -133,7 +150,7 @@ func (d *Driver) reserveEndpoint(req *network.CreateEndpointRequest, ep *endpoin
 	d.creating[ep.ID] = true
 	mac, _ := net.ParseMAC(ep.MAC)
 	return vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
-		Isolated: !n.Options.ICC}, nil
+		Isolated: !n.Options.ICC, Log: d.log}, nil
 }
 
 // newEndpoint validates the request into a record; deriveMAC reports that

@@ -14,6 +14,9 @@ type memStore struct {
 	mu      sync.Mutex
 	data    map[string]map[string][]byte
 	failPut error
+	// fail, if set, is asked before every write ("Put endpoints", "Delete
+	// networks"); an error is returned instead of writing.
+	fail func(op string) error
 }
 
 func newMemStore() *memStore { return &memStore{data: map[string]map[string][]byte{}} }
@@ -23,6 +26,9 @@ func (s *memStore) Put(bucket, key string, v any) error {
 	defer s.mu.Unlock()
 	if s.failPut != nil {
 		return s.failPut
+	}
+	if err := s.failing("Put " + bucket); err != nil {
+		return err
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -38,6 +44,9 @@ func (s *memStore) Put(bucket, key string, v any) error {
 func (s *memStore) Delete(bucket, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.failing("Delete " + bucket); err != nil {
+		return err
+	}
 	delete(s.data[bucket], key)
 	return nil
 }
@@ -67,6 +76,13 @@ func (s *memStore) ForEach(bucket string, fn func(string, []byte) error) error {
 	return nil
 }
 
+func (s *memStore) failing(op string) error {
+	if s.fail == nil {
+		return nil
+	}
+	return s.fail(op)
+}
+
 func (s *memStore) len(bucket string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,7 +94,10 @@ type fakeFirewall struct {
 	mu         sync.Mutex
 	nets       map[string]firewall.Network
 	failEnsure error
-	broken     bool // Intact reports rules missing until the next ensure
+	// fail, if set, is asked before every call with the method's name; an
+	// error is returned instead of doing the call.
+	fail   func(op string) error
+	broken bool // Intact reports rules missing until the next ensure
 	// Published ports (ports_fakes_test.go).
 	failPorts   error
 	mappings    map[string]firewall.Mapping
@@ -94,6 +113,9 @@ func (f *fakeFirewall) EnsureNetwork(n firewall.Network) error {
 	if f.failEnsure != nil {
 		return f.failEnsure
 	}
+	if err := f.failing("EnsureNetwork"); err != nil {
+		return err
+	}
 	f.broken = false
 	f.nets[n.Bridge] = n
 	return nil
@@ -102,18 +124,40 @@ func (f *fakeFirewall) EnsureNetwork(n firewall.Network) error {
 func (f *fakeFirewall) RemoveNetwork(n firewall.Network) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("RemoveNetwork"); err != nil {
+		return err
+	}
 	delete(f.nets, n.Bridge)
 	return nil
 }
 
-func (f *fakeFirewall) EnableForwarding() error { return nil }
+func (f *fakeFirewall) EnableForwarding() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failing("EnableForwarding")
+}
 
-func (f *fakeFirewall) RemoveStale(func(string) bool) ([]string, error) { return nil, nil }
+func (f *fakeFirewall) RemoveStale(func(string) bool) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return nil, f.failing("RemoveStale")
+}
 
 func (f *fakeFirewall) Intact() (bool, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("Intact"); err != nil {
+		return false, "", err
+	}
 	return !f.broken, "fake: broken", nil
+}
+
+// failing asks f.fail about op. Caller holds f.mu.
+func (f *fakeFirewall) failing(op string) error {
+	if f.fail == nil {
+		return nil
+	}
+	return f.fail(op)
 }
 
 var errInjected = errors.New("injected failure")

@@ -107,7 +107,7 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 	}
 	defer func() {
 		if retErr != nil {
-			_ = d.unprogramNetwork(n) // best effort; the create error is what the user needs
+			warnUndo(d.log, n.logFields(), "remove the network's bridge and rules", d.unprogramNetwork(n))
 		}
 	}()
 	if err := d.st.Put(networksBucket, n.ID, n); err != nil {
@@ -222,7 +222,7 @@ func (d *Driver) checkConflicts(n *networkState) error {
 // with its addresses, firewall rules of each family. Idempotent, so it also
 // serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
-	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept})
+	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept, Log: d.log})
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	var added []netip.Prefix
 	defer func() {
 		if retErr != nil {
-			_ = removeBridge(d.nl, n.Bridge, owned, added)
+			warnUndo(d.log, n.logFields(), "remove the bridge or the addresses added to it", removeBridge(d.nl, n.Bridge, owned, added))
 		}
 	}()
 	for _, a := range []struct {
@@ -276,7 +276,7 @@ func (d *Driver) programFirewall(n *networkState) error {
 		}
 		if err != nil {
 			if n.Subnet.IsValid() {
-				_ = d.fw.RemoveNetwork(n.firewall4())
+				warnUndo(d.log, n.logFields(), "remove the IPv4 firewall rules", d.fw.RemoveNetwork(n.firewall4()))
 			}
 			return fmt.Errorf("IPv6 firewall rules for bridge %s: %w", n.Bridge, err)
 		}

@@ -1,11 +1,11 @@
 package driver
 
 import (
-	"errors"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/internal/nldump"
 )
 
 // orphanGrace is how long the container end of an engine endpoint may sit
@@ -86,13 +86,7 @@ func (d *Driver) ReapOrphans() {
 // containers start) may miss links, which would restart their grace; it
 // is retried a few times, else the round is skipped.
 func (d *Driver) hostLinks() (map[string]bool, error) {
-	var links []netlink.Link
-	var err error
-	for range 3 {
-		if links, err = d.nl.LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
-			break
-		}
-	}
+	links, err := nldump.Retry(d.nl.LinkList)
 	if err != nil {
 		return nil, err
 	}

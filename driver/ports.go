@@ -215,12 +215,18 @@ func (d *Driver) choosePorts(n *networkState, ep *endpointState, prefs map[prefK
 
 // setPublished records ep's mappings and whether they are in force.
 func (d *Driver) setPublished(ep *endpointState, mapped []portMapping, on bool) error {
+	was, wasMapped, wasFor := ep.Published, ep.Mapped, ep.MappedFor
 	ep.Mapped, ep.Published = mapped, on
 	ep.MappedFor = nil
 	if on {
 		ep.MappedFor = slices.Clone(ep.Ports)
 	}
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
+		if on {
+			// The caller undoes the publishing: memory must not say it is
+			// in force, or Heal would put the rules of unheld ports back.
+			ep.Published, ep.Mapped, ep.MappedFor = was, wasMapped, wasFor
+		}
 		return fmt.Errorf("record ports of endpoint %s: %w", short(ep.ID, 12), err)
 	}
 	return nil

@@ -18,6 +18,9 @@ func (f *fakeFirewall) EnsurePorts(b firewall.PortBridge, ms []firewall.Mapping)
 	if f.failPorts != nil {
 		return f.failPorts
 	}
+	if err := f.failing("EnsurePorts"); err != nil {
+		return err
+	}
 	f.init()
 	f.portBridges[b.Bridge] = b
 	for _, m := range ms {
@@ -29,6 +32,9 @@ func (f *fakeFirewall) EnsurePorts(b firewall.PortBridge, ms []firewall.Mapping)
 func (f *fakeFirewall) RemovePorts(ms []firewall.Mapping) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("RemovePorts"); err != nil {
+		return err
+	}
 	f.init()
 	for _, m := range ms {
 		delete(f.mappings, m.String())
@@ -39,6 +45,9 @@ func (f *fakeFirewall) RemovePorts(ms []firewall.Mapping) error {
 func (f *fakeFirewall) RemoveBridgePorts(b firewall.PortBridge) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("RemoveBridgePorts"); err != nil {
+		return err
+	}
 	f.init()
 	delete(f.portBridges, b.Bridge)
 	return nil
@@ -47,6 +56,9 @@ func (f *fakeFirewall) RemoveBridgePorts(b firewall.PortBridge) error {
 func (f *fakeFirewall) SetRouteLocalnet(bridge string, on bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failing("SetRouteLocalnet"); err != nil {
+		return err
+	}
 	f.init()
 	f.localnet[bridge] = on
 	return nil

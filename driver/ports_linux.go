@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/nldump"
 )
 
 // localPortRangePath holds the host's ephemeral port range, "LOW\tHIGH".
@@ -182,7 +183,9 @@ func (d *Driver) flushStaleUDP(ms []firewall.Mapping) {
 	if len(filters) == 0 {
 		return
 	}
-	n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, family, filters...)
+	n, err := nldump.Retry(func() (uint, error) {
+		return d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, family, filters...)
+	})
 	if err != nil {
 		d.log.WithError(err).Warn("flushing stale UDP conntrack entries")
 		return

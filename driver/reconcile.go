@@ -8,6 +8,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/internal/nldump"
 )
 
 // reconcile brings the kernel and the records back together after a crash
@@ -25,7 +27,7 @@ import (
 // programNetwork. Every repair is logged. Caller holds d.mu.
 func (d *Driver) reconcile() error {
 	var errs []error
-	links, err := d.nl.LinkList()
+	links, err := nldump.Retry(d.nl.LinkList)
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}

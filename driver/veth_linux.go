@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 )
 
@@ -19,6 +20,7 @@ type vethSpec struct {
 	// non-isolated ports. This is how ICC off holds for every protocol,
 	// with or without br_netfilter.
 	Isolated bool
+	Log      *logrus.Entry // for undo failures
 }
 
 // createVeth creates the pair, gives the container end its MAC, puts the
@@ -40,7 +42,7 @@ func createVeth(h netlinker, s vethSpec) (retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
-			_ = h.LinkDel(veth)
+			warnUndo(s.Log, logrus.Fields{"veth": s.Host, "peer": s.Peer}, "delete the new veth pair", h.LinkDel(veth))
 		}
 	}()
 	host, err := h.LinkByName(s.Host)

@@ -1,122 +1,52 @@
 // Package fake holds stand-ins for the kernel side of the driver, for
-// benchmarks and fuzz tests that must run without root.
+// benchmarks, fuzz tests and the driver's rollback tests, which must run
+// without root.
 package fake
 
 import (
 	"encoding/json"
-	"io"
 	"maps"
-	"net"
-	"net/netip"
 	"slices"
 	"sync"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/mynet/mynet/firewall"
 )
 
-// Kernel stands in for netlink: links live in a map, every other change
-// succeeds. Benchmarks use it to measure the plugin's own cost (HTTP,
-// JSON, IPAM, state writes, locking) and fuzz tests to drive the driver
-// without root.
-type Kernel struct {
-	mu    sync.Mutex
-	links map[string]netlink.Link
-	next  int
+// Firewall accepts every rule change, unless Fail, if set, answers an
+// error for the method's name ("EnsureNetwork", ...), which is then
+// returned instead.
+type Firewall struct {
+	Fail func(op string) error
 }
 
-// NewKernel returns an empty fake kernel.
-func NewKernel() *Kernel { return &Kernel{links: map[string]netlink.Link{}} }
-
-func (k *Kernel) LinkByName(name string) (netlink.Link, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if l, ok := k.links[name]; ok {
-		return l, nil
+func (f Firewall) fail(op string) error {
+	if f.Fail == nil {
+		return nil
 	}
-	return nil, netlink.LinkNotFoundError{}
+	return f.Fail(op)
 }
 
-// LinkList lists the links.
-func (k *Kernel) LinkList() ([]netlink.Link, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	out := make([]netlink.Link, 0, len(k.links))
-	for _, l := range k.links {
-		out = append(out, l)
-	}
-	return out, nil
-}
-
-func (k *Kernel) LinkAdd(l netlink.Link) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.next++
-	l.Attrs().Index = k.next
-	k.links[l.Attrs().Name] = l
-	if v, ok := l.(*netlink.Veth); ok {
-		peer := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: v.PeerName, Index: k.next + 1000000}}
-		k.links[v.PeerName] = peer
-	}
-	return nil
-}
-
-func (k *Kernel) LinkDel(l netlink.Link) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.links, l.Attrs().Name)
-	if v, ok := l.(*netlink.Veth); ok {
-		delete(k.links, v.PeerName)
-	}
-	return nil
-}
-
-func (k *Kernel) LinkSetUp(netlink.Link) error                 { return nil }
-func (k *Kernel) LinkSetMTU(netlink.Link, int) error           { return nil }
-func (k *Kernel) LinkSetMasterByIndex(netlink.Link, int) error { return nil }
-func (k *Kernel) LinkSetIsolated(netlink.Link, bool) error     { return nil }
-func (k *Kernel) LinkSetHairpin(netlink.Link, bool) error      { return nil }
-func (k *Kernel) LinkSetHardwareAddr(l netlink.Link, mac net.HardwareAddr) error {
-	l.Attrs().HardwareAddr = mac
-	return nil
-}
-func (k *Kernel) AddrAdd(netlink.Link, *netlink.Addr) error          { return nil }
-func (k *Kernel) AddrDel(netlink.Link, *netlink.Addr) error          { return nil }
-func (k *Kernel) AddrList(netlink.Link, int) ([]netlink.Addr, error) { return nil, nil }
-func (k *Kernel) LinkSetAlias(l netlink.Link, alias string) error {
-	l.Attrs().Alias = alias
-	return nil
-}
-
-func (k *Kernel) ConntrackDeleteFilters(netlink.ConntrackTableType, netlink.InetFamily, ...netlink.CustomConntrackFilter) (uint, error) {
-	return 0, nil
-}
-
-// ReservePort grants every host port without touching the host.
-func (k *Kernel) ReservePort(string, netip.Addr, uint16) (io.Closer, error) { return nopCloser{}, nil }
-
-type nopCloser struct{}
-
-func (nopCloser) Close() error { return nil }
-
-// Firewall accepts every rule change.
-type Firewall struct{}
-
-func (Firewall) EnsureNetwork(firewall.Network) error { return nil }
-func (Firewall) RemoveNetwork(firewall.Network) error { return nil }
-func (Firewall) EnableForwarding() error              { return nil }
+func (f Firewall) EnsureNetwork(firewall.Network) error { return f.fail("EnsureNetwork") }
+func (f Firewall) RemoveNetwork(firewall.Network) error { return f.fail("RemoveNetwork") }
+func (f Firewall) EnableForwarding() error              { return f.fail("EnableForwarding") }
 
 // RemoveStale finds nothing stale.
-func (Firewall) RemoveStale(func(string) bool) ([]string, error) { return nil, nil }
+func (f Firewall) RemoveStale(func(string) bool) ([]string, error) { return nil, f.fail("RemoveStale") }
 
-// Intact always reports the rules in place.
-func (Firewall) Intact() (bool, string, error) { return true, "", nil }
+// Intact reports the rules in place.
+func (f Firewall) Intact() (bool, string, error) {
+	if err := f.fail("Intact"); err != nil {
+		return false, "", err
+	}
+	return true, "", nil
+}
 
-func (Firewall) EnsurePorts(firewall.PortBridge, []firewall.Mapping) error { return nil }
-func (Firewall) RemovePorts([]firewall.Mapping) error                      { return nil }
-func (Firewall) RemoveBridgePorts(firewall.PortBridge) error               { return nil }
-func (Firewall) SetRouteLocalnet(string, bool) error                       { return nil }
+func (f Firewall) EnsurePorts(firewall.PortBridge, []firewall.Mapping) error {
+	return f.fail("EnsurePorts")
+}
+func (f Firewall) RemovePorts([]firewall.Mapping) error        { return f.fail("RemovePorts") }
+func (f Firewall) RemoveBridgePorts(firewall.PortBridge) error { return f.fail("RemoveBridgePorts") }
+func (f Firewall) SetRouteLocalnet(string, bool) error         { return f.fail("SetRouteLocalnet") }
 
 // Store is an in-memory store of JSON records.
 type Store struct {

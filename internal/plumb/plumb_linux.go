@@ -18,6 +18,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/mynet/mynet/internal/nldump"
 )
 
 var (
@@ -221,19 +223,13 @@ func checkNoDefaultRoute(h *netlink.Handle, v6 bool) error {
 }
 
 // routeList lists the main table's routes of family, retrying a dump the
-// kernel interrupted (routes changed meanwhile) a few times.
+// kernel interrupted (routes changed meanwhile).
 func routeList(h *netlink.Handle, family int) ([]netlink.Route, error) {
-	var err error
-	for range 5 {
-		var routes []netlink.Route
-		if routes, err = h.RouteList(nil, family); !errors.Is(err, netlink.ErrDumpInterrupted) {
-			if err != nil {
-				return nil, fmt.Errorf("list routes: %w", err)
-			}
-			return routes, nil
-		}
+	routes, err := nldump.Retry(func() ([]netlink.Route, error) { return h.RouteList(nil, family) })
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
 	}
-	return nil, fmt.Errorf("list routes: %w", err)
+	return routes, nil
 }
 
 func defaultDst(v6 bool) *net.IPNet {
