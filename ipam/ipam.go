@@ -47,6 +47,8 @@ type IPAM struct {
 	// in-memory one; at Docker's request rate one lock is plenty.
 	mu    sync.Mutex
 	pools map[string]*pool // by PoolID
+	// networks names the network holding a subnet (see UseNetworks).
+	networks NetworkFinder
 }
 
 var _ api.Ipam = (*IPAM)(nil)
@@ -107,18 +109,28 @@ func (m *IPAM) RequestPool(r *api.RequestPoolRequest) (*api.RequestPoolResponse,
 		}
 	}
 
+	p, networks, err := m.addPool(req, host)
+	if err != nil {
+		return nil, nameHolder(err, networks)
+	}
+	return &api.RequestPoolResponse{PoolID: p.id, Pool: p.prefix.String()}, nil
+}
+
+// addPool chooses, records and holds the pool req asks for. It also
+// returns the network finder, read under the lock.
+func (m *IPAM) addPool(req poolRequest, host []netip.Prefix) (*pool, NetworkFinder, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, err := m.choosePool(req, host)
 	if err != nil {
-		return nil, err
+		return nil, m.networks, err
 	}
 	if err := m.st.Put(poolsBucket, p.id, p.record()); err != nil {
-		return nil, fmt.Errorf("recording pool %s: %w", p.id, err)
+		return nil, nil, fmt.Errorf("recording pool %s: %w", p.id, err)
 	}
 	m.pools[p.id] = p
 	m.log.WithField("pool", p.id).Info("pool allocated")
-	return &api.RequestPoolResponse{PoolID: p.id, Pool: p.prefix.String()}, nil
+	return p, nil, nil
 }
 
 // ReleasePool drops a pool and all its leases. An unknown pool is not an
@@ -254,11 +266,8 @@ func (m *IPAM) choosePool(req poolRequest, host []netip.Prefix) (*pool, error) {
 // both would be routed to different bridges. Called with mu held.
 func (m *IPAM) checkOverlap(prefix netip.Prefix) error {
 	for _, p := range m.pools {
-		switch {
-		case p.prefix == prefix:
-			return errorf(ErrPoolOverlap, "subnet %s is already used by another mynet network", prefix)
-		case p.prefix.Overlaps(prefix):
-			return errorf(ErrPoolOverlap, "subnet %s overlaps subnet %s of another mynet network", prefix, p.prefix)
+		if p.prefix.Overlaps(prefix) {
+			return &overlapError{asked: prefix, held: p.prefix, holder: "another mynet network"}
 		}
 	}
 	return nil
