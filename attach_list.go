@@ -32,24 +32,17 @@ type listedNetwork struct {
 func runList(ctx context.Context, c commonFlags, network string, asJSON bool, w io.Writer) error {
 	dk := dockerCLI{c.docker}
 	q := &driver.EndpointsQuery{}
-	sock := c.socket
+	var driverName string
 	if network != "" {
 		n, err := dk.network(ctx, network)
 		if err != nil {
 			return err
 		}
-		q.Network = n.ID
-		if sock == "" {
-			if sock, err = dk.pluginSocket(ctx, n.Driver); err != nil {
-				return err
-			}
-		}
+		q.Network, driverName = n.ID, n.Driver
 	}
-	if sock == "" {
-		var err error
-		if sock, err = dk.defaultSocket(ctx); err != nil {
-			return err
-		}
+	sock, err := c.socketFor(ctx, driverName)
+	if err != nil {
+		return err
 	}
 	ans, err := plugin.NewClient(sock).Endpoints(ctx, q)
 	if err != nil {
