@@ -32,6 +32,7 @@ var cliCommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"detach":  detachMain,
 	"ls":      lsMain,
 	"inspect": inspectMain,
+	"prune":   pruneMain,
 }
 
 const attachUsage = `usage: mynet attach [OPTIONS] NETWORK CONTAINER
@@ -241,8 +242,9 @@ const lsUsage = `usage: mynet ls [OPTIONS] [NETWORK]
        mynet inspect [OPTIONS] [NETWORK]
 
 Lists the endpoints of mynet's networks (or of NETWORK) with their origin:
-"docker" for the engine's containers, "attach" for "mynet attach". inspect
-prints the same as JSON.
+"docker" for the engine's containers, "attach" for "mynet attach". Records
+the engine no longer has are marked stale ("mynet prune" removes them).
+inspect prints the same as JSON.
 
 Options:
 `
