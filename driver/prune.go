@@ -291,3 +291,32 @@ func (d *Driver) NetworkWith(subnet netip.Prefix) (string, bool) {
 func pruneHint(id string) string {
 	return fmt.Sprintf(`; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, short(id, 12))
 }
+
+// namePortHolder adds, to a refused host port that another mynet endpoint
+// publishes, which endpoint it is and the fix if the engine forgot it: a
+// container removed while mynet was down keeps its ports held. Caller
+// holds d.mu.
+func (d *Driver) namePortHolder(err error, self string) error {
+	var inUse *PortInUseError
+	if !errors.As(err, &inUse) {
+		return err
+	}
+	for _, ep := range d.sortedEndpoints() {
+		if ep.ID != self && ep.Published && publishes(ep.Mapped, inUse) {
+			return fmt.Errorf(`%w, by mynet endpoint %s; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`, err, short(ep.ID, 12))
+		}
+	}
+	return err
+}
+
+// publishes reports whether ms hold the port of p: same protocol and
+// family, the same address or a wildcard on either side.
+func publishes(ms []portMapping, p *PortInUseError) bool {
+	for _, m := range ms {
+		sameIP := m.HostIP == p.HostIP || m.HostIP.Is4() == p.HostIP.Is4() && (m.HostIP.IsUnspecified() || p.HostIP.IsUnspecified())
+		if m.Proto == p.Proto && sameIP && p.Port >= m.HostPort && p.Port <= m.hostPortEnd() {
+			return true
+		}
+	}
+	return false
+}

@@ -165,3 +165,16 @@ func TestHeldSubnetNamesNetwork(t *testing.T) {
 		t.Errorf("CreateNetwork over a held subnet (Docker's IPAM): %v", err)
 	}
 }
+
+// A host port refused because a (maybe forgotten) mynet endpoint holds it
+// names the endpoint and the fix.
+func TestHeldPortNamesEndpoint(t *testing.T) {
+	r := newAttachRig(t)
+	r.d.ports.holder = newFakeReserver()
+	r.engineEndpoint(t, "10.50.0.9", 8080)
+	_, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
+	var inUse *PortInUseError
+	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), `8080/tcp on 0.0.0.0 is already in use, by mynet endpoint e1e2e3e4e5e6; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`) {
+		t.Errorf("attach on a held port: %v", err)
+	}
+}

@@ -87,10 +87,19 @@ func runPrune(t *testing.T, c pruneCase) {
 			}
 		}
 	})
-	t.Run("subnet error names prune", func(t *testing.T) {
+	t.Run("errors name prune", func(t *testing.T) {
 		msg := mustFail(t, "network create over the forgotten network's subnet", createMynetErr(t, c.again, "--subnet", subGone.String()))
 		mustContain(t, "the refusal", msg, "subnet "+subGone.String()+" is already used by mynet network "+short(goneID))
 		mustContain(t, "the refusal", msg, `run "mynet prune"`)
+		// The address and the host port of the removed containers, unless
+		// the plugin's own reaper freed them first.
+		if err := dockerRunIP(c.kept, c.subKept+".10"); err != nil {
+			mustContain(t, "--ip of a removed container", err.Error(), `already in use in pool `+subKept.String()+`; if the engine no longer has the container that had it (removed while mynet was down), run "mynet prune"`)
+		}
+		if _, err := dockerErr("run", "--rm", "--network", c.kept, "-p", c.portGone+":80", image, "true"); err != nil {
+			mustContain(t, "-p of a removed container's port", err.Error(), `is already in use, by mynet endpoint`)
+			mustContain(t, "-p of a removed container's port", err.Error(), `run "mynet prune"`)
+		}
 	})
 
 	// Records younger than the driver's bound are left alone; the

@@ -330,7 +330,9 @@ func (m *IPAM) reserve(p *pool, a netip.Addr, kind string) error {
 	case p.unassignable(a):
 		return errorf(ErrInvalid, "address %s is the broadcast address of pool %s and cannot be assigned", a, p.prefix)
 	case p.leased(a):
-		return errorf(ErrAddressInUse, "address %s is already in use in pool %s", a, p.prefix)
+		// Who holds it is the driver's to know, and the IPAM must not
+		// wait for the driver's lock here (Attach leases under it).
+		return errorf(ErrAddressInUse, `address %s is already in use in pool %s; if the engine no longer has the container that had it (removed while mynet was down), run "mynet prune"`, a, p.prefix)
 	}
 	// Store first, then memory: a failed write leaves nothing to undo.
 	if err := m.st.Put(leasesBucket, leaseKey(p.id, a), leaseRecord{Kind: kind}); err != nil {
