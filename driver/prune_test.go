@@ -10,6 +10,7 @@ import (
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/mynet/mynet/internal/fake"
 	"github.com/mynet/mynet/ipam"
 )
 
@@ -129,11 +130,7 @@ func TestPruneKeepsLiveAndYoung(t *testing.T) {
 		t.Errorf("young records: kept %+v, want both, as young", ans.Kept)
 	}
 	r.age()
-	// The container end leaves the host namespace, as in a running container.
-	peer, _ := r.k.LinkByName(r.d.endpoints[testEpID].PeerVeth)
-	if err := r.k.LinkDel(peer); err != nil {
-		t.Fatal(err)
-	}
+	moveOut(t, r.k, r.d.endpoints[testEpID].PeerVeth)
 	if ans, err = r.d.Prune(req); err != nil {
 		t.Fatal(err)
 	}
@@ -176,5 +173,19 @@ func TestHeldPortNamesEndpoint(t *testing.T) {
 	var inUse *PortInUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), `8080/tcp on 0.0.0.0 is already in use, by mynet endpoint e1e2e3e4e5e6; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`) {
 		t.Errorf("attach on a held port: %v", err)
+	}
+}
+
+// moveOut takes a container end out of the host namespace, as the engine
+// does when the container starts. This fake kernel deletes only the link
+// named (a fake that deletes a pair's both ends has MoveOut for this).
+func moveOut(t *testing.T, k *fake.Kernel, name string) {
+	t.Helper()
+	l, err := k.LinkByName(name)
+	if err == nil {
+		err = k.LinkDel(l)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
