@@ -70,8 +70,11 @@ func readEngine(ctx context.Context, dk dockerCLI, needContainers bool) (*engine
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		n := &engineNetwork{}
-		if err := json.Unmarshal([]byte(line), n); err != nil || n.ID == "" {
-			return nil, fmt.Errorf("reading docker network inspect's answer %q: %v", line, err)
+		if err := json.Unmarshal([]byte(line), n); err != nil {
+			return nil, fmt.Errorf("reading docker network inspect's answer: %w", err)
+		}
+		if n.ID == "" {
+			return nil, fmt.Errorf("docker network inspect answered a network without an ID: %q", line)
 		}
 		v.networks[n.ID] = n
 	}
