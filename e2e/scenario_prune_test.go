@@ -94,11 +94,17 @@ func runPrune(t *testing.T, c pruneCase) {
 		// The address and the host port of the removed containers, unless
 		// the plugin's own reaper freed them first.
 		if err := dockerRunIP(c.kept, c.subKept+".10"); err != nil {
+			t.Logf("--ip refused as expected: %v", err)
 			mustContain(t, "--ip of a removed container", err.Error(), `already in use in pool `+subKept.String()+`; if the engine no longer has the container that had it (removed while mynet was down), run "mynet prune"`)
+		} else {
+			t.Log("--ip of the removed container accepted: the reaper freed it already")
 		}
 		if _, err := dockerErr("run", "--rm", "--network", c.kept, "-p", c.portGone+":80", image, "true"); err != nil {
+			t.Logf("-p refused as expected: %v", err)
 			mustContain(t, "-p of a removed container's port", err.Error(), `is already in use, by mynet endpoint`)
 			mustContain(t, "-p of a removed container's port", err.Error(), `run "mynet prune"`)
+		} else {
+			t.Log("-p of the removed container's port accepted: the reaper freed it already")
 		}
 	})
 
