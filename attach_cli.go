@@ -32,6 +32,7 @@ var cliCommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"detach":  detachMain,
 	"ls":      lsMain,
 	"inspect": inspectMain,
+	"prune":   pruneMain,
 }
 
 const attachUsage = `usage: mynet attach [OPTIONS] NETWORK CONTAINER
@@ -50,22 +51,15 @@ Options:
 // cliTimeout bounds one command: docker calls, the plugin, netlink.
 const cliTimeout = 2 * time.Minute
 
-// commonFlags are the flags of every attachment subcommand.
+// commonFlags are the flags of every client subcommand.
 type commonFlags struct {
-	socket, docker string
+	socket, driver, docker string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.socket, "socket", os.Getenv("MYNET_SOCKET"), "the running mynet's socket (env MYNET_SOCKET); default: found from the network's driver (/run/docker/plugins/DRIVER.sock, or the managed plugin's)")
+	fs.StringVar(&c.socket, "socket", os.Getenv("MYNET_SOCKET"), "the running mynet's socket (env MYNET_SOCKET); default: found from the network's driver or --driver (/run/docker/plugins/DRIVER.sock, or the managed plugin's), else "+bareSocket+", else the managed plugin mynet:latest's")
+	fs.StringVar(&c.driver, "driver", os.Getenv("MYNET_DRIVER"), "the plugin's name, as in docker network create -d, where no network names it (env MYNET_DRIVER)")
 	fs.StringVar(&c.docker, "docker", envOr("MYNET_DOCKER", "docker"), "docker CLI used to resolve networks and containers (env MYNET_DOCKER)")
-}
-
-// socketFor is --socket, else the socket of the plugin serving driver.
-func (c *commonFlags) socketFor(ctx context.Context, driverName string) (string, error) {
-	if c.socket != "" {
-		return c.socket, nil
-	}
-	return dockerCLI{c.docker}.pluginSocket(ctx, driverName)
 }
 
 // attachOpts is a parsed `mynet attach` command line.
@@ -248,8 +242,9 @@ const lsUsage = `usage: mynet ls [OPTIONS] [NETWORK]
        mynet inspect [OPTIONS] [NETWORK]
 
 Lists the endpoints of mynet's networks (or of NETWORK) with their origin:
-"docker" for the engine's containers, "attach" for "mynet attach". inspect
-prints the same as JSON.
+"docker" for the engine's containers, "attach" for "mynet attach". Records
+the engine no longer has are marked stale ("mynet prune" removes them).
+inspect prints the same as JSON.
 
 Options:
 `

@@ -15,47 +15,47 @@ import (
 )
 
 // listedEndpoint is an endpoint with the names Docker knows it by, for
-// `mynet inspect`.
+// `mynet inspect`; Stale says why the engine no longer has it.
 type listedEndpoint struct {
 	driver.EndpointInfo
 	NetworkName   string `json:",omitempty"`
 	ContainerName string `json:",omitempty"`
+	Stale         string `json:",omitempty"`
 }
 
 type listedNetwork struct {
 	driver.NetworkInfo
-	Name string `json:",omitempty"`
+	Name  string `json:",omitempty"`
+	Stale string `json:",omitempty"`
 }
 
-// runList prints mynet's endpoints (of one network) as a table or JSON.
-// Names come from the docker CLI, best effort: without it, IDs are shown.
+// runList prints mynet's endpoints (of one network) as a table or JSON,
+// then the stale networks. Names and staleness come from the docker CLI,
+// best effort: without it, IDs are shown and nothing is marked.
 func runList(ctx context.Context, c commonFlags, network string, asJSON bool, w io.Writer) error {
 	dk := dockerCLI{c.docker}
 	q := &driver.EndpointsQuery{}
-	sock := c.socket
+	var driverName string
 	if network != "" {
 		n, err := dk.network(ctx, network)
 		if err != nil {
 			return err
 		}
-		q.Network = n.ID
-		if sock == "" {
-			if sock, err = dk.pluginSocket(ctx, n.Driver); err != nil {
-				return err
-			}
-		}
+		q.Network, driverName = n.ID, n.Driver
 	}
-	if sock == "" {
-		var err error
-		if sock, err = dk.defaultSocket(ctx); err != nil {
-			return err
-		}
+	sock, err := c.socketFor(ctx, driverName)
+	if err != nil {
+		return err
 	}
 	ans, err := plugin.NewClient(sock).Endpoints(ctx, q)
 	if err != nil {
 		return err
 	}
-	nets, eps := nameAll(ctx, dk, ans)
+	v, verr := readEngine(ctx, dk, namesContainers(ans))
+	if verr != nil {
+		v = &engineView{}
+	}
+	nets, eps := nameAll(ans, v, verr == nil)
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -65,40 +65,32 @@ func runList(ctx context.Context, c commonFlags, network string, asJSON bool, w 
 		}{nets, eps})
 	}
 	printTable(w, eps)
+	printStaleNetworks(w, nets, eps)
+	if verr != nil {
+		fmt.Fprintf(w, "(stale records not marked: %v)\n", verr)
+	}
 	return nil
 }
 
-// nameAll adds Docker's network and container names to the answer, in
-// one docker call.
-func nameAll(ctx context.Context, dk dockerCLI, ans *driver.EndpointsAnswer) ([]listedNetwork, []listedEndpoint) {
-	refs := map[string]*networkRef{}
-	if len(ans.Networks) > 0 {
-		args := []string{"network", "inspect", "--format", "{{json .}}"}
-		for _, n := range ans.Networks {
-			args = append(args, n.ID)
-		}
-		// A network mynet has but the engine forgot fails the whole call;
-		// the IDs are shown then.
-		out, _ := dk.run(ctx, args...)
-		for _, line := range strings.Split(string(out), "\n") {
-			r := &networkRef{}
-			if json.Unmarshal([]byte(line), r) == nil && r.ID != "" {
-				refs[r.ID] = r
-			}
-		}
+// nameAll adds the engine's network and container names to the answer
+// and, when the view is known, marks what the engine no longer has.
+func nameAll(ans *driver.EndpointsAnswer, v *engineView, known bool) ([]listedNetwork, []listedEndpoint) {
+	s := &staleSet{}
+	if known {
+		s = findStale(ans, v)
 	}
 	nets := make([]listedNetwork, 0, len(ans.Networks))
 	for _, n := range ans.Networks {
-		l := listedNetwork{NetworkInfo: n}
-		if r := refs[n.ID]; r != nil {
+		l := listedNetwork{NetworkInfo: n, Stale: s.networks[n.ID]}
+		if r := v.networks[n.ID]; r != nil {
 			l.Name = r.Name
 		}
 		nets = append(nets, l)
 	}
 	eps := make([]listedEndpoint, 0, len(ans.Endpoints))
 	for _, ep := range ans.Endpoints {
-		l := listedEndpoint{EndpointInfo: ep}
-		if r := refs[ep.NetworkID]; r != nil {
+		l := listedEndpoint{EndpointInfo: ep, Stale: s.endpoints[ep.ID]}
+		if r := v.networks[ep.NetworkID]; r != nil {
 			l.NetworkName = r.Name
 			for _, c := range r.Containers {
 				if c.EndpointID == ep.ID {
@@ -114,14 +106,43 @@ func nameAll(ctx context.Context, dk dockerCLI, ans *driver.EndpointsAnswer) ([]
 	return nets, eps
 }
 
+// printStaleNetworks names the stale networks, which the endpoint table
+// does not show when they have no endpoint left, and the fix.
+func printStaleNetworks(w io.Writer, nets []listedNetwork, eps []listedEndpoint) {
+	stale := 0
+	for _, n := range nets {
+		if n.Stale != "" {
+			fmt.Fprintf(w, "stale network %s (bridge %s%s): %s\n", shortID(n.ID), n.Bridge, subnetsText(n.NetworkInfo), n.Stale)
+			stale++
+		}
+	}
+	for _, ep := range eps {
+		if ep.Stale != "" {
+			stale++
+		}
+	}
+	if stale > 0 {
+		fmt.Fprintf(w, "stale: %d records the engine no longer has; \"mynet prune\" removes them\n", stale)
+	}
+}
+
 func printTable(w io.Writer, eps []listedEndpoint) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETWORK\tENDPOINT\tORIGIN\tCONTAINER\tIFACE\tADDRESS\tMAC\tVETH\tPORTS")
 	for _, ep := range eps {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(ep.NetworkName, shortID(ep.NetworkID)),
-			shortID(ep.ID), ep.Origin, ep.container(), ep.iface(), ep.addresses(), ep.MAC, ep.HostVeth, ep.ports())
+			shortID(ep.ID), ep.origin(), ep.container(), ep.iface(), ep.addresses(), ep.MAC, ep.HostVeth, ep.ports())
 	}
 	_ = tw.Flush()
+}
+
+// origin is the endpoint's origin, marked when the engine no longer has
+// it.
+func (ep listedEndpoint) origin() string {
+	if ep.Stale != "" {
+		return ep.Origin + " (stale)"
+	}
+	return ep.Origin
 }
 
 // container names the container (and for attachments its PID).

@@ -129,7 +129,8 @@ func run(cfg config, logger *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	d.UseIPAM(am) // `mynet attach` leases through mynet's IPAM
+	d.UseIPAM(am)     // `mynet attach` leases through mynet's IPAM
+	am.UseNetworks(d) // errors about a held subnet name its network
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -25,7 +25,7 @@ import (
 	"github.com/mynet/mynet/plugin"
 )
 
-const portsUsage = `usage: mynet ports [--socket PATH] [--docker CMD] [CONTAINER|NETWORK|ID-PREFIX [PORT[/PROTO]]]
+const portsUsage = `usage: mynet ports [--socket PATH] [--driver NAME] [--docker CMD] [CONTAINER|NETWORK|ID-PREFIX [PORT[/PROTO]]]
 
 Prints the ports mynet publishes, as "docker port" does: "80/tcp -> 0.0.0.0:32768".
 CONTAINER and NETWORK are names or IDs that docker knows; ID-PREFIX is the start
@@ -39,8 +39,8 @@ func portsMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mynet ports", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, portsUsage); fs.PrintDefaults() }
-	sock := fs.String("socket", envOr("MYNET_SOCKET", "/run/docker/plugins/mynet.sock"), "the running mynet's socket (env MYNET_SOCKET)")
-	dockerCmd := fs.String("docker", envOr("MYNET_DOCKER", "docker"), "docker CLI used to resolve container and network names (env MYNET_DOCKER); \"\" to not use it")
+	var c commonFlags
+	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -51,8 +51,8 @@ func portsMain(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sel, port := fs.Arg(0), fs.Arg(1)
-	q, single := resolveSelector(ctx, *dockerCmd, sel)
-	ans, err := plugin.QueryPorts(ctx, *sock, q)
+	q, single := resolveSelector(ctx, c.docker, sel)
+	ans, err := queryPorts(ctx, c, q)
 	if err != nil {
 		fmt.Fprintln(stderr, "mynet ports:", err)
 		return 1
@@ -62,6 +62,15 @@ func portsMain(args []string, stdout, stderr io.Writer) int {
 	}
 	printPorts(stdout, ans, single || len(ans.Endpoints) == 1 && sel != "")
 	return 0
+}
+
+// queryPorts asks the running mynet, found as every subcommand finds it.
+func queryPorts(ctx context.Context, c commonFlags, q *driver.PortsQuery) (*driver.PortsAnswer, error) {
+	sock, err := c.socketFor(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return plugin.QueryPorts(ctx, sock, q)
 }
 
 // resolveSelector turns the user's argument into a query: a container's

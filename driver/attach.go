@@ -33,7 +33,7 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// AddressBook is the part of mynet's IPAM that attachments use;
+// AddressBook is the part of mynet's IPAM that attachments and prune use;
 // *ipam.IPAM fits. Attachments lease through it, like the engine does for
 // its endpoints, so one lock decides who gets an address.
 type AddressBook interface {
@@ -42,6 +42,8 @@ type AddressBook interface {
 	PoolOf(subnet netip.Prefix) (string, bool)
 	RequestAddress(*ipamapi.RequestAddressRequest) (*ipamapi.RequestAddressResponse, error)
 	ReleaseAddress(*ipamapi.ReleaseAddressRequest) error
+	// ReleasePool drops a pool with its leases (`mynet prune`).
+	ReleasePool(*ipamapi.ReleasePoolRequest) error
 }
 
 // UseIPAM lets the driver lease addresses for attachments. Without it,

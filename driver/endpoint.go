@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
@@ -41,6 +42,9 @@ type endpointState struct {
 	// Attach is set on endpoints `mynet attach` made (attach.go), which
 	// no engine knows of.
 	Attach *Attachment `json:"attach,omitempty"`
+	// Created is when CreateEndpoint made the record (zero in records of
+	// older builds): `mynet prune` leaves young endpoints alone.
+	Created time.Time `json:"created,omitzero"`
 }
 
 func (ep *endpointState) logFields() logrus.Fields {
@@ -162,7 +166,7 @@ func newEndpoint(req *network.CreateEndpointRequest) (_ *endpointState, deriveMA
 	if req.Interface == nil || req.Interface.Address == "" && req.Interface.AddressIPv6 == "" {
 		return nil, false, errors.New("create endpoint: no address from IPAM; mynet needs one (use --ipam-driver mynet or Docker's default IPAM, not null)")
 	}
-	ep := &endpointState{ID: req.EndpointID, NetworkID: req.NetworkID}
+	ep := &endpointState{ID: req.EndpointID, NetworkID: req.NetworkID, Created: time.Now().UTC()}
 	var err error
 	if ep.Address, err = parseCIDR(req.Interface.Address, false); err != nil {
 		return nil, false, fmt.Errorf("create endpoint: %w", err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
@@ -31,6 +32,9 @@ type networkState struct {
 	// (see createBridge). Records of older builds lack it: their bridges
 	// are made to keep theirs once, at the next start.
 	MACKept bool `json:"mac_kept,omitempty"`
+	// Created is when CreateNetwork made the record (zero in records of
+	// older builds): `mynet prune` leaves young networks alone.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // internal reports whether nothing may enter or leave the network.
@@ -130,7 +134,7 @@ func (d *Driver) newNetwork(req *network.CreateNetworkRequest) (*networkState, e
 	if err != nil {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
-	n := &networkState{ID: req.NetworkID, Options: opts, Bridge: opts.BridgeName}
+	n := &networkState{ID: req.NetworkID, Options: opts, Bridge: opts.BridgeName, Created: time.Now().UTC()}
 	if n.Bridge == "" {
 		n.Bridge = bridgeName(req.NetworkID)
 	}
@@ -208,11 +212,11 @@ func (d *Driver) checkConflicts(n *networkState) error {
 	for _, o := range d.networks {
 		for _, pair := range [][2]netip.Prefix{{n.Subnet, o.Subnet}, {n.Subnet6, o.Subnet6}} {
 			if pair[0].IsValid() && pair[1].IsValid() && pair[0].Overlaps(pair[1]) {
-				return fmt.Errorf("subnet %s overlaps subnet %s of mynet network %s (bridge %s)", pair[0], pair[1], short(o.ID, 12), o.Bridge)
+				return fmt.Errorf("subnet %s overlaps subnet %s of mynet network %s (bridge %s)%s", pair[0], pair[1], short(o.ID, 12), o.Bridge, pruneHint(o.ID))
 			}
 		}
 		if o.Bridge == n.Bridge {
-			return fmt.Errorf("bridge %s is already used by mynet network %s: choose another %s", n.Bridge, short(o.ID, 12), optBridgeName)
+			return fmt.Errorf("bridge %s is already used by mynet network %s: choose another %s%s", n.Bridge, short(o.ID, 12), optBridgeName, pruneHint(o.ID))
 		}
 	}
 	return nil
@@ -316,6 +320,11 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 		d.log.WithField("network", short(req.NetworkID, 12)).Debug("delete of unknown network, nothing to do")
 		return nil
 	}
+	return d.deleteNetwork(n)
+}
+
+// deleteNetwork is DeleteNetwork of a known network. Caller holds d.mu.
+func (d *Driver) deleteNetwork(n *networkState) error {
 	var errs []error
 	for _, ep := range d.endpoints {
 		if ep.NetworkID == n.ID {

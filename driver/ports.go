@@ -173,7 +173,7 @@ func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
 	maps.Copy(prefs, d.takeOver(ep))
 	mapped, holds, err := d.choosePorts(n, ep, prefs)
 	if err != nil {
-		return fmt.Errorf("publish ports of endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("publish ports of endpoint %s: %w", short(ep.ID, 12), d.namePortHolder(err, ep.ID))
 	}
 	defer func() {
 		if retErr != nil {

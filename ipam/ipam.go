@@ -54,6 +54,8 @@ type IPAM struct {
 	// that undoing a failed write can never free an address someone else
 	// holds by then.
 	writing map[string]struct{}
+	// networks names the network holding a subnet (see UseNetworks).
+	networks NetworkFinder
 }
 
 var _ api.Ipam = (*IPAM)(nil)
@@ -114,18 +116,28 @@ func (m *IPAM) RequestPool(r *api.RequestPoolRequest) (*api.RequestPoolResponse,
 		}
 	}
 
+	p, networks, err := m.addPool(req, host)
+	if err != nil {
+		return nil, nameHolder(err, networks)
+	}
+	return &api.RequestPoolResponse{PoolID: p.id, Pool: p.prefix.String()}, nil
+}
+
+// addPool chooses, records and holds the pool req asks for. It also
+// returns the network finder, read under the lock.
+func (m *IPAM) addPool(req poolRequest, host []netip.Prefix) (*pool, NetworkFinder, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p, err := m.choosePool(req, host)
 	if err != nil {
-		return nil, err
+		return nil, m.networks, err
 	}
 	if err := m.st.Put(poolsBucket, p.id, p.record()); err != nil {
-		return nil, fmt.Errorf("recording pool %s: %w", p.id, err)
+		return nil, nil, fmt.Errorf("recording pool %s: %w", p.id, err)
 	}
 	m.pools[p.id] = p
 	m.log.WithField("pool", p.id).Info("pool allocated")
-	return &api.RequestPoolResponse{PoolID: p.id, Pool: p.prefix.String()}, nil
+	return p, nil, nil
 }
 
 // ReleasePool drops a pool and all its leases. An unknown pool is not an
@@ -255,11 +267,8 @@ func (m *IPAM) choosePool(req poolRequest, host []netip.Prefix) (*pool, error) {
 // both would be routed to different bridges. Called with mu held.
 func (m *IPAM) checkOverlap(prefix netip.Prefix) error {
 	for _, p := range m.pools {
-		switch {
-		case p.prefix == prefix:
-			return errorf(ErrPoolOverlap, "subnet %s is already used by another mynet network", prefix)
-		case p.prefix.Overlaps(prefix):
-			return errorf(ErrPoolOverlap, "subnet %s overlaps subnet %s of another mynet network", prefix, p.prefix)
+		if p.prefix.Overlaps(prefix) {
+			return &overlapError{asked: prefix, held: p.prefix, holder: "another mynet network"}
 		}
 	}
 	return nil
@@ -322,7 +331,9 @@ func (m *IPAM) reserve(p *pool, a netip.Addr, kind string) (lease, error) {
 	case p.unassignable(a):
 		return lease{}, errorf(ErrInvalid, "address %s is the broadcast address of pool %s and cannot be assigned", a, p.prefix)
 	case p.leased(a):
-		return lease{}, errorf(ErrAddressInUse, "address %s is already in use in pool %s", a, p.prefix)
+		// Who holds it is the driver's to know, and the IPAM must not
+		// wait for the driver's lock here (Attach leases under it).
+		return lease{}, errorf(ErrAddressInUse, `address %s is already in use in pool %s; if the engine no longer has the container that had it (removed while mynet was down), run "mynet prune"`, a, p.prefix)
 	}
 	p.mark(a)
 	return m.taken(p, a, leaseRecord{Kind: kind}), nil

@@ -93,6 +93,8 @@ func NewHandler(d network.Driver, i ipam.Ipam, log *logrus.Entry, opts ...Option
 	}
 	// mynet's own: attachments, for `mynet attach`, `detach`, `ls`.
 	handleAttach(h, d)
+	// mynet's own: removing what the engine forgot, for `mynet prune`.
+	handlePrune(h, d)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"Err": fmt.Sprintf("mynet does not implement %s %s", r.Method, r.URL.Path)})
