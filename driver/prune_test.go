@@ -177,15 +177,10 @@ func TestHeldPortNamesEndpoint(t *testing.T) {
 }
 
 // moveOut takes a container end out of the host namespace, as the engine
-// does when the container starts. This fake kernel deletes only the link
-// named (a fake that deletes a pair's both ends has MoveOut for this).
+// does when the container starts.
 func moveOut(t *testing.T, k *fake.Kernel, name string) {
 	t.Helper()
-	l, err := k.LinkByName(name)
-	if err == nil {
-		err = k.LinkDel(l)
-	}
-	if err != nil {
+	if err := k.MoveOut(name); err != nil {
 		t.Fatal(err)
 	}
 }
