@@ -20,10 +20,10 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/firewall"
 )
 
 // cliCommands are the attachment subcommands, dispatched from main.
@@ -154,16 +154,11 @@ func (o *attachOpts) validate() error {
 	return nil
 }
 
-// checkIfname applies the kernel's rules for interface names
-// (dev_valid_name): 1-15 bytes, not "." or "..", no '/', ':' or space.
+// checkIfname applies the kernel's rules for interface names, as bytes
+// (firewall.CheckIfName); the plugin checks them again.
 func checkIfname(name string) error {
-	switch {
-	case name == "" || len(name) > 15:
-		return fmt.Errorf("--ifname %q: interface names are 1 to 15 characters", name)
-	case name == "." || name == "..":
-		return fmt.Errorf("--ifname %q: not a valid interface name", name)
-	case strings.ContainsAny(name, "/: \t\n\r\v\f"):
-		return fmt.Errorf("--ifname %q: interface names cannot contain '/', ':' or white space", name)
+	if err := firewall.CheckIfName(name); err != nil {
+		return fmt.Errorf("--ifname %q: %w", name, err)
 	}
 	return nil
 }

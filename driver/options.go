@@ -179,14 +179,16 @@ func parseGatewayMode(s string) (string, error) {
 	return "", fmt.Errorf("want one of %s", strings.Join(gatewayModes, ", "))
 }
 
-// parseIfaceList reads Docker's colon-separated interface list.
+// parseIfaceList reads Docker's colon-separated interface list. Each name
+// is matched by iptables as given, so a wildcard ("+", "eth+") or a
+// negation ("!eth0") would trust every interface or all but one.
 func parseIfaceList(s string) ([]string, error) {
 	var out []string
 	for _, name := range strings.Split(s, ":") {
 		if name == "" {
 			continue
 		}
-		if err := validIfName(name); err != nil {
+		if err := firewall.CheckMatchName(name); err != nil {
 			return nil, fmt.Errorf("interface %q: %w", name, err)
 		}
 		out = append(out, name)
@@ -239,17 +241,9 @@ func parseBool(s string) (bool, error) {
 	return b, nil
 }
 
-// validIfName applies the kernel's rules for interface names
-// (dev_valid_name): 1 to 15 bytes, not "." or "..", no '/', ':' or space.
-func validIfName(s string) error {
-	if s == "" || len(s) > maxIfName {
-		return fmt.Errorf("an interface name must be 1 to %d characters", maxIfName)
-	}
-	if s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
-		return fmt.Errorf("an interface name cannot be . or .. or contain '/', ':' or white space")
-	}
-	return nil
-}
+// validIfName applies the kernel's rules for interface names, as bytes:
+// see firewall.CheckIfName.
+func validIfName(s string) error { return firewall.CheckIfName(s) }
 
 // boolField reads a boolean the engine sends as JSON true/false; older
 // engines and hand-written requests sometimes send strings.
