@@ -151,6 +151,27 @@ func TestNames(t *testing.T) {
 	}
 }
 
+// IDs that are not lowercase hex are named from their hash: never cut
+// mid-rune, never holding a byte an interface name cannot, and still one
+// name per ID.
+func TestNamesFromOtherIDs(t *testing.T) {
+	for _, id := range []string{strings.Repeat("é", 20), "ab\x00cdefghijk", "net/1", "A1B2C3D4E5F6", "a b", "", "日本語のネットワーク"} {
+		br := bridgeName(id)
+		h, p := vethNames(id)
+		for _, name := range []string{br, h, p} {
+			if err := validIfName(name); err != nil {
+				t.Errorf("ID %q: name %q: %v", id, name, err)
+			}
+		}
+		if br != bridgeName(id) || len(br) != maxIfName || len(h) != maxIfName {
+			t.Errorf("ID %q: names %q %q %q, want deterministic and %d bytes", id, br, h, p, maxIfName)
+		}
+	}
+	if bridgeName("é1") == bridgeName("é2") {
+		t.Error("two IDs, one bridge name")
+	}
+}
+
 func TestMACFromIPv4(t *testing.T) {
 	if got := macFromIPv4(netip.MustParseAddr("10.50.0.7")).String(); got != "02:42:0a:32:00:07" {
 		t.Errorf("mac = %s", got)
