@@ -102,6 +102,9 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 	if err := d.checkConflicts(n); err != nil {
 		return err
 	}
+	if err := d.checkHostSubnets(n); err != nil {
+		return fmt.Errorf("create network: %w", err)
+	}
 	if err := d.programNetwork(n); err != nil {
 		return err
 	}
@@ -143,7 +146,28 @@ func (d *Driver) newNetwork(req *network.CreateNetworkRequest) (*networkState, e
 	if err := d.checkFamilies(n); err != nil {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
+	if err := checkSubnets(n); err != nil {
+		return nil, fmt.Errorf("create network: %w", err)
+	}
+	if err := n.checkFirewall(); err != nil {
+		return nil, fmt.Errorf("create network: %w", err)
+	}
 	return n, nil
+}
+
+// checkFirewall asks the firewall whether it will take n's rules, so that
+// a refusal comes before the bridge is created or adopted, not after its
+// MTU was set and its addresses added.
+func (n *networkState) checkFirewall() error {
+	if n.Subnet.IsValid() {
+		if err := firewall.CheckNetwork(n.firewall4(), true); err != nil {
+			return err
+		}
+	}
+	if n.Subnet6.IsValid() {
+		return firewall.CheckNetwork(n.firewall6(), false)
+	}
+	return nil
 }
 
 // checkFamilies checks the subnets against the options and what this host

@@ -304,6 +304,11 @@ func (n Network) validate(is4 bool) error {
 	return nil
 }
 
+// CheckNetwork reports whether n can be turned into rules by the iptables
+// of one family (is4), so that callers can refuse a network before
+// touching the kernel.
+func CheckNetwork(n Network, is4 bool) error { return n.validate(is4) }
+
 // CheckBridgeName reports whether name can be a mynet bridge (see
 // validBridgeName), so that callers can refuse a user's bridge name before
 // touching the kernel: an existing bridge of a refused name, docker0 above
