@@ -57,7 +57,7 @@ type commonFlags struct {
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.socket, "socket", os.Getenv("MYNET_SOCKET"), "the running mynet's socket (env MYNET_SOCKET); default: found from the network's driver (/run/docker/plugins/DRIVER.sock, or the managed plugin's)")
-	fs.StringVar(&c.docker, "docker", envOr("MYNET_DOCKER", "docker"), "docker CLI used to resolve networks and containers (env MYNET_DOCKER)")
+	fs.StringVar(&c.docker, "docker", dockerCommand(), "docker CLI used to resolve networks and containers (env MYNET_DOCKER); \"\" runs none: ls and inspect show IDs, and what needs a name resolved is refused")
 }
 
 // socketFor is --socket, else the socket of the plugin serving driver.

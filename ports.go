@@ -40,7 +40,7 @@ func portsMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, portsUsage); fs.PrintDefaults() }
 	sock := fs.String("socket", envOr("MYNET_SOCKET", "/run/docker/plugins/mynet.sock"), "the running mynet's socket (env MYNET_SOCKET)")
-	dockerCmd := fs.String("docker", envOr("MYNET_DOCKER", "docker"), "docker CLI used to resolve container and network names (env MYNET_DOCKER); \"\" to not use it")
+	dockerCmd := fs.String("docker", dockerCommand(), "docker CLI used to resolve container and network names (env MYNET_DOCKER); \"\" to not use it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
