@@ -9,6 +9,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/vishvananda/netlink"
 
+	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/nstest"
 )
 
@@ -56,4 +57,44 @@ func TestNonHexIDsDeletedAfterRestart(t *testing.T) {
 			t.Errorf("links left after delete: %q", got)
 		}
 	})
+}
+
+// A record of an older build that trusted "+" (every interface) is
+// restored without it, rather than failing its rules and losing its
+// bridge.
+func TestRestoreDropsWildcardTrusted(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, fw := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(map[string]any{optTrusted: "eth1"})); err != nil {
+			t.Fatal(err)
+		}
+		n := *d.networks[testNetID]
+		n.Options.Trusted = []string{"+", "eth1", "!eth0"}
+		if err := st.Put(networksBucket, n.ID, &n); err != nil {
+			t.Fatal(err)
+		}
+		d2, err := New(h, &checkingFirewall{fw}, nil, st, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d2.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		if got := d2.networks[testNetID].Options.Trusted; strings.Join(got, ",") != "eth1" {
+			t.Errorf("trusted after restore: %q, want eth1", got)
+		}
+		if _, err := h.LinkByName("mynet-a1b2c3d4e"); err != nil {
+			t.Errorf("bridge after restore: %v", err)
+		}
+	})
+}
+
+// checkingFirewall validates networks as the real firewall does.
+type checkingFirewall struct{ *fakeFirewall }
+
+func (f *checkingFirewall) EnsureNetwork(n firewall.Network) error {
+	if err := firewall.CheckNetwork(n, true); err != nil {
+		return err
+	}
+	return f.fakeFirewall.EnsureNetwork(n)
 }

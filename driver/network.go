@@ -246,6 +246,7 @@ func (d *Driver) checkConflicts(n *networkState) error {
 // with its addresses, firewall rules of each family. Idempotent, so it also
 // serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
+	d.dropWildcardTrusted(n)
 	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept})
 	if err != nil {
 		return err
@@ -277,6 +278,25 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 		*a.added = *a.added || ok
 	}
 	return d.programFirewall(n)
+}
+
+// dropWildcardTrusted removes from a record of an older build the trusted
+// interfaces the firewall now refuses ("+", "eth+", "!eth0"): restoring
+// them would fail the network's rules, and with them its bridge, where
+// dropping them only takes back trust that was never meant to be that
+// wide.
+func (d *Driver) dropWildcardTrusted(n *networkState) {
+	kept := n.Options.Trusted[:0:0]
+	for _, ifc := range n.Options.Trusted {
+		if err := firewall.CheckMatchName(ifc); err != nil {
+			d.log.WithFields(n.logFields()).WithField("interface", ifc).Warn("trusted interface dropped: " + err.Error())
+			continue
+		}
+		kept = append(kept, ifc)
+	}
+	if len(kept) != len(n.Options.Trusted) {
+		n.Options.Trusted = kept
+	}
 }
 
 // programFirewall ensures forwarding and the rules of each family n has;
