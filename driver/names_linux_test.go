@@ -98,3 +98,37 @@ func (f *checkingFirewall) EnsureNetwork(n firewall.Network) error {
 	}
 	return f.fakeFirewall.EnsureNetwork(n)
 }
+
+// A record whose bridge name the firewall now refuses (an older build
+// took non-ASCII names) fails its restore with that reason and keeps its
+// bridge: nothing is half programmed and undone.
+func TestRestoreKeepsBridgeOfRefusedRecord(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d, st, fw := newTestDriver(t, h)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		br, err := h.LinkByName("mynet-a1b2c3d4e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetName(br, "brü"); err != nil {
+			t.Fatal(err)
+		}
+		n := *d.networks[testNetID]
+		n.Bridge = "brü"
+		if err := st.Put(networksBucket, n.ID, &n); err != nil {
+			t.Fatal(err)
+		}
+		d2, err := New(h, &checkingFirewall{fw}, nil, st, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d2.Restore(); err == nil || !strings.Contains(err.Error(), "printable ASCII only") {
+			t.Errorf("restore = %v, want the name refused", err)
+		}
+		if _, err := h.LinkByName("brü"); err != nil {
+			t.Errorf("bridge after a refused restore: %v", err)
+		}
+	})
+}

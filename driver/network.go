@@ -247,6 +247,12 @@ func (d *Driver) checkConflicts(n *networkState) error {
 // serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	d.dropWildcardTrusted(n)
+	// Restore comes here without newNetwork's checks: a record the
+	// firewall now refuses is left as it is, not half programmed and
+	// undone (which would delete a bridge containers use).
+	if err := n.checkFirewall(); err != nil {
+		return err
+	}
 	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept})
 	if err != nil {
 		return err
