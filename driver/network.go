@@ -149,15 +149,12 @@ func (d *Driver) newNetwork(req *network.CreateNetworkRequest) (*networkState, e
 	if err := checkSubnets(n); err != nil {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
-	if err := n.checkFirewall(); err != nil {
-		return nil, fmt.Errorf("create network: %w", err)
-	}
 	return n, nil
 }
 
 // checkFirewall asks the firewall whether it will take n's rules, so that
-// a refusal comes before the bridge is created or adopted, not after its
-// MTU was set and its addresses added.
+// a refusal comes before the bridge is created or adopted (programNetwork),
+// not after its MTU was set and its addresses added.
 func (n *networkState) checkFirewall() error {
 	if n.Subnet.IsValid() {
 		if err := firewall.CheckNetwork(n.firewall4(), true); err != nil {
@@ -247,9 +244,10 @@ func (d *Driver) checkConflicts(n *networkState) error {
 // serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	d.dropWildcardTrusted(n)
-	// Restore comes here without newNetwork's checks: a record the
-	// firewall now refuses is left as it is, not half programmed and
-	// undone (which would delete a bridge containers use).
+	// Before any kernel change: Restore comes here without newNetwork's
+	// checks, and a record the firewall now refuses is left as it is, not
+	// half programmed and undone (which would delete a bridge containers
+	// use).
 	if err := n.checkFirewall(); err != nil {
 		return err
 	}
@@ -295,7 +293,7 @@ func (d *Driver) dropWildcardTrusted(n *networkState) {
 	kept := n.Options.Trusted[:0:0]
 	for _, ifc := range n.Options.Trusted {
 		if err := firewall.CheckMatchName(ifc); err != nil {
-			d.log.WithFields(n.logFields()).WithField("interface", ifc).Warn("trusted interface dropped: " + err.Error())
+			d.log.WithFields(n.logFields()).WithField("interface", ifc).WithError(err).Warn("trusted interface dropped from an older record")
 			continue
 		}
 		kept = append(kept, ifc)
