@@ -46,7 +46,7 @@ unit:
 # A short run of every fuzz target (FUZZTIME each); for a longer one:
 # make fuzz FUZZTIME=10m. Found inputs land in testdata/fuzz/ of the package.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := FuzzDispatch:./plugin FuzzParseNetworkOptions:./driver FuzzRequests:./ipam FuzzParseDefaultPools:./ipam
+FUZZ_TARGETS := FuzzDispatch:./plugin FuzzParseNetworkOptions:./driver FuzzNames:./driver FuzzRequests:./ipam FuzzParseDefaultPools:./ipam
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} ($(FUZZTIME))"; \

@@ -20,10 +20,10 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/firewall"
 )
 
 // cliCommands are the attachment subcommands, dispatched from main.
@@ -59,7 +59,7 @@ type commonFlags struct {
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.socket, "socket", os.Getenv("MYNET_SOCKET"), "the running mynet's socket (env MYNET_SOCKET); default: found from the network's driver or --driver (/run/docker/plugins/DRIVER.sock, or the managed plugin's), else "+bareSocket+", else the managed plugin mynet:latest's")
 	fs.StringVar(&c.driver, "driver", os.Getenv("MYNET_DRIVER"), "the plugin's name, as in docker network create -d, where no network names it (env MYNET_DRIVER)")
-	fs.StringVar(&c.docker, "docker", envOr("MYNET_DOCKER", "docker"), "docker CLI used to resolve networks and containers (env MYNET_DOCKER)")
+	fs.StringVar(&c.docker, "docker", dockerCommand(), "docker CLI used to resolve networks and containers (env MYNET_DOCKER); \"\" runs none: ls and inspect show IDs, and what needs a name resolved is refused")
 }
 
 // attachOpts is a parsed `mynet attach` command line.
@@ -148,16 +148,11 @@ func (o *attachOpts) validate() error {
 	return nil
 }
 
-// checkIfname applies the kernel's rules for interface names
-// (dev_valid_name): 1-15 bytes, not "." or "..", no '/', ':' or space.
+// checkIfname applies the kernel's rules for interface names, as bytes
+// (firewall.CheckIfName); the plugin checks them again.
 func checkIfname(name string) error {
-	switch {
-	case name == "" || len(name) > 15:
-		return fmt.Errorf("--ifname %q: interface names are 1 to 15 characters", name)
-	case name == "." || name == "..":
-		return fmt.Errorf("--ifname %q: not a valid interface name", name)
-	case strings.ContainsAny(name, "/: \t\n\r\v\f"):
-		return fmt.Errorf("--ifname %q: interface names cannot contain '/', ':' or white space", name)
+	if err := firewall.CheckIfName(name); err != nil {
+		return fmt.Errorf("--ifname %q: %w", name, err)
 	}
 	return nil
 }

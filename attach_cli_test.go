@@ -82,9 +82,10 @@ func TestParseAttach(t *testing.T) {
 		{[]string{"n1", "vm1", "--ip", "10.50.0"}, "--ip 10.50.0: not an IPv4 address"},
 		{[]string{"n1", "vm1", "--ip", "fd00::1"}, "not an IPv4 address"},
 		{[]string{"n1", "vm1", "--ip6", "10.0.0.1"}, "not an IPv6 address"},
-		{[]string{"n1", "vm1", "--ifname", "a/b"}, "cannot contain"},
-		{[]string{"n1", "vm1", "--ifname", "sixteen-chars-xx"}, "1 to 15 characters"},
-		{[]string{"n1", "vm1", "--ifname", ".."}, "not a valid interface name"},
+		{[]string{"n1", "vm1", "--ifname", "a/b"}, "without '/'"},
+		{[]string{"n1", "vm1", "--ifname", "sixteen-chars-xx"}, "1 to 15 bytes"},
+		{[]string{"n1", "vm1", "--ifname", ".."}, "cannot be . or .."},
+		{[]string{"n1", "vm1", "--ifname", "eth0\x00"}, "printable ASCII only"},
 		{[]string{"n1", "vm1", "-p", "80/icmp"}, "protocol"},
 		{[]string{"n1", "vm1", "--bogus"}, "flag provided but not defined"},
 	} {

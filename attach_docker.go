@@ -27,13 +27,23 @@ var builtinDrivers = map[string]bool{"bridge": true, "host": true, "null": true,
 	"overlay": true, "macvlan": true, "ipvlan": true}
 
 // dockerCLI runs the docker CLI (cmd), which honours DOCKER_HOST and
-// contexts as the user set them.
+// contexts as the user set them. An empty cmd runs nothing: names are not
+// resolved (see dockerCommand).
 type dockerCLI struct{ cmd string }
+
+// dockerCommand is --docker's default: MYNET_DOCKER when it is set, even
+// to "" (which means no docker CLI, as the help says), else "docker".
+func dockerCommand() string {
+	if v, ok := os.LookupEnv("MYNET_DOCKER"); ok {
+		return v
+	}
+	return "docker"
+}
 
 // run returns docker's stdout; a failure carries docker's own message.
 func (c dockerCLI) run(ctx context.Context, args ...string) ([]byte, error) {
 	if c.cmd == "" {
-		return nil, errors.New("no docker CLI (--docker is empty)")
+		return nil, errors.New("resolving names needs the docker CLI, but --docker (MYNET_DOCKER) is empty")
 	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, c.cmd, args...)

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"time"
 
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
@@ -200,8 +201,9 @@ func (r *AttachRequest) validate() ([]portRequest, error) {
 		return nil, errors.New("attach: NetworkID is empty")
 	case r.Netns == "":
 		return nil, errors.New("attach: Netns is empty: name the namespace (e.g. net:[4026532281])")
-	case r.Ifname == "":
-		return nil, errors.New("attach: Ifname is empty")
+	}
+	if err := r.checkWho(); err != nil {
+		return nil, fmt.Errorf("attach: %w", err)
 	}
 	bindings := make([]any, len(r.Ports))
 	for i, b := range r.Ports {
@@ -212,6 +214,35 @@ func (r *AttachRequest) validate() ([]portRequest, error) {
 		return nil, fmt.Errorf("attach: %w", err)
 	}
 	return ports, nil
+}
+
+// Patterns of the identifying fields the CLI sends: a container's full ID
+// (hex), its name as Docker allows names, and the namespace's identity as
+// plumb.Identity reads it.
+var (
+	containerIDPattern   = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
+	containerNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
+	netnsPattern         = regexp.MustCompile(`^net:\[[0-9]{1,20}\]$`)
+)
+
+// checkWho checks what the CLI checked before sending: the route is open
+// to anyone who can reach the socket, and these fields end up in the
+// record, in logs and in the interface name the CLI creates.
+func (r *AttachRequest) checkWho() error {
+	switch {
+	case r.PID <= 0:
+		return fmt.Errorf("PID %d is not a process ID", r.PID)
+	case !netnsPattern.MatchString(r.Netns):
+		return fmt.Errorf("namespace %q: want a namespace identity such as net:[4026532281]", r.Netns)
+	case r.Container != "" && !containerIDPattern.MatchString(r.Container):
+		return fmt.Errorf("container ID %q: want a container's hexadecimal ID", r.Container)
+	case r.Name != "" && !containerNamePattern.MatchString(r.Name):
+		return fmt.Errorf("container name %q: want a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 255 bytes)", r.Name)
+	}
+	if err := validIfName(r.Ifname); err != nil {
+		return fmt.Errorf("interface name %q: %w", r.Ifname, err)
+	}
+	return nil
 }
 
 // checkNotAttached refuses a second attachment of one namespace to one

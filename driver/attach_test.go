@@ -349,7 +349,12 @@ func TestAttachDualStack(t *testing.T) {
 	req.NetworkID = testNetID2
 	req.IPv4Data = []*network.IPAMData{{Pool: "10.51.0.0/24", Gateway: "10.51.0.1/24"}}
 	req.IPv6Data = []*network.IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
-	if _, err := r.am.RequestPool(&ipamapi.RequestPoolRequest{Pool: "10.51.0.0/24"}); err != nil {
+	p4, err := r.am.RequestPool(&ipamapi.RequestPoolRequest{Pool: "10.51.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The engine leases the gateway first; an endpoint there is refused.
+	if _, err := r.am.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: p4.PoolID, Address: "10.51.0.1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.d.CreateNetwork(req); err != nil {

@@ -422,7 +422,8 @@ func TestReapOrphans(t *testing.T) {
 		}
 		now := time.Now()
 		// The joined one's container end moves into its sandbox.
-		peer, _ := h.LinkByName("mncjoined012345")
+		_, peerName := vethNames(joined.EndpointID)
+		peer, _ := h.LinkByName(peerName)
 		if err := h.LinkSetName(peer, "eth-in-sandbox"); err != nil {
 			t.Fatal(err)
 		}

@@ -220,7 +220,7 @@ func checkEndpointAddrs(n *networkState, ep *endpointState) error {
 			return fmt.Errorf("endpoint address %s is outside subnet %s of network %s", c.addr.Addr(), c.subnet, short(n.ID, 12))
 		}
 	}
-	return nil
+	return checkEndpointSpecial(n, ep)
 }
 
 // bridgeOf returns the network's bridge, re-creating it if it vanished

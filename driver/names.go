@@ -1,5 +1,10 @@
 package driver
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
 // Kernel object names are derived from Docker's IDs so that a restarted
 // mynet finds the objects it made without a lookup table, and so that an
 // operator can tell mynet's links apart from Docker's (docker0, br-*, veth*).
@@ -20,12 +25,36 @@ func short(id string, n int) string {
 }
 
 func bridgeName(networkID string) string {
-	return bridgePrefix + short(networkID, maxIfName-len(bridgePrefix))
+	return bridgePrefix + idPart(networkID, maxIfName-len(bridgePrefix))
 }
 
 func vethNames(endpointID string) (host, peer string) {
-	return hostVethPrefix + short(endpointID, maxIfName-len(hostVethPrefix)),
-		peerVethPrefix + short(endpointID, maxIfName-len(peerVethPrefix))
+	return hostVethPrefix + idPart(endpointID, maxIfName-len(hostVethPrefix)),
+		peerVethPrefix + idPart(endpointID, maxIfName-len(peerVethPrefix))
+}
+
+// idPart is the part of a name that comes from an ID: its first n
+// characters when they are lowercase hex, as the engine's IDs are (so
+// that names stay what they have always been), else n hex digits of the
+// ID's SHA-256. Any other ID from the wire, cut at a byte count, could end
+// mid-rune in a name that the JSON record (which replaces invalid UTF-8)
+// no longer spells as the kernel does, and could never be deleted after a
+// restart; or hold bytes an interface name cannot.
+func idPart(id string, n int) string {
+	if p := short(id, n); p != "" && isLowerHex(p) {
+		return p
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])[:n]
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ownerAlias marks a link as created by mynet for one Docker object. It is

@@ -106,6 +106,9 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 	if err := d.checkConflicts(n); err != nil {
 		return err
 	}
+	if err := d.checkHostSubnets(n); err != nil {
+		return fmt.Errorf("create network: %w", err)
+	}
 	if err := d.programNetwork(n); err != nil {
 		return err
 	}
@@ -147,7 +150,25 @@ func (d *Driver) newNetwork(req *network.CreateNetworkRequest) (*networkState, e
 	if err := d.checkFamilies(n); err != nil {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
+	if err := checkSubnets(n); err != nil {
+		return nil, fmt.Errorf("create network: %w", err)
+	}
 	return n, nil
+}
+
+// checkFirewall asks the firewall whether it will take n's rules, so that
+// a refusal comes before the bridge is created or adopted (programNetwork),
+// not after its MTU was set and its addresses added.
+func (n *networkState) checkFirewall() error {
+	if n.Subnet.IsValid() {
+		if err := firewall.CheckNetwork(n.firewall4(), true); err != nil {
+			return err
+		}
+	}
+	if n.Subnet6.IsValid() {
+		return firewall.CheckNetwork(n.firewall6(), false)
+	}
+	return nil
 }
 
 // checkFamilies checks the subnets against the options and what this host
@@ -226,6 +247,14 @@ func (d *Driver) checkConflicts(n *networkState) error {
 // with its addresses, firewall rules of each family. Idempotent, so it also
 // serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
+	d.dropWildcardTrusted(n)
+	// Before any kernel change: Restore comes here without newNetwork's
+	// checks, and a record the firewall now refuses is left as it is, not
+	// half programmed and undone (which would delete a bridge containers
+	// use).
+	if err := n.checkFirewall(); err != nil {
+		return err
+	}
 	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept, Log: d.log})
 	if err != nil {
 		return err
@@ -257,6 +286,25 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 		*a.added = *a.added || ok
 	}
 	return d.programFirewall(n)
+}
+
+// dropWildcardTrusted removes from a record of an older build the trusted
+// interfaces the firewall now refuses ("+", "eth+", "!eth0"): restoring
+// them would fail the network's rules, and with them its bridge, where
+// dropping them only takes back trust that was never meant to be that
+// wide.
+func (d *Driver) dropWildcardTrusted(n *networkState) {
+	kept := n.Options.Trusted[:0:0]
+	for _, ifc := range n.Options.Trusted {
+		if err := firewall.CheckMatchName(ifc); err != nil {
+			d.log.WithFields(n.logFields()).WithField("interface", ifc).WithError(err).Warn("trusted interface dropped from an older record")
+			continue
+		}
+		kept = append(kept, ifc)
+	}
+	if len(kept) != len(n.Options.Trusted) {
+		n.Options.Trusted = kept
+	}
 }
 
 // programFirewall ensures forwarding and the rules of each family n has;

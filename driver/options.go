@@ -27,6 +27,9 @@ const (
 	optHostIPv4    = "com.docker.network.host_ipv4"
 	optHostIPv6    = "com.docker.network.host_ipv6"
 	optIfacePrefix = "com.docker.network.container_iface_prefix"
+	// optAllowHostSubnet lets a network's subnet overlap one the host is
+	// connected to on another interface (see checkHostSubnets).
+	optAllowHostSubnet = "mynet.allow_host_subnet"
 
 	// Keys of the CreateNetwork options map itself (not user -o options).
 	keyGeneric  = "com.docker.network.generic"
@@ -44,7 +47,7 @@ var ownedPrefixes = []string{"com.docker.network.bridge.", "com.docker.network.d
 var dockerGeneric = []string{keyIPv4, keyIPv6, "com.docker.network.advertise_addr_nmsgs", "com.docker.network.advertise_addr_ms"}
 
 var knownOptions = []string{optBridgeName, optMTU, optMasquerade, optICC, optHostBinding,
-	optGWModeV4, optGWModeV6, optInhibitV4, optTrusted, optHostIPv4, optHostIPv6, optIfacePrefix}
+	optGWModeV4, optGWModeV6, optInhibitV4, optTrusted, optHostIPv4, optHostIPv6, optIfacePrefix, optAllowHostSubnet}
 
 // gatewayModes are the accepted values of the gateway_mode options.
 var gatewayModes = []string{firewall.ModeNAT, firewall.ModeNATUnprotected, firewall.ModeRouted, firewall.ModeIsolated}
@@ -75,6 +78,8 @@ type netOptions struct {
 	HostIPv4    netip.Addr `json:"host_ipv4,omitzero"`
 	HostIPv6    netip.Addr `json:"host_ipv6,omitzero"`
 	IfacePrefix string     `json:"container_iface_prefix"`
+	// AllowHostSubnet: the subnet may overlap a connected subnet of the host.
+	AllowHostSubnet bool `json:"allow_host_subnet,omitempty"`
 	// Ignored lists generic labels that do not apply to mynet.
 	Ignored []string `json:"-"`
 }
@@ -136,6 +141,8 @@ func (o *netOptions) set(key, val string) error {
 		o.Trusted, err = parseIfaceList(val)
 	case optIfacePrefix:
 		o.IfacePrefix, err = val, validIfacePrefix(val)
+	case optAllowHostSubnet:
+		o.AllowHostSubnet, err = parseBool(val)
 	default:
 		if owned(key) {
 			return fmt.Errorf("unknown option %q: mynet accepts %s", key, strings.Join(knownOptions, ", "))
@@ -159,7 +166,7 @@ func parseAddr(s string, v4 bool) (netip.Addr, error) {
 		}
 		return a, fmt.Errorf("want an IPv6 address")
 	}
-	return a, nil
+	return a, checkHostAddr(a)
 }
 
 // parseHostBinding reads host_binding_ipv4, which despite its name may
@@ -179,14 +186,16 @@ func parseGatewayMode(s string) (string, error) {
 	return "", fmt.Errorf("want one of %s", strings.Join(gatewayModes, ", "))
 }
 
-// parseIfaceList reads Docker's colon-separated interface list.
+// parseIfaceList reads Docker's colon-separated interface list. Each name
+// is matched by iptables as given, so a wildcard ("+", "eth+") or a
+// negation ("!eth0") would trust every interface or all but one.
 func parseIfaceList(s string) ([]string, error) {
 	var out []string
 	for _, name := range strings.Split(s, ":") {
 		if name == "" {
 			continue
 		}
-		if err := validIfName(name); err != nil {
+		if err := firewall.CheckMatchName(name); err != nil {
 			return nil, fmt.Errorf("interface %q: %w", name, err)
 		}
 		out = append(out, name)
@@ -239,17 +248,9 @@ func parseBool(s string) (bool, error) {
 	return b, nil
 }
 
-// validIfName applies the kernel's rules for interface names
-// (dev_valid_name): 1 to 15 bytes, not "." or "..", no '/', ':' or space.
-func validIfName(s string) error {
-	if s == "" || len(s) > maxIfName {
-		return fmt.Errorf("an interface name must be 1 to %d characters", maxIfName)
-	}
-	if s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
-		return fmt.Errorf("an interface name cannot be . or .. or contain '/', ':' or white space")
-	}
-	return nil
-}
+// validIfName applies the kernel's rules for interface names, as bytes:
+// see firewall.CheckIfName.
+func validIfName(s string) error { return firewall.CheckIfName(s) }
 
 // boolField reads a boolean the engine sends as JSON true/false; older
 // engines and hand-written requests sometimes send strings.

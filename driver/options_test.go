@@ -36,11 +36,19 @@ func TestParseNetworkOptions(t *testing.T) {
 		{name: "mtu too small", raw: generic(optMTU, "67"), wantErr: "want an MTU between 68 and 65535"},
 		{name: "mtu too big", raw: generic(optMTU, "65536"), wantErr: "want an MTU between 68 and 65535"},
 		{name: "bad bool", raw: generic(optICC, "maybe"), wantErr: `enable_icc="maybe": want true or false`},
-		{name: "bridge name too long", raw: generic(optBridgeName, "abcdefghijklmnop"), wantErr: "1 to 15 characters"},
-		{name: "bridge name with slash", raw: generic(optBridgeName, "a/b"), wantErr: "cannot be . or .."},
+		{name: "bridge name too long", raw: generic(optBridgeName, "abcdefghijklmnop"), wantErr: "1 to 15 bytes"},
+		{name: "bridge name with slash", raw: generic(optBridgeName, "a/b"), wantErr: "without '/'"},
+		// The kernel cuts a name at a NUL: this one would name docker0.
+		{name: "bridge name docker0 with a NUL", raw: generic(optBridgeName, "docker0\x00"), wantErr: `printable ASCII only`},
+		{name: "bridge name with a NUL inside", raw: generic(optBridgeName, "my\x00br"), wantErr: `printable ASCII only`},
+		{name: "bridge name with a newline", raw: generic(optBridgeName, "mybr\n"), wantErr: `printable ASCII only`},
+		{name: "bridge name non-ASCII", raw: generic(optBridgeName, "brü"), wantErr: `printable ASCII only`},
+		{name: "bridge name with a tab", raw: generic(optBridgeName, "my\tbr"), wantErr: `printable ASCII only`},
+		{name: "bridge name with DEL", raw: generic(optBridgeName, "mybr\x7f"), wantErr: `printable ASCII only`},
+		{name: "bridge name dot dot", raw: generic(optBridgeName, ".."), wantErr: `cannot be . or ..`},
 		{name: "bridge name of Docker's networks", raw: generic(optBridgeName, "br-1234"), wantErr: `option com.docker.network.bridge.name="br-1234": bridge name "br-1234": looks like a Docker bridge`},
 		{name: "bridge name docker0", raw: generic(optBridgeName, "docker0"), wantErr: `option com.docker.network.bridge.name="docker0": bridge name "docker0": looks like a Docker bridge`},
-		{name: "bridge name with iptables wildcard", raw: generic(optBridgeName, "mybr+"), wantErr: "contains a character not allowed"},
+		{name: "bridge name with iptables wildcard", raw: generic(optBridgeName, "mybr+"), wantErr: "cannot contain '+'"},
 		{name: "host binding with a zone", raw: generic(optHostBinding, "fe80::1%eth0"), wantErr: "want an IPv4 or IPv6 address"},
 		{name: "host binding not an address", raw: generic(optHostBinding, "localhost"), wantErr: "want an IPv4 or IPv6 address"},
 		{name: "unknown bridge key", raw: generic("com.docker.network.bridge.enable_icx", "true"), wantErr: `unknown option "com.docker.network.bridge.enable_icx": mynet accepts com.docker.network.bridge.name,`},
@@ -50,6 +58,12 @@ func TestParseNetworkOptions(t *testing.T) {
 		{name: "host_ipv4 v6", raw: generic(optHostIPv4, "::1"), wantErr: "want an IPv4 address"},
 		{name: "host_ipv6 v4", raw: generic(optHostIPv6, "10.0.0.1"), wantErr: "want an IPv6 address"},
 		{name: "trusted bad name", raw: generic(optTrusted, "eth0:a/b"), wantErr: `interface "a/b"`},
+		// iptables reads "+" as every interface and "eth+" as a prefix:
+		// isolation would be off for the whole host.
+		{name: "trusted wildcard alone", raw: generic(optTrusted, "+"), wantErr: `interface "+": an interface name given to iptables cannot contain '+'`},
+		{name: "trusted wildcard prefix", raw: generic(optTrusted, "eth0:eth+"), wantErr: `interface "eth+"`},
+		{name: "trusted negation", raw: generic(optTrusted, "!eth0"), wantErr: `interface "!eth0"`},
+		{name: "trusted NUL", raw: generic(optTrusted, "eth0\x00"), wantErr: `printable ASCII only`},
 		{name: "iface prefix too long", raw: generic(optIfacePrefix, "abcdefghijklmn"), wantErr: "want 1 to 13 characters"},
 		{name: "inhibit not bool", raw: generic(optInhibitV4, "x"), wantErr: "want true or false"},
 		{name: "generic not a map", raw: map[string]any{keyGeneric: "x"}, wantErr: "want an object of options"},
@@ -134,6 +148,27 @@ func TestNames(t *testing.T) {
 	// Short IDs from the wire must not panic.
 	if got := bridgeName("ab"); got != "mynet-ab" {
 		t.Errorf("bridgeName(short) = %q", got)
+	}
+}
+
+// IDs that are not lowercase hex are named from their hash: never cut
+// mid-rune, never holding a byte an interface name cannot, and still one
+// name per ID.
+func TestNamesFromOtherIDs(t *testing.T) {
+	for _, id := range []string{strings.Repeat("é", 20), "ab\x00cdefghijk", "net/1", "A1B2C3D4E5F6", "a b", "", "日本語のネットワーク"} {
+		br := bridgeName(id)
+		h, p := vethNames(id)
+		for _, name := range []string{br, h, p} {
+			if err := validIfName(name); err != nil {
+				t.Errorf("ID %q: name %q: %v", id, name, err)
+			}
+		}
+		if br != bridgeName(id) || len(br) != maxIfName || len(h) != maxIfName {
+			t.Errorf("ID %q: names %q %q %q, want deterministic and %d bytes", id, br, h, p, maxIfName)
+		}
+	}
+	if bridgeName("é1") == bridgeName("é2") {
+		t.Error("two IDs, one bridge name")
 	}
 }
 

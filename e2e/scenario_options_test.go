@@ -411,12 +411,16 @@ func TestOptionsInvalid(t *testing.T) {
 		{key: keyHostIPv4, val: "host", want: "want an IPv4 address"},
 		{key: "com.docker.network.host_ipv6", val: "10.0.0.1", want: "want an IPv6 address"},
 		{key: "com.docker.network.bridge.host_binding_ipv4", val: "localhost", want: "want an IPv4 or IPv6 address"},
-		{key: keyBridgeName, val: "much-too-long-bridge", want: "1 to 15 characters"},
+		{key: keyBridgeName, val: "much-too-long-bridge", want: "1 to 15 bytes"},
 		{key: keyBridgeName, val: "br-mine", want: "Docker"},
 		{key: keyBridgeName, val: "docker0", want: "Docker"},
 		{key: keyIfacePrefix, val: "a/b", want: "interface name"},
 		{key: keyIfacePrefix, val: "fourteen-chars", want: "want 1 to 13 characters"},
 		{key: keyTrusted, val: "eth0:a/b", want: `interface "a/b"`},
+		{key: keyTrusted, val: "+", want: `interface "+"`},
+		{key: keyTrusted, val: "!eth0", want: `interface "!eth0"`},
+		{key: keyHostIPv4, val: "0.0.0.0", want: "not a unicast address"},
+		{key: keyHostIPv4, val: "255.255.255.255", want: "not a unicast address"},
 	}
 	for _, c := range bad {
 		t.Run(c.key+"="+c.val, func(t *testing.T) {

@@ -290,6 +290,11 @@ func (n Network) validate(is4 bool) error {
 	if err := validBridgeName(n.Bridge); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidNetwork, err)
 	}
+	for _, ifc := range n.TrustedIfaces {
+		if err := CheckMatchName(ifc); err != nil {
+			return fmt.Errorf("%w: bridge %s: trusted interface %q: %w", ErrInvalidNetwork, n.Bridge, ifc, err)
+		}
+	}
 	if n.Masquerade && !n.Internal && !n.Subnet.IsValid() {
 		return fmt.Errorf("%w: bridge %s: masquerade needs a subnet", ErrInvalidNetwork, n.Bridge)
 	}
@@ -299,26 +304,61 @@ func (n Network) validate(is4 bool) error {
 	return nil
 }
 
+// CheckNetwork reports whether n can be turned into rules by the iptables
+// of one family (is4), so that callers can refuse a network before
+// touching the kernel.
+func CheckNetwork(n Network, is4 bool) error { return n.validate(is4) }
+
 // CheckBridgeName reports whether name can be a mynet bridge (see
 // validBridgeName), so that callers can refuse a user's bridge name before
 // touching the kernel: an existing bridge of a refused name, docker0 above
 // all, would otherwise be adopted and given an address first.
 func CheckBridgeName(name string) error { return validBridgeName(name) }
 
-// validBridgeName accepts names the kernel accepts as interface names,
-// minus those iptables reads specially ('+' is a wildcard, '!' a negation)
-// and Docker's bridge names: the drops towards Docker's bridges would match
-// a mynet bridge with such a name and cut its own traffic.
+// validBridgeName accepts the names CheckMatchName accepts, minus
+// Docker's bridge names: the drops towards Docker's bridges would match a
+// mynet bridge with such a name and cut its own traffic.
 func validBridgeName(name string) error {
-	switch {
-	case name == "" || len(name) > maxIfNameLen:
-		return fmt.Errorf("bridge name %q: must be 1 to %d bytes", name, maxIfNameLen)
-	case name == "." || name == "..":
-		return fmt.Errorf("bridge name %q is not an interface name", name)
-	case strings.ContainsAny(name, "/:+! \t\n\r\v\f"):
-		return fmt.Errorf("bridge name %q: contains a character not allowed in interface names or iptables matches", name)
-	case name == dockerDefaultBridge || strings.HasPrefix(name, dockerBridgePrefix):
+	if err := CheckMatchName(name); err != nil {
+		return fmt.Errorf("bridge name %q: %w", name, err)
+	}
+	if name == dockerDefaultBridge || strings.HasPrefix(name, dockerBridgePrefix) {
 		return fmt.Errorf("bridge name %q: looks like a Docker bridge (%s, %s*)", name, dockerDefaultBridge, dockerBridgePrefix)
+	}
+	return nil
+}
+
+// CheckIfName reports whether name is an interface name the kernel keeps
+// byte for byte (dev_valid_name): 1 to 15 bytes, not "." or "..", and only
+// printable ASCII other than '/' and ':'. The kernel cuts a name at a NUL
+// (netlink's IFLA_IFNAME is a C string), so "docker0\x00" would name
+// docker0; control and non-ASCII bytes would make names that logs, JSON
+// records (which replace invalid UTF-8) and iptables render differently.
+func CheckIfName(name string) error {
+	if name == "" || len(name) > maxIfNameLen {
+		return fmt.Errorf("an interface name must be 1 to %d bytes, got %d", maxIfNameLen, len(name))
+	}
+	if name == "." || name == ".." {
+		return errors.New("an interface name cannot be . or ..")
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c > '~' || c == '/' || c == ':' {
+			return fmt.Errorf("an interface name may hold printable ASCII only, without '/', ':' or white space (byte %d is %q)", i, c)
+		}
+	}
+	return nil
+}
+
+// CheckMatchName reports whether name can be given to iptables' -i and
+// -o matches as exactly that interface: a valid interface name without
+// '+' (iptables' wildcard: "+" alone matches every interface) or '!' (a
+// negation).
+func CheckMatchName(name string) error {
+	if err := CheckIfName(name); err != nil {
+		return err
+	}
+	if strings.ContainsAny(name, "+!") {
+		return errors.New("an interface name given to iptables cannot contain '+' (a wildcard) or '!' (a negation)")
 	}
 	return nil
 }

@@ -189,6 +189,16 @@ func TestNetworkValidate(t *testing.T) {
 		{"dot", Network{Bridge: ".", Subnet: v4}, false},
 		{"docker0", Network{Bridge: "docker0", Subnet: v4}, false},
 		{"docker user bridge", Network{Bridge: "br-0123456789ab", Subnet: v4}, false},
+		{"docker0 and a NUL", Network{Bridge: "docker0\x00", Subnet: v4}, false},
+		{"NUL inside", Network{Bridge: "mn\x000", Subnet: v4}, false},
+		{"newline", Network{Bridge: "mn0\n", Subnet: v4}, false},
+		{"non-ASCII", Network{Bridge: "mnü", Subnet: v4}, false},
+		{"trusted", Network{Bridge: "mn0", Subnet: v4, TrustedIfaces: []string{"eth1", "vpn0"}}, true},
+		{"trusted wildcard", Network{Bridge: "mn0", Subnet: v4, TrustedIfaces: []string{"+"}}, false},
+		{"trusted prefix wildcard", Network{Bridge: "mn0", Subnet: v4, TrustedIfaces: []string{"eth+"}}, false},
+		{"trusted negation", Network{Bridge: "mn0", Subnet: v4, TrustedIfaces: []string{"!eth0"}}, false},
+		{"trusted NUL", Network{Bridge: "mn0", Subnet: v4, TrustedIfaces: []string{"eth0\x00"}}, false},
+		{"trusted empty", Network{Bridge: "mn0", Subnet: v4, TrustedIfaces: []string{""}}, false},
 		{"masquerade without subnet", Network{Bridge: "mn0", Masquerade: true}, false},
 		{"ipv6 subnet", Network{Bridge: "mn0", Subnet: v6, Masquerade: true}, false},
 	}
@@ -202,5 +212,25 @@ func TestNetworkValidate(t *testing.T) {
 				t.Fatalf("validate = %v, want ErrInvalidNetwork", err)
 			}
 		})
+	}
+}
+
+// CheckIfName takes the name as the bytes the kernel will keep: a NUL
+// would cut it (docker0\x00 is docker0), and nothing outside printable
+// ASCII gets through.
+func TestCheckIfName(t *testing.T) {
+	for _, ok := range []string{"eth0", "a", "mynet-0123abcde", "br_0.x-y", "vlan@1", "x*y", "a+b"} {
+		if err := CheckIfName(ok); err != nil {
+			t.Errorf("CheckIfName(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "0123456789abcdef", "docker0\x00", "\x00", "a/b", "a:b", "a b",
+		"a\tb", "a\nb", "a\rb", "a\x7f", "ü", "e\xffth0", "\x01"} {
+		if err := CheckIfName(bad); err == nil {
+			t.Errorf("CheckIfName(%q) = nil, want an error", bad)
+		}
+	}
+	if err := CheckMatchName("a+b"); err == nil {
+		t.Error(`CheckMatchName("a+b") = nil, want an error`)
 	}
 }

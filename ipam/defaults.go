@@ -91,6 +91,9 @@ func (s PoolSpec) validate() error {
 	if limit := maxPoolBits(s.Base.Addr().Is6()); s.Size < s.Base.Bits() || s.Size > limit {
 		return errorf(ErrInvalid, "default pool %s: size /%d must be between /%d (the base) and /%d (the smallest pool)", s, s.Size, s.Base.Bits(), limit)
 	}
+	if err := CheckSubnet(s.Base); err != nil {
+		return errorf(ErrInvalid, "default pool %s: %v", s, err)
+	}
 	return nil
 }
 

@@ -67,6 +67,9 @@ func parsePoolRequest(r *api.RequestPoolRequest) (poolRequest, error) {
 	if err := checkSubnet(prefix); err != nil {
 		return poolRequest{}, err
 	}
+	if err := CheckSubnet(prefix); err != nil {
+		return poolRequest{}, err
+	}
 	req.prefix = prefix
 	if r.SubPool != "" {
 		sub, err := parsePrefix("ip-range", r.SubPool, r.V6)

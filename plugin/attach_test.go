@@ -59,3 +59,54 @@ func TestAttachRoutes(t *testing.T) {
 		t.Errorf("a socket that is not mynet's: %v, want ErrNotMynet", err)
 	}
 }
+
+// The attach route checks what the CLI checks: anyone who reaches the
+// socket can send it anything. Each hostile request is refused with a
+// message naming the field, and leaves no endpoint and no lease.
+func TestAttachRouteRefusesHostileRequests(t *testing.T) {
+	d, am, sock := realStack(t)
+	d.UseIPAM(am)
+	pool, err := am.RequestPool(&ipamapi.RequestPoolRequest{Pool: "10.50.0.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cl := NewClient(sock)
+	good := driver.AttachRequest{NetworkID: "n1abc", Address: "10.50.0.77", Container: "c0ffee", Name: "vm1", PID: 42,
+		Netns: "net:[1]", Ifname: "eth0"}
+	tests := []struct {
+		name    string
+		edit    func(r *driver.AttachRequest)
+		wantErr string
+	}{
+		{"negative PID", func(r *driver.AttachRequest) { r.PID = -5 }, "PID -5 is not a process ID"},
+		{"PID 0", func(r *driver.AttachRequest) { r.PID = 0 }, "PID 0 is not a process ID"},
+		{"ifname with a slash", func(r *driver.AttachRequest) { r.Ifname = "a/b" }, `interface name "a/b"`},
+		{"ifname with a NUL", func(r *driver.AttachRequest) { r.Ifname = "eth0\x00" }, `interface name "eth0\x00"`},
+		{"ifname of 17 bytes", func(r *driver.AttachRequest) { r.Ifname = "seventeen-chars-x" }, "1 to 15 bytes"},
+		{"ifname with a newline", func(r *driver.AttachRequest) { r.Ifname = "eth\n0" }, "printable ASCII only"},
+		{"ifname empty", func(r *driver.AttachRequest) { r.Ifname = "" }, "1 to 15 bytes"},
+		{"name with a newline", func(r *driver.AttachRequest) { r.Name = "vm1\nlevel=error msg=forged" }, "container name"},
+		{"name with a NUL", func(r *driver.AttachRequest) { r.Name = "vm\x001" }, "container name"},
+		{"name with a slash", func(r *driver.AttachRequest) { r.Name = "a/b" }, "container name"},
+		{"container not hex", func(r *driver.AttachRequest) { r.Container = "../../etc" }, "container ID"},
+		{"netns not an identity", func(r *driver.AttachRequest) { r.Netns = "net:[1]\n" }, "namespace"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := good
+			tt.edit(&req)
+			if _, err := cl.Attach(ctx, &req); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("attach = %v, want an error containing %q", err, tt.wantErr)
+			}
+			ls, err := cl.Endpoints(ctx, &driver.EndpointsQuery{})
+			if err != nil || len(ls.Endpoints) != 0 {
+				t.Fatalf("endpoints after a refused attach: %+v, %v", ls, err)
+			}
+		})
+	}
+	// Nothing leased: the engine can still have the address.
+	if _, err := am.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: pool.PoolID, Address: "10.50.0.77"}); err != nil {
+		t.Errorf("the address after refused attaches: %v", err)
+	}
+}

@@ -49,6 +49,9 @@ func FuzzDispatch(f *testing.F) {
 		{2, `{"NetworkID":`},
 		{2, `[1,2,3]`},
 		{4, `{"Interface":null}`},
+		{2, `{"NetworkID":"n2","Options":{"com.docker.network.generic":{"com.docker.network.bridge.name":"docker0\u0000","com.docker.network.driver.mtu":"9000"}},"IPv4Data":[{"Pool":"10.52.0.0/24"}]}`},
+		{2, `{"NetworkID":"\u00e9\u00e9\u00e9\u00e9\u00e9\u0000","IPv4Data":[{"Pool":"127.0.0.0/8"}]}`},
+		{4, `{"NetworkID":"n1","EndpointID":"e\u00002","Interface":{"Address":"10.50.0.1/24"}}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, []byte(s.body))
