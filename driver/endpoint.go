@@ -41,6 +41,10 @@ type endpointState struct {
 	// Attach is set on endpoints `mynet attach` made (attach.go), which
 	// no engine knows of.
 	Attach *Attachment `json:"attach,omitempty"`
+
+	// deleting counts the DeleteEndpoint calls under way (see
+	// beginDelete); under d.mu, never stored.
+	deleting int
 }
 
 func (ep *endpointState) logFields() logrus.Fields {
