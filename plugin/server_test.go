@@ -165,18 +165,24 @@ func TestFullPortRangeFitsLimit(t *testing.T) {
 	l.SetOutput(io.Discard)
 	d := &fakeDriver{}
 	h := NewHandler(d, fakeIPAM{}, logrus.NewEntry(l))
+	body := `{"NetworkID":"n1","EndpointID":"e1","Interface":{"Address":"10.0.0.2/24"},"Options":` + portOptions(6, 17) + `}`
+	t.Logf("%d bytes, %.1f%% of the limit", len(body), 100*float64(len(body))/maxBody)
+	if code, out := post(t, h, "/NetworkDriver.CreateEndpoint", body); code != http.StatusOK {
+		t.Errorf("full range: %d %v", code, out)
+	}
+}
+
+// portOptions are the endpoint options of `-p 1-65535:1-65535/PROTO` for
+// each of protos, as the engine sends them: every port a binding and an
+// exposed port (107 bytes a port, measured on 20.10 and 28.5).
+func portOptions(protos ...int) string {
 	var bindings, exposed []string
-	for _, proto := range []int{6, 17} {
+	for _, proto := range protos {
 		for p := 1; p <= 65535; p++ {
 			bindings = append(bindings, fmt.Sprintf(`{"Proto":%d,"IP":"","Port":%d,"HostIP":"","HostPort":%d,"HostPortEnd":%d}`, proto, p, p, p))
 			exposed = append(exposed, fmt.Sprintf(`{"Proto":%d,"Port":%d}`, proto, p))
 		}
 	}
-	body := `{"NetworkID":"n1","EndpointID":"e1","Interface":{"Address":"10.0.0.2/24"},"Options":{` +
-		`"com.docker.network.endpoint.exposedports":[` + strings.Join(exposed, ",") + `],` +
-		`"com.docker.network.portmap":[` + strings.Join(bindings, ",") + `]}}`
-	t.Logf("%d bytes, %.1f%% of the limit", len(body), 100*float64(len(body))/maxBody)
-	if code, out := post(t, h, "/NetworkDriver.CreateEndpoint", body); code != http.StatusOK {
-		t.Errorf("full range: %d %v", code, out)
-	}
+	return `{"com.docker.network.endpoint.exposedports":[` + strings.Join(exposed, ",") + `],` +
+		`"com.docker.network.portmap":[` + strings.Join(bindings, ",") + `]}`
 }
