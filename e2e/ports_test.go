@@ -413,6 +413,10 @@ func TestPortsHugeRange(t *testing.T) {
 	start := time.Now()
 	runDetached(t, c, containerArgs(net, []string{"-p", fmt.Sprintf("%d-%d:%d-%d", first, last, first, last)}, sh(script))...)
 	t.Logf("docker run publishing %d ports took %v", last-first+1, time.Since(start).Round(time.Millisecond))
+	for _, call := range []string{"CreateEndpoint", "Join", "ProgramExternalConnectivity"} {
+		n := portsRequestBytes(t, "/NetworkDriver."+call)
+		t.Logf("%s: %d bytes, %.1f a port", call, n, float64(n)/float64(last-first+1))
+	}
 	ip := containerIP(t, c, net).String()
 	for _, p := range answering {
 		portsMustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, p), fmt.Sprintf("port-%d", p))
@@ -479,4 +483,28 @@ func portsFileLimit(t *testing.T) int {
 	}
 	t.Fatalf("no open-file limit in /proc/%d/limits", env.plugin.p.pid())
 	return 0
+}
+
+// portsRequestBytes is the size of the largest request to call in the
+// plugin's log (its debug log gives each request's size).
+func portsRequestBytes(t *testing.T, call string) int {
+	t.Helper()
+	b, err := os.ReadFile(env.lay.pluginLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	largest := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, " call="+call+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "bytes="); ok {
+				if n, err := strconv.Atoi(v); err == nil && n > largest {
+					largest = n
+				}
+			}
+		}
+	}
+	return largest
 }
