@@ -98,6 +98,13 @@ func run(cfg config, logger *logrus.Logger) error {
 			return fmt.Errorf("default pools: %w", err)
 		}
 	}
+	// The socket first: a second mynet refused on a live socket stops
+	// before it opens a state or touches the kernel.
+	l, err := plugin.Listen(cfg.socket)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
 	st, err := store.Open(cfg.stateDir)
 	if err != nil {
 		return err
@@ -153,7 +160,7 @@ func run(cfg config, logger *logrus.Logger) error {
 	}
 	log.WithFields(logrus.Fields{"socket": cfg.socket, "state": st.Path(), "iptables": fw.Backend()}).Info("mynet serving")
 	h := plugin.WaitReady(plugin.NewHandler(d, am, log.WithField("component", "plugin")), ready)
-	if err := plugin.Serve(ctx, cfg.socket, h); err != nil {
+	if err := plugin.ServeListener(ctx, l, h); err != nil {
 		return err
 	}
 	log.Info("mynet stopped; kernel state left in place for running containers")

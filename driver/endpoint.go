@@ -21,6 +21,11 @@ type endpointState struct {
 	Address   netip.Prefix `json:"address,omitzero"`
 	Address6  netip.Prefix `json:"address6,omitzero"`
 	MAC       string       `json:"mac"`
+
+	// deleting counts the DeleteEndpoint calls under way (see
+	// beginDelete); under d.mu, never stored.
+	deleting int
+
 	// SandboxKey is the container's netns path, known from Join. Join
 	// does not write it: it is saved with the endpoint's next write, which
 	// for an endpoint that publishes is its ProgramExternalConnectivity,

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/docker/go-plugins-helpers/network"
@@ -78,34 +79,60 @@ func (d *Driver) Leave(req *network.LeaveRequest) error {
 	return nil
 }
 
+// ErrEndpointDeleting refuses a call for an endpoint whose DeleteEndpoint
+// is under way: publishing it then would leave rules and held ports that
+// nothing removes once the endpoint is forgotten.
+var ErrEndpointDeleting = errors.New("is being deleted")
+
 // DeleteEndpoint removes the veth pair and the record. An unknown endpoint
 // is success: the engine calls this from rollbacks and stale-endpoint
 // cleanup, possibly more than once. The ports are unpublished under d.mu;
 // the pair and the record are removed without it, as CreateEndpoint makes
-// them: deleting a veth waits for the kernel's rtnl lock.
+// them: deleting a veth waits for the kernel's rtnl lock. Meanwhile the
+// endpoint is marked as being deleted, so a Join or Program that comes in
+// between (a late Program the engine gave up on and rolled back) is
+// refused instead of publishing again.
 func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
-	d.mu.Lock()
-	ep, ok := d.endpoints[req.EndpointID]
-	if !ok {
-		d.mu.Unlock()
-		d.log.WithField("endpoint", short(req.EndpointID, 12)).Debug("delete of unknown endpoint, nothing to do")
-		return nil
-	}
-	err := d.unpublish(ep)
-	d.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
-	}
-	if err := d.dropEndpoint(ep); err != nil {
+	ep, err := d.beginDelete(req.EndpointID)
+	if ep == nil || err != nil {
 		return err
 	}
+	err = d.dropEndpoint(ep)
+	d.endDelete(ep, err == nil)
+	return err
+}
+
+// beginDelete unpublishes the endpoint and marks it as being deleted, in
+// one hold of d.mu; nil for an unknown endpoint.
+func (d *Driver) beginDelete(id string) (*endpointState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	ep, ok := d.endpoints[id]
+	if !ok {
+		d.log.WithField("endpoint", short(id, 12)).Debug("delete of unknown endpoint, nothing to do")
+		return nil, nil
+	}
+	if err := d.unpublish(ep); err != nil {
+		return nil, fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+	}
+	ep.deleting++
+	return ep, nil
+}
+
+// endDelete lifts beginDelete's mark and, once the pair and the record
+// are gone, forgets the endpoint. A failed delete leaves it known, for the
+// engine's retry.
+func (d *Driver) endDelete(ep *endpointState, dropped bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep.deleting--
+	if !dropped {
+		return
+	}
 	if d.endpoints[ep.ID] == ep {
 		delete(d.endpoints, ep.ID)
 	}
 	d.log.WithFields(ep.logFields()).Info("endpoint removed")
-	return nil
 }
 
 // removeEndpoint unpublishes the endpoint's ports, deletes the pair, then
@@ -189,6 +216,9 @@ func (d *Driver) endpoint(id string) (*endpointState, error) {
 	ep, ok := d.endpoints[id]
 	if !ok {
 		return nil, fmt.Errorf("endpoint %s: %w in mynet's state", short(id, 12), ErrNotFound)
+	}
+	if ep.deleting > 0 {
+		return nil, fmt.Errorf("endpoint %s %w", short(id, 12), ErrEndpointDeleting)
 	}
 	return ep, nil
 }

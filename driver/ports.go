@@ -80,13 +80,18 @@ func portRequestsFrom(opts map[string]any) (_ []portRequest, ok bool, _ error) {
 	if err := json.Unmarshal(b, &wire); err != nil {
 		return nil, false, fmt.Errorf("%s: want a list of port bindings: %w", keyPortMap, err)
 	}
+	// Duplicates are dropped through a set: a range comes as one binding
+	// per port, and a scan per binding made a 65,535-port range take
+	// seconds per call.
 	reqs := make([]portRequest, 0, len(wire))
+	seen := make(map[portRequest]bool, len(wire))
 	for _, w := range wire {
 		r, err := w.request()
 		if err != nil {
 			return nil, false, err
 		}
-		if !slices.Contains(reqs, r) {
+		if !seen[r] {
+			seen[r] = true
 			reqs = append(reqs, r)
 		}
 	}

@@ -383,3 +383,128 @@ func TestPortsGatewayMoves(t *testing.T) {
 	}
 	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
 }
+
+// TestPortsHugeRange: a 20,000-port range, which the engine sends as one
+// binding per port in CreateEndpoint, Join and Program (megabytes each).
+// The container starts, ports across the range answer from outside, the
+// range is one DNAT rule (the rule count does not grow with the ports, nor
+// with time), and removing the container leaves no rule. Host ports from
+// 20000: inside the engine namespace, which holds nothing else there.
+//
+// mynet holds one descriptor per published port, so the range is cut to
+// what the plugin's open-file limit leaves room for (a runner with a hard
+// limit of 20,000 and no CAP_SYS_RESOURCE cannot hold 20,000 ports).
+func TestPortsHugeRange(t *testing.T) {
+	usePlugin(t)
+	const (
+		net   = "mynet-e2e-phuge"
+		c     = "e2e-phuge"
+		first = 20000
+	)
+	last := first + min(20000, portsFileLimit(t)-200) - 1
+	createMynet(t, net, "--subnet", "10.127.0.0/24")
+	before := portsCountUnhooked(t)
+	answering := []int{first, (first + last) / 2, last}
+	script := "for p in"
+	for _, p := range answering {
+		script += fmt.Sprintf(" %d", p)
+	}
+	script += `; do mkdir -p /tmp/$p && echo port-$p > /tmp/$p/index.html && httpd -p $p -h /tmp/$p; done; exec sleep 3600`
+	start := time.Now()
+	runDetached(t, c, containerArgs(net, []string{"-p", fmt.Sprintf("%d-%d:%d-%d", first, last, first, last)}, sh(script))...)
+	t.Logf("docker run publishing %d ports took %v", last-first+1, time.Since(start).Round(time.Millisecond))
+	for _, call := range []string{"CreateEndpoint", "Join", "ProgramExternalConnectivity"} {
+		n := portsRequestBytes(t, "/NetworkDriver."+call)
+		t.Logf("%s: %d bytes, %.1f a port", call, n, float64(n)/float64(last-first+1))
+	}
+	ip := containerIP(t, c, net).String()
+	for _, p := range answering {
+		portsMustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, p), fmt.Sprintf("port-%d", p))
+	}
+	want := fmt.Sprintf("--dport %d:%d", first, last)
+	if r := portsDNATRules(t, ip); len(r) != 1 || !strings.Contains(r[0], want) {
+		t.Errorf("DNAT rules to %s: %q, want one for the whole range", ip, r)
+	}
+	published := portsCountUnhooked(t)
+	t.Logf("iptables rules: %d before, %d with the range published", before, published)
+	if published-before > 20 {
+		t.Errorf("publishing the range added %d rules, want a handful", published-before)
+	}
+	// The heal loop and the engine's own calls later must not add any.
+	portsMustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, first), fmt.Sprintf("port-%d", first))
+	if again := portsCountUnhooked(t); again != published {
+		t.Errorf("rule count went from %d to %d with nothing changed", published, again)
+	}
+
+	start = time.Now()
+	docker(t, "rm", "-f", c)
+	t.Logf("docker rm took %v", time.Since(start).Round(time.Millisecond))
+	if r := portsDNATRules(t, ip); len(r) != 0 {
+		t.Errorf("DNAT rules left after the container went: %q", r)
+	}
+	if after := portsCountUnhooked(t); after != before {
+		t.Errorf("iptables rules: %d before the container, %d after it went", before, after)
+	}
+}
+
+// portsCountUnhooked counts the engine namespace's rules, in both
+// backends, but the two jumps into MYNET-DNAT: the first publish hooks
+// them and they stay, as Docker's own DOCKER chain's do.
+func portsCountUnhooked(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
+		out, err := inEngineErr(save)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "-A ") && !strings.HasSuffix(l, "-j MYNET-DNAT") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// portsFileLimit is the running plugin's open-file limit.
+func portsFileLimit(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", env.plugin.p.pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && strings.HasPrefix(l, "Max open files") {
+			if n, err := strconv.Atoi(f[3]); err == nil {
+				return n
+			}
+		}
+	}
+	t.Fatalf("no open-file limit in /proc/%d/limits", env.plugin.p.pid())
+	return 0
+}
+
+// portsRequestBytes is the size of the largest request to call in the
+// plugin's log (its debug log gives each request's size).
+func portsRequestBytes(t *testing.T, call string) int {
+	t.Helper()
+	b, err := os.ReadFile(env.lay.pluginLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	largest := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, " call="+call+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "bytes="); ok {
+				if n, err := strconv.Atoi(v); err == nil && n > largest {
+					largest = n
+				}
+			}
+		}
+	}
+	return largest
+}

@@ -9,6 +9,7 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,8 +24,14 @@ import (
 // the response type but tools like curl users read it.
 const contentType = "application/vnd.docker.plugins.v1.2+json"
 
-// maxBody bounds a request body; real requests are a few KiB.
-const maxBody = 1 << 20
+// maxBody bounds a request body. Most requests are a few KiB, but the
+// engine sends a container's port bindings one per port, in CreateEndpoint,
+// Join and ProgramExternalConnectivity alike (see docs/RELIABILITY.md for
+// the bytes per port measured on both engines).
+const maxBody = 64 << 20
+
+// maxLogged bounds the request text in the debug log.
+const maxLogged = 64 << 10
 
 // Manifest is the answer to /Plugin.Activate (legacy, unmanaged plugins
 // only: managed plugins declare their types in config.json).
@@ -104,13 +111,12 @@ func NewHandler(d network.Driver, i ipam.Ipam, log *logrus.Entry, opts ...Option
 
 func serve(path string, fn func([]byte) (any, error), log *logrus.Entry) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"Err": fmt.Sprintf("%s: read request: %v", path, err)})
+		body, ok := readBody(w, r, path)
+		if !ok {
 			return
 		}
 		l := log.WithField("call", path)
-		l.WithField("request", string(body)).Debug("request")
+		l.WithFields(logrus.Fields{"bytes": len(body), "request": string(body[:min(len(body), maxLogged)])}).Debug("request")
 		start := time.Now()
 		resp, err := fn(body)
 		// How long mynet itself took, apart from the engine and the
@@ -124,6 +130,24 @@ func serve(path string, fn func([]byte) (any, error), log *logrus.Entry) http.Ha
 		l.Debug("answered")
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// readBody reads the whole request body, or answers the failure itself: a
+// body over maxBody is refused whole, with nothing done, since a cut one
+// may still decode into a different request.
+func readBody(w http.ResponseWriter, r *http.Request, path string) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		msg := fmt.Sprintf("%s: request body is over mynet's limit of %d MiB; refused, nothing was done", path, tooBig.Limit>>20)
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"Err": msg, "Error": msg})
+		return nil, false
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"Err": fmt.Sprintf("%s: read request: %v", path, err)})
+		return nil, false
+	}
+	return body, true
 }
 
 // decode reads a request tolerantly: unknown fields are ignored (newer

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // one store, on a unix socket, with network n1abc on 10.50.0.0/24. The
 // socket accepts connections when it returns; the server stops with the
 // test.
-func realStack(t *testing.T) (*driver.Driver, *ipam.IPAM, string) {
+func realStack(t *testing.T, opts ...Option) (*driver.Driver, *ipam.IPAM, string) {
 	t.Helper()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
@@ -38,7 +39,7 @@ func realStack(t *testing.T) (*driver.Driver, *ipam.IPAM, string) {
 	if err := d.CreateNetwork(&network.CreateNetworkRequest{NetworkID: "n1abc", IPv4Data: []*network.IPAMData{{Pool: "10.50.0.0/24", Gateway: "10.50.0.1/24"}}}); err != nil {
 		t.Fatal(err)
 	}
-	return d, am, serveTest(t, NewHandler(d, am, entry))
+	return d, am, serveTest(t, NewHandler(d, am, entry, opts...))
 }
 
 // serveTest serves h on a new unix socket until the test ends and returns
@@ -60,4 +61,42 @@ func serveTest(t *testing.T, h http.Handler) string {
 			t.Fatalf("serving on %s: %v", sock, err)
 		}
 	}
+}
+
+// A container publishing every tcp and udp port (131,070 bindings, 14 MB a
+// request) starts within the calls' deadline: CreateEndpoint, Join and
+// Program each carry all the bindings. Dropping duplicate bindings took a
+// scan per binding, 30 s a call for this. The race detector slows the
+// decoding about tenfold, and the deadline with it.
+func TestFullPortRangeWithinDeadline(t *testing.T) {
+	_, _, sock := realStack(t, WithDeadline(raceSlowdown*DefaultDeadline))
+	opts := portOptions(6, 17)
+	ids := `"NetworkID":"n1abc","EndpointID":"e1e2e3e4e5e6e7e8e9"`
+	for _, c := range []struct{ path, body string }{
+		{"/NetworkDriver.CreateEndpoint", `{` + ids + `,"Interface":{"Address":"10.50.0.2/24"},"Options":` + opts + `}`},
+		{"/NetworkDriver.Join", `{` + ids + `,"SandboxKey":"/run/netns/full","Options":` + opts + `}`},
+		{"/NetworkDriver.ProgramExternalConnectivity", `{` + ids + `,"Options":` + opts + `}`},
+	} {
+		start := time.Now()
+		code, answer := postSocket(t, sock, c.path, c.body)
+		t.Logf("%s: %d in %v", c.path, code, time.Since(start).Round(time.Millisecond))
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", c.path, code, answer)
+		}
+	}
+}
+
+// postSocket posts body to path on the unix socket sock.
+func postSocket(t *testing.T, sock, path, body string) (int, string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Post("http://mynet"+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
