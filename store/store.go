@@ -31,6 +31,7 @@ var ErrNotFound = errors.New("not found")
 type Store struct {
 	db   *bolt.DB
 	path string
+	uuid string // see UUID
 }
 
 // Open opens (creating if needed) the state file state.db in dir. It fails
@@ -49,6 +50,10 @@ func Open(dir string) (*Store, error) {
 	}
 	s := &Store{db: db, path: path}
 	if err := s.initMeta(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.loadUUID(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
