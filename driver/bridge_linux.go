@@ -15,8 +15,9 @@ import (
 // bridgeSpec is what a network's bridge must look like.
 type bridgeSpec struct {
 	Name  string
-	Owner string // network ID, recorded in the link alias
-	MTU   int    // 0 leaves the kernel's value
+	Owner string   // network ID, recorded in the link alias
+	Inst  Instance // whose alias and group the bridge gets
+	MTU   int      // 0 leaves the kernel's value
 	// KeepMAC: an existing bridge of ours may still follow its ports'
 	// MACs (made before createBridge gave bridges their own); make the
 	// kernel keep the one it has.
@@ -46,7 +47,10 @@ func ensureBridge(h netlinker, s bridgeSpec) (_ netlink.Link, owned bool, retErr
 	} else if br.Type() != "bridge" {
 		return nil, false, fmt.Errorf("interface %s exists and is a %s, not a bridge: choose another %s", s.Name, br.Type(), optBridgeName)
 	}
-	owned = created || br.Attrs().Alias == ownerAlias(s.Owner)
+	owned = created || br.Attrs().Alias == s.Inst.alias(s.Owner)
+	if _, _, mynets := parseTagged(br.Attrs().Alias); mynets && !owned {
+		return nil, false, fmt.Errorf("bridge %s belongs to another mynet instance or network (alias %q): choose another %s", s.Name, br.Attrs().Alias, optBridgeName)
+	}
 	if owned && !created && s.KeepMAC {
 		// Setting the MAC it has makes the kernel keep it without changing
 		// the gateway's MAC under the containers that use it now. The
@@ -90,6 +94,7 @@ func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
 	attrs.Name = s.Name
 	attrs.HardwareAddr = mac
 	attrs.TxQLen = 0
+	attrs.Group = s.Inst.group()
 	if s.MTU > 0 {
 		attrs.MTU = s.MTU
 	}
@@ -101,14 +106,15 @@ func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
 		_ = h.LinkDel(&netlink.Bridge{LinkAttrs: attrs})
 		return nil, fmt.Errorf("look up new bridge %s: %w", s.Name, err)
 	}
-	// The kernel ignores an alias in the creating message, so it is set
-	// right after; start-up reconciliation also knows mynet's default
-	// bridge names for the instant in between.
-	if err := h.LinkSetAlias(br, ownerAlias(s.Owner)); err != nil {
+	// The kernel ignores an alias in the creating message (6.18 still),
+	// so it is set right after; for the instant in between, start-up
+	// reconciliation knows the bridge by the instance's link group, which
+	// the kernel does take at creation.
+	if err := h.LinkSetAlias(br, s.Inst.alias(s.Owner)); err != nil {
 		_ = h.LinkDel(br)
 		return nil, fmt.Errorf("mark bridge %s as mynet's: %w", s.Name, err)
 	}
-	br.Attrs().Alias = ownerAlias(s.Owner)
+	br.Attrs().Alias = s.Inst.alias(s.Owner)
 	return br, nil
 }
 

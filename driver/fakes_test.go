@@ -101,6 +101,8 @@ func (f *fakeFirewall) EnableForwarding() error { return nil }
 
 func (f *fakeFirewall) RemoveStale(func(string) bool) ([]string, error) { return nil, nil }
 
+func (f *fakeFirewall) Owners() (map[string][]string, error) { return nil, nil }
+
 func (f *fakeFirewall) Intact() (bool, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -110,6 +110,9 @@ func (Firewall) EnableForwarding() error              { return nil }
 // RemoveStale finds nothing stale.
 func (Firewall) RemoveStale(func(string) bool) ([]string, error) { return nil, nil }
 
+// Owners finds no rules.
+func (Firewall) Owners() (map[string][]string, error) { return nil, nil }
+
 // Intact always reports the rules in place.
 func (Firewall) Intact() (bool, string, error) { return true, "", nil }
 
