@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -165,6 +166,44 @@ func removeBridge(h netlinker, name string, owned bool, added []netip.Prefix) er
 		errs = append(errs, removeAddr(h, br, a))
 	}
 	return errors.Join(errs...)
+}
+
+// foundBridge is how an adopted bridge was before mynet set it up.
+type foundBridge struct {
+	MTU int  `json:"mtu"`
+	Up  bool `json:"up"`
+}
+
+// inspectBridge reads name's MTU and up state; nil if there is no such
+// link.
+func inspectBridge(h netlinker, name string) (*foundBridge, error) {
+	l, err := linkByName(h, name)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	return &foundBridge{MTU: l.Attrs().MTU, Up: l.Attrs().Flags&net.FlagUp != 0}, nil
+}
+
+// giveBack returns an adopted bridge to the MTU and up state it had:
+// mynet set them for its network, and the bridge's owner expects it as
+// it was when the network goes. Best effort: failures are logged, and a
+// bridge gone meanwhile needs nothing.
+func giveBack(h netlinker, name string, was *foundBridge, log *logrus.Entry) {
+	br, err := linkByName(h, name)
+	if err != nil || br == nil {
+		return
+	}
+	log = log.WithField("bridge", name)
+	if was.MTU > 0 && br.Attrs().MTU != was.MTU {
+		if err := h.LinkSetMTU(br, was.MTU); err != nil {
+			log.WithError(err).Warn("giving an adopted bridge its MTU back")
+		}
+	}
+	if !was.Up && br.Attrs().Flags&net.FlagUp != 0 {
+		if err := h.LinkSetDown(br); err != nil {
+			log.WithError(err).Warn("setting an adopted bridge down again")
+		}
+	}
 }
 
 // randomMAC returns a random locally administered unicast MAC.

@@ -31,6 +31,10 @@ type networkState struct {
 	// (see createBridge). Records of older builds lack it: their bridges
 	// are made to keep theirs once, at the next start.
 	MACKept bool `json:"mac_kept,omitempty"`
+	// Found is how an adopted bridge was when mynet first programmed it,
+	// given back when the network is deleted. Records of older builds
+	// lack it: their bridges are left as they are, as those builds did.
+	Found *foundBridge `json:"found,omitempty"`
 }
 
 // internal reports whether nothing may enter or leave the network.
@@ -222,8 +226,18 @@ func (d *Driver) checkConflicts(n *networkState) error {
 // with its addresses, firewall rules of each family. Idempotent, so it also
 // serves Restore. On failure it undoes what it created. Caller holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
+	before, err := inspectBridge(d.nl, n.Bridge)
+	if err != nil {
+		return err
+	}
+	if before != nil && !n.OwnBridge && n.Found == nil {
+		n.Found = before
+	}
 	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, Inst: d.inst, MTU: n.Options.MTU, KeepMAC: !n.MACKept})
 	if err != nil {
+		if before != nil && !n.OwnBridge {
+			giveBack(d.nl, n.Bridge, before, d.log)
+		}
 		return err
 	}
 	// Ownership learned from the kernel only ever widens: a restore must
@@ -234,6 +248,9 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	defer func() {
 		if retErr != nil {
 			_ = removeBridge(d.nl, n.Bridge, owned, added)
+			if !owned && before != nil {
+				giveBack(d.nl, n.Bridge, before, d.log)
+			}
 		}
 	}()
 	for _, a := range []struct {
@@ -301,6 +318,9 @@ func (d *Driver) unprogramNetwork(n *networkState) error {
 	}
 	if err := removeBridge(d.nl, n.Bridge, n.OwnBridge, n.addedAddrs()); err != nil {
 		errs = append(errs, err)
+	}
+	if !n.OwnBridge && n.Found != nil {
+		giveBack(d.nl, n.Bridge, n.Found, d.log)
 	}
 	return errors.Join(errs...)
 }

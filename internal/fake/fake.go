@@ -73,6 +73,7 @@ func (k *Kernel) LinkDel(l netlink.Link) error {
 }
 
 func (k *Kernel) LinkSetUp(netlink.Link) error                 { return nil }
+func (k *Kernel) LinkSetDown(netlink.Link) error               { return nil }
 func (k *Kernel) LinkSetMTU(netlink.Link, int) error           { return nil }
 func (k *Kernel) LinkSetMasterByIndex(netlink.Link, int) error { return nil }
 func (k *Kernel) LinkSetIsolated(netlink.Link, bool) error     { return nil }

@@ -1,0 +1,269 @@
+//go:build linux
+
+package driver
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/docker/go-plugins-helpers/network"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/internal/nstest"
+)
+
+var (
+	instA     = Instance{Name: "mynet", UUID: "1a2b3c4d-0000-4000-8000-000000000001"}
+	instA2    = Instance{Name: "mynet", UUID: "5e6f7a8b-0000-4000-8000-000000000002"}
+	instSwarm = Instance{Name: "mynet-swarm", UUID: "9c0d1e2f-0000-4000-8000-000000000003"}
+)
+
+func newInstanceDriver(t *testing.T, h *netlink.Handle, st *memStore, fw *fakeFirewall, inst Instance) *Driver {
+	t.Helper()
+	d, err := New(h, fw, nil, st, quietLog(), WithInstance(inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func addLink(t *testing.T, h *netlink.Handle, l netlink.Link, alias string) {
+	t.Helper()
+	if err := h.LinkAdd(l); err != nil {
+		t.Fatal(err)
+	}
+	if alias == "" {
+		return
+	}
+	if err := h.LinkSetAlias(l, alias); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func aliasOf(t *testing.T, h *netlink.Handle, name string) string {
+	t.Helper()
+	l, err := h.LinkByName(name)
+	if err != nil {
+		t.Fatalf("link %s: %v", name, err)
+	}
+	return l.Attrs().Alias
+}
+
+// Links a user named like mynet's (a bridge mynet-<9 hex>, a veth pair
+// mnh/mnc<12 hex>) carry no mynet alias and are never deleted, by a legacy
+// driver nor by an instance. Before, reconcile deleted them as mynet's
+// own, left by a crash before the alias was set.
+func TestReconcileLeavesLinksNamedLikeMynets(t *testing.T) {
+	for _, inst := range []Instance{{}, instA} {
+		t.Run("instance="+inst.Tag(), func(t *testing.T) {
+			nstest.Run(t, func(h *netlink.Handle) {
+				addLink(t, h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mynet-abcdef012"}}, "")
+				addLink(t, h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "mnhabcdef012345"}, PeerName: "mncabcdef012345"}, "")
+				d := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), inst)
+				if err := d.Restore(); err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Join(links(t, h), " "); got != "mynet-abcdef012 mnhabcdef012345 mncabcdef012345" && got != "mynet-abcdef012 mncabcdef012345 mnhabcdef012345" {
+					t.Errorf("links after Restore: %q, want the user's three", got)
+				}
+			})
+		})
+	}
+}
+
+// A link this instance created but crashed before naming (no alias yet)
+// is known by the instance's link group, which the kernel takes in the
+// creating message, and is removed when no record names it.
+func TestReconcileRemovesOwnUnaliasedLinks(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		addLink(t, h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mynet-0123abcde", Group: instA.group()}}, "")
+		addLink(t, h, &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "mnh0123abcdef01", Group: instA.group()}, PeerName: "mnc0123abcdef01"}, "")
+		// The other instance's crash leftovers are its own to remove.
+		addLink(t, h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mynet-4567abcde", Group: instA2.group()}}, "")
+		d := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA)
+		if err := d.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(links(t, h), " "); got != "mynet-4567abcde" {
+			t.Errorf("links after Restore: %q, want only the other instance's", got)
+		}
+	})
+}
+
+// Two instances on one host: each one's Restore (reconcile), heal round
+// and orphan sweep leave the other's bridge and veths alone, and log each
+// foreign link once, not every round.
+func TestInstancesLeaveEachOthersLinks(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		a := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA)
+		if err := a.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
+			t.Fatal(err)
+		}
+		before := strings.Join(links(t, h), " ")
+		if want := "mynet:mynet:1a2b3c4d:" + testNetID; aliasOf(t, h, "mynet-a1b2c3d4e") != want {
+			t.Fatalf("bridge alias %q, want %q", aliasOf(t, h, "mynet-a1b2c3d4e"), want)
+		}
+
+		logger, hook := logtest.NewNullLogger()
+		b, err := New(h, newFakeFirewall(), nil, newMemStore(), logrus.NewEntry(logger), WithInstance(instSwarm))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if err := b.Restore(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Heal(); err != nil {
+				t.Fatal(err)
+			}
+			b.ReapOrphans()
+		}
+		if got := strings.Join(links(t, h), " "); got != before {
+			t.Errorf("links after the other instance's restarts: %q, want %q", got, before)
+		}
+		foreign := 0
+		for _, e := range hook.AllEntries() {
+			if strings.Contains(e.Message, "another mynet instance") {
+				foreign++
+			}
+		}
+		if foreign != 2 {
+			t.Errorf("%d log lines about foreign links, want 2 (bridge and host veth, once each)", foreign)
+		}
+		if err := a.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A state file of a build before instances: its links carry the legacy
+// alias mynet:<id>. Those the records name are this instance's and get
+// its alias; a legacy one no record names cannot be proven ours and stays.
+func TestLegacyLinksRetaggedOrLeft(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		st, fw := newMemStore(), newFakeFirewall()
+		old := newInstanceDriver(t, h, st, fw, Instance{})
+		if err := old.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
+			t.Fatal(err)
+		}
+		if aliasOf(t, h, "mynet-a1b2c3d4e") != "mynet:"+testNetID {
+			t.Fatalf("legacy driver's alias %q", aliasOf(t, h, "mynet-a1b2c3d4e"))
+		}
+		addLink(t, h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mynet-fffffffff"}}, "mynet:fffffffff0000")
+
+		d := newInstanceDriver(t, h, st, fw, instA)
+		if err := d.CheckStart(); err != nil {
+			t.Fatalf("CheckStart with records: %v", err)
+		}
+		if err := d.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]string{
+			"mynet-a1b2c3d4e": instA.alias(testNetID),
+			"mnhe1e2e3e4e5e6": instA.alias(testEpID),
+			"mynet-fffffffff": "mynet:fffffffff0000",
+		} {
+			if got := aliasOf(t, h, name); got != want {
+				t.Errorf("%s alias %q, want %q", name, got, want)
+			}
+		}
+		if err := d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(links(t, h), " "); got != "mynet-fffffffff" {
+			t.Errorf("links after delete: %q, want the unproven legacy bridge only", got)
+		}
+	})
+}
+
+// A missing or new state file (no records) over the live links of an
+// instance of the same name refuses to start, naming them; other names'
+// objects, and the instance's own, do not stop it. Legacy links count for
+// the default name. Before, mynet started empty and reconcile deleted
+// them all.
+func TestCheckStartRefusesOverLiveNetworks(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		a := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA)
+		if err := a.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		lost := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA2)
+		err := lost.CheckStart()
+		if !errors.Is(err, ErrLiveObjects) || !strings.Contains(err.Error(), "link mynet-a1b2c3d4e") || !strings.Contains(err.Error(), "state file") {
+			t.Fatalf("CheckStart over a same-name instance's network: %v", err)
+		}
+		if err := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instSwarm).CheckStart(); err != nil {
+			t.Errorf("CheckStart of another name: %v", err)
+		}
+		if err := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA).CheckStart(); err != nil {
+			t.Errorf("CheckStart over the instance's own links: %v", err)
+		}
+		if err := a.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+
+		legacy := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), Instance{})
+		if err := legacy.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA).CheckStart(); !errors.Is(err, ErrLiveObjects) {
+			t.Errorf("CheckStart of mynet over legacy links: %v", err)
+		}
+		if err := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instSwarm).CheckStart(); err != nil {
+			t.Errorf("CheckStart of mynet-swarm over legacy links: %v", err)
+		}
+	})
+}
+
+// An adopted bridge (the user's, existing before) is given back as found
+// when the network is deleted, or when its create fails: its MTU and its
+// down state. Before, it stayed up at the MTU mynet set.
+func TestAdoptedBridgeGivenBackAsFound(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		addLink(t, h, &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "userbr0", MTU: 1500}}, "")
+		check := func(when string) {
+			t.Helper()
+			l, err := h.LinkByName("userbr0")
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if l.Attrs().MTU != 1500 || l.Attrs().Flags&net.FlagUp != 0 {
+				t.Errorf("%s: MTU %d, up %v; want 1500, down", when, l.Attrs().MTU, l.Attrs().Flags&net.FlagUp != 0)
+			}
+		}
+		st, fw := newMemStore(), newFakeFirewall()
+		d := newInstanceDriver(t, h, st, fw, instA)
+		req := createReq(map[string]any{optBridgeName: "userbr0", optMTU: "1400"})
+		if err := d.CreateNetwork(req); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := h.LinkByName("userbr0"); l.Attrs().MTU != 1400 || l.Attrs().Flags&net.FlagUp == 0 {
+			t.Fatalf("adopted bridge in use: MTU %d, flags %v", l.Attrs().MTU, l.Attrs().Flags)
+		}
+		// Deleted by the next instance process: what was found is recorded.
+		d2 := newInstanceDriver(t, h, st, fw, instA)
+		if err := d2.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d2.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: testNetID}); err != nil {
+			t.Fatal(err)
+		}
+		check("after delete")
+
+		fw.failEnsure = errInjected
+		if err := d2.CreateNetwork(req); !errors.Is(err, errInjected) {
+			t.Fatalf("create with failing rules: %v", err)
+		}
+		check("after a failed create")
+	})
+}
