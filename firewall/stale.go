@@ -51,7 +51,7 @@ func (t *IPTables) RemoveStale(keep func(bridge string) bool) ([]string, error) 
 // legacy rules wait for the next start. Caller holds t.mu.
 func (t *IPTables) sortChain(c chainRef, lines []string, keep func(string) bool, stale map[string]bool) ([]Rule, error) {
 	var doomed []Rule
-	var errs []error
+	var failed error
 	pos := 0
 	for _, line := range lines {
 		if !strings.HasPrefix(line, "-A ") {
@@ -65,10 +65,10 @@ func (t *IPTables) sortChain(c chainRef, lines []string, keep func(string) bool,
 			stale[bridge] = true
 			doomed = append(doomed, Rule{Table: c.table, Chain: c.chain, Spec: splitRule(strings.TrimPrefix(line, "-A "+c.chain+" "))})
 		case owner == t.owner:
-		case owner == "" && keep(bridge) && len(errs) == 0:
+		case owner == "" && keep(bridge) && failed == nil:
 			lost, err := t.retag(c, line, pos)
 			pos -= lost
-			errs = append(errs, err)
+			failed = err
 			if err == nil {
 				t.log.WithFields(logrus.Fields{"bridge": bridge, "rule": line}).Debug("re-tagged a rule of an older build as this instance's")
 			}
@@ -77,7 +77,7 @@ func (t *IPTables) sortChain(c chainRef, lines []string, keep func(string) bool,
 			t.noteForeign(line, owner)
 		}
 	}
-	return doomed, errors.Join(errs...)
+	return doomed, failed
 }
 
 // taggedBridge reads the owner ("" for the legacy form) and the bridge
