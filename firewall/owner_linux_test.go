@@ -162,3 +162,42 @@ func runCmd(t *testing.T, cmd string, args ...string) {
 		t.Fatalf("%s %s: %v: %s", cmd, strings.Join(args, " "), err, out)
 	}
 }
+
+// TestKernelInstancesIsolated: networks of two instances are isolated
+// from each other as two networks of one instance are: every instance's
+// drops live in the shared MYNET-ISOLATION chains, which every mynet
+// bridge's traffic passes.
+func TestKernelInstancesIsolated(t *testing.T) {
+	inNetns(t, func(t *testing.T, cmd string, h *netlink.Handle) {
+		l := newLab(t, h)
+		brA := l.bridge("mn-a", "10.1.0.1/24")
+		brB := l.bridge("mn-b", "10.2.0.1/24")
+		a1 := l.child("va1", brA, "", "10.1.0.2/24", "10.1.0.1")
+		b1 := l.child("vb1", brB, "", "10.2.0.2/24", "10.2.0.1")
+		ext := l.child("vext", nil, "192.0.2.1/24", "192.0.2.2/24", "192.0.2.1")
+		a, b := instanceIPTables(t, cmd, tagA), instanceIPTables(t, cmd, tagB)
+		if err := a.EnableForwarding(); err != nil {
+			t.Fatal(err)
+		}
+		runCmd(t, cmd, "-P", "FORWARD", "DROP")
+		if err := a.EnsureNetwork(kernelNetworks[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.EnsureNetwork(kernelNetworks[1]); err != nil {
+			t.Fatal(err)
+		}
+		extPeers := l.listen(ext, "192.0.2.2:8080")
+		l.allowed("a1->outside", a1, "192.0.2.2:8080", extPeers, "192.0.2.1")
+		l.allowed("b1->outside", b1, "192.0.2.2:8080", extPeers, "192.0.2.1")
+		l.blocked("a1->b1 (other instance)", a1, "10.2.0.2:8080")
+		l.blocked("b1->a1 (other instance)", b1, "10.1.0.2:8080")
+		// a goes away entirely; b's network keeps working.
+		if err := a.RemoveNetwork(kernelNetworks[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Cleanup(); !errors.Is(err, ErrRulesRemain) {
+			t.Errorf("a's Cleanup = %v, want ErrRulesRemain", err)
+		}
+		l.allowed("b1->outside after a left", b1, "192.0.2.2:8080", extPeers, "192.0.2.1")
+	})
+}
