@@ -5,6 +5,7 @@ package driver
 import (
 	"errors"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"github.com/vishvananda/netlink"
 
+	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/nstest"
 )
 
@@ -265,5 +267,163 @@ func TestAdoptedBridgeGivenBackAsFound(t *testing.T) {
 			t.Fatalf("create with failing rules: %v", err)
 		}
 		check("after a failed create")
+	})
+}
+
+// side is one of two instances in TestTwoInstancesSideBySide.
+type side struct {
+	inst         Instance
+	st           *memStore
+	netID, epID  string
+	pool, gw, ip string
+	hostPort     int
+	d            *Driver
+	fw           *firewall.IPTables
+}
+
+// start runs the instance as a (re)started process does: a new driver
+// on the kept state, the start check, Restore, a heal round and an
+// orphan sweep.
+func (s *side) start(t *testing.T, h *netlink.Handle) {
+	t.Helper()
+	fw, err := firewall.New(quietLog(), firewall.Instance(s.inst.Tag()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(h, fw, nil, s.st, quietLog(), WithInstance(s.inst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ports.holder = newFakeReserver()
+	s.d, s.fw = d, fw
+	if err := d.CheckStart(); err != nil {
+		t.Fatalf("%s: CheckStart: %v", s.inst.Name, err)
+	}
+	if err := d.Restore(); err != nil {
+		t.Fatalf("%s: Restore: %v", s.inst.Name, err)
+	}
+	if _, err := d.Heal(); err != nil {
+		t.Fatalf("%s: Heal: %v", s.inst.Name, err)
+	}
+	d.ReapOrphans()
+}
+
+func (s *side) create(t *testing.T) {
+	t.Helper()
+	ports := portmap(binding(6, 80, "", s.hostPort, s.hostPort))
+	steps := []func() error{
+		func() error {
+			return s.d.CreateNetwork(&network.CreateNetworkRequest{NetworkID: s.netID, Options: map[string]any{keyGeneric: map[string]any{}},
+				IPv4Data: []*network.IPAMData{{Pool: s.pool, Gateway: s.gw}}})
+		},
+		func() error {
+			_, err := s.d.CreateEndpoint(&network.CreateEndpointRequest{NetworkID: s.netID, EndpointID: s.epID, Options: ports,
+				Interface: &network.EndpointInterface{Address: s.ip}})
+			return err
+		},
+		func() error {
+			_, err := s.d.Join(&network.JoinRequest{NetworkID: s.netID, EndpointID: s.epID, SandboxKey: "/x", Options: ports})
+			return err
+		},
+		func() error {
+			return s.d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: s.netID, EndpointID: s.epID, Options: ports})
+		},
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("%s: step %d: %v", s.inst.Name, i+1, err)
+		}
+	}
+}
+
+func (s *side) remove(t *testing.T) {
+	t.Helper()
+	if err := s.d.Leave(&network.LeaveRequest{NetworkID: s.netID, EndpointID: s.epID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: s.netID, EndpointID: s.epID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.d.DeleteNetwork(&network.DeleteNetworkRequest{NetworkID: s.netID}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// objects is what the kernel holds of s: its links (name and alias) and
+// its rules, by their comment.
+func (s *side) objects(t *testing.T, h *netlink.Handle) string {
+	t.Helper()
+	var out []string
+	ls, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if strings.Contains(l.Attrs().Alias, s.inst.Tag()) {
+			out = append(out, l.Attrs().Name+" "+l.Attrs().Alias)
+		}
+	}
+	for _, line := range strings.Split(iptablesSave(t), "\n") {
+		if strings.Contains(line, "mynet:"+s.inst.Tag()+":") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestTwoInstancesSideBySide: two instances (other names, UUIDs and
+// state) on one host each create a network with a published port,
+// restart (start check, Restore with reconcile, a heal round, an orphan
+// sweep) and delete it, and the other's links and rules stay exactly as
+// they were throughout. Before instances, the second one's start deleted
+// every link and rule of the first.
+func TestTwoInstancesSideBySide(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		if _, err := exec.LookPath("iptables"); err != nil {
+			t.Skip("iptables not installed")
+		}
+		baseline := iptablesSave(t)
+		a := &side{inst: instA, st: newMemStore(), netID: strings.Repeat("a1", 32), epID: strings.Repeat("a2", 32),
+			pool: "10.61.0.0/24", gw: "10.61.0.1/24", ip: "10.61.0.2/24", hostPort: 8080}
+		b := &side{inst: instSwarm, st: newMemStore(), netID: strings.Repeat("b1", 32), epID: strings.Repeat("b2", 32),
+			pool: "10.62.0.0/24", gw: "10.62.0.1/24", ip: "10.62.0.2/24", hostPort: 8081}
+		a.start(t, h)
+		a.create(t)
+		b.start(t, h)
+		b.create(t)
+		objA, objB := a.objects(t, h), b.objects(t, h)
+		if strings.Count(objA, "\n") < 5 || !strings.Contains(objA, "DNAT") || !strings.Contains(objB, "mnhb2b2b2b2b2b2") {
+			t.Fatalf("objects of a:\n%s\nof b:\n%s", objA, objB)
+		}
+		for _, s := range []*side{a, b, a, b} {
+			s.start(t, h)
+			if got := a.objects(t, h); got != objA {
+				t.Fatalf("a's objects after %s restarted:\n%s\nwant:\n%s", s.inst.Name, got, objA)
+			}
+			if got := b.objects(t, h); got != objB {
+				t.Fatalf("b's objects after %s restarted:\n%s\nwant:\n%s", s.inst.Name, got, objB)
+			}
+		}
+		a.remove(t)
+		if got := a.objects(t, h); got != "" {
+			t.Errorf("a's objects after its delete:\n%s", got)
+		}
+		if got := b.objects(t, h); got != objB {
+			t.Errorf("b's objects after a's delete:\n%s\nwant:\n%s", got, objB)
+		}
+		if err := a.fw.Cleanup(); !errors.Is(err, firewall.ErrRulesRemain) {
+			t.Errorf("a's Cleanup with b's rules in place = %v, want ErrRulesRemain", err)
+		}
+		b.start(t, h)
+		b.remove(t)
+		if err := b.fw.Cleanup(); err != nil {
+			t.Fatal(err)
+		}
+		if l := links(t, h); len(l) != 0 {
+			t.Errorf("links left: %v", l)
+		}
+		if got := iptablesSave(t); got != baseline {
+			t.Errorf("iptables not back to baseline:\n%s\nwant:\n%s", got, baseline)
+		}
 	})
 }
