@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
@@ -424,6 +425,40 @@ func TestTwoInstancesSideBySide(t *testing.T) {
 		}
 		if got := iptablesSave(t); got != baseline {
 			t.Errorf("iptables not back to baseline:\n%s\nwant:\n%s", got, baseline)
+		}
+	})
+}
+
+// The orphan sweep removes only pairs that carry the instance's alias for
+// the endpoint: a recorded endpoint whose veth names are now another
+// instance's (or a user's) link is not reaped, however long it waits.
+func TestReapOrphansLeavesForeignPairs(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		d := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA)
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
+			t.Fatal(err)
+		}
+		host, _ := h.LinkByName("mnhe1e2e3e4e5e6")
+		if err := h.LinkSetAlias(host, instSwarm.alias(testEpID)); err != nil {
+			t.Fatal(err)
+		}
+		inHost, err := d.hostLinks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		d.mu.Lock()
+		first := d.reapOrphans(now, inHost)
+		later := d.reapOrphans(now.Add(orphanGrace+time.Second), inHost)
+		d.mu.Unlock()
+		if first != 0 || later != 0 {
+			t.Errorf("reaped %d then %d, want none", first, later)
+		}
+		if _, err := h.LinkByName("mnhe1e2e3e4e5e6"); err != nil {
+			t.Errorf("the other instance's veth was removed: %v", err)
 		}
 	})
 }

@@ -93,7 +93,7 @@ func (d *Driver) reconcileLink(l netlink.Link) error {
 	case tag == "" && d.recordsID(kind, id):
 		return d.retag(l, id)
 	}
-	d.noteForeign(l, tag)
+	d.noteForeign(l)
 	return nil
 }
 
@@ -141,19 +141,24 @@ func (d *Driver) retag(l netlink.Link, id string) error {
 	return nil
 }
 
-// noteForeign logs, once per link, a mynet link this instance leaves alone.
-func (d *Driver) noteForeign(l netlink.Link, tag string) {
+// noteForeign logs, once per link, a link this instance leaves alone.
+// Caller holds d.mu.
+func (d *Driver) noteForeign(l netlink.Link) {
 	key := "link " + l.Attrs().Name + " " + l.Attrs().Alias
 	if d.foreignSeen[key] {
 		return
 	}
 	d.foreignSeen[key] = true
 	log := d.log.WithFields(logrus.Fields{"link": l.Attrs().Name, "alias": l.Attrs().Alias})
-	if tag == "" {
+	tag, _, mynets := parseTagged(l.Attrs().Alias)
+	switch {
+	case !mynets:
+		log.Warn("a link named like mynet's but without this instance's alias: left alone")
+	case tag == "":
 		log.Warn("a link of an older mynet build that no record names: it cannot be proven this instance's and is left in place")
-		return
+	default:
+		log.Info("a link of another mynet instance: left alone")
 	}
-	log.Info("a link of another mynet instance: left alone")
 }
 
 // recordsLink reports whether a recorded network or endpoint derives the
