@@ -5,7 +5,9 @@ package driver
 import (
 	"errors"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/nstest"
+	"github.com/mynet/mynet/store"
 )
 
 var (
@@ -459,6 +462,57 @@ func TestReapOrphansLeavesForeignPairs(t *testing.T) {
 		}
 		if _, err := h.LinkByName("mnhe1e2e3e4e5e6"); err != nil {
 			t.Errorf("the other instance's veth was removed: %v", err)
+		}
+	})
+}
+
+// A state file truncated to 0 bytes, or deleted, is a new one to bbolt:
+// a new UUID and no records. Over the live network the old file recorded,
+// the instance refuses to start, and keeps refusing on the next try
+// (the new file now has a UUID, but still no records); a new state file
+// with nothing of its name in the kernel starts.
+func TestLostStateFileRefusesToStart(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		dir := t.TempDir()
+		open := func() (*store.Store, *Driver) {
+			t.Helper()
+			st, err := store.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := New(h, newFakeFirewall(), nil, st, quietLog(), WithInstance(Instance{Name: "mynet", UUID: st.UUID()}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st, d
+		}
+		st, d := open()
+		if err := d.CheckStart(); err != nil {
+			t.Fatalf("a new state file over an empty kernel: %v", err)
+		}
+		if err := d.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		_ = st.Close()
+		path := filepath.Join(dir, "state.db")
+		for _, lose := range []func() error{
+			func() error { return os.Truncate(path, 0) },
+			func() error { return os.Remove(path) },
+		} {
+			if err := lose(); err != nil {
+				t.Fatal(err)
+			}
+			for try := range 2 {
+				st, d := open()
+				err := d.CheckStart()
+				_ = st.Close()
+				if !errors.Is(err, ErrLiveObjects) || !strings.Contains(err.Error(), "mynet-a1b2c3d4e") {
+					t.Fatalf("start #%d after losing the state file: %v", try+1, err)
+				}
+			}
+		}
+		if got := strings.Join(links(t, h), " "); got != "mynet-a1b2c3d4e" {
+			t.Errorf("links after the refused starts: %q", got)
 		}
 	})
 }
