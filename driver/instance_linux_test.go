@@ -516,3 +516,27 @@ func TestLostStateFileRefusesToStart(t *testing.T) {
 		}
 	})
 }
+
+// A network naming another instance's bridge (com.docker.network.bridge.name)
+// is refused, and the bridge is left as it was; before, it was adopted
+// and given the second network's address and MTU.
+func TestOtherInstancesBridgeIsNotAdopted(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		a := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instA)
+		if err := a.CreateNetwork(createReq(nil)); err != nil {
+			t.Fatal(err)
+		}
+		b := newInstanceDriver(t, h, newMemStore(), newFakeFirewall(), instSwarm)
+		req := createReq(map[string]any{optBridgeName: "mynet-a1b2c3d4e", optMTU: "1400"})
+		req.NetworkID = strings.Repeat("b", 64)
+		req.IPv4Data = []*network.IPAMData{{Pool: "10.51.0.0/24", Gateway: "10.51.0.1/24"}}
+		if err := b.CreateNetwork(req); err == nil || !strings.Contains(err.Error(), "another mynet instance") {
+			t.Fatalf("create over the other instance's bridge: %v", err)
+		}
+		br, _ := h.LinkByName("mynet-a1b2c3d4e")
+		addrs, _ := h.AddrList(br, netlink.FAMILY_V4)
+		if br.Attrs().MTU != 1500 || len(addrs) != 1 || br.Attrs().Alias != instA.alias(testNetID) {
+			t.Errorf("the other instance's bridge: MTU %d, addresses %v, alias %q", br.Attrs().MTU, addrs, br.Attrs().Alias)
+		}
+	})
+}
