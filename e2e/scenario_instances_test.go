@@ -76,8 +76,8 @@ func TestTwoInstances(t *testing.T) {
 	two := secondPlugin(t, "two")
 	second := two.lay.pluginName
 
-	createNetwork(t, "inst-one", "-d", first, "--ipam-driver", first, "--subnet", "10.91.0.0/24")
-	createNetwork(t, "inst-two", "-d", second, "--ipam-driver", second, "--subnet", "10.92.0.0/24")
+	createNetwork(t, "inst-one", "-d", first, "--ipam-driver", first, "--subnet", "10.151.0.0/24")
+	createNetwork(t, "inst-two", "-d", second, "--ipam-driver", second, "--subnet", "10.152.0.0/24")
 	startWeb(t, "inst-web-one", "inst-one", "-p", "18901:80")
 	startWeb(t, "inst-web-two", "inst-two", "-p", "18902:80")
 	reachable := func(when string) {
