@@ -138,7 +138,7 @@ func run(cfg config, logger *logrus.Logger) error {
 		return err
 	}
 	if err := d.CheckStart(); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", st.Path(), err)
 	}
 	d.UseIPAM(am) // `mynet attach` leases through mynet's IPAM
 
