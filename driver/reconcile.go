@@ -65,8 +65,7 @@ func (d *Driver) reconcile() error {
 
 // reconcileLink deletes l if this instance made it for a network or
 // endpoint it no longer records, as the alias says, or, for a crash before
-// the alias was set, as the instance's link group on a name mynet derives
-// says. A link with the legacy alias (mynet:<id>, builds before instances)
+// the alias was set, as the instance's link group says. A link with the legacy alias (mynet:<id>, builds before instances)
 // that a record names is this instance's and gets its alias. Every other
 // link is left alone: a user's link named like mynet's, another instance's,
 // or a legacy one no record names, which cannot be proven ours (logged
