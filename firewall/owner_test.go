@@ -46,4 +46,3 @@ func TestRulesCarryTheInstance(t *testing.T) {
 		t.Errorf("legacy label %q", l)
 	}
 }
-
