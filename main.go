@@ -26,6 +26,7 @@ import (
 
 type config struct {
 	socket, stateDir, logLevel, defaultPools, procSys, iptables string
+	instance                                                    string
 	healInterval                                                time.Duration
 }
 
@@ -36,6 +37,7 @@ func parseConfig(args []string) (config, error) {
 	fs := flag.NewFlagSet("mynet", flag.ContinueOnError)
 	fs.StringVar(&c.socket, "socket", envOr("MYNET_SOCKET", "/run/docker/plugins/mynet.sock"), "unix socket to serve the plugin API on (env MYNET_SOCKET)")
 	fs.StringVar(&c.stateDir, "state-dir", envOr("MYNET_STATE_DIR", "/var/lib/mynet"), "directory for mynet's state file (env MYNET_STATE_DIR)")
+	fs.StringVar(&c.instance, "instance", os.Getenv("MYNET_INSTANCE"), "this instance's name, written with the state file's UUID into every link and rule it makes, so that instances side by side never touch each other's; 1-32 of a-z, 0-9, '-' (default: the socket's file name without .sock; env MYNET_INSTANCE)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
 	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
 	fs.StringVar(&c.iptables, "iptables", envOr("MYNET_IPTABLES", "auto"), "iptables backend: auto (the one holding Docker's chains), nft or legacy (env MYNET_IPTABLES)")
@@ -50,6 +52,12 @@ func parseConfig(args []string) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.instance == "" {
+		c.instance = driver.InstanceFromSocket(c.socket)
+	}
+	if err := driver.CheckInstanceName(c.instance); err != nil {
+		return c, fmt.Errorf("--instance (or the socket's file name): %w", err)
 	}
 	return c, nil
 }
@@ -110,13 +118,14 @@ func run(cfg config, logger *logrus.Logger) error {
 		return err
 	}
 	defer st.Close()
+	inst := driver.Instance{Name: cfg.instance, UUID: st.UUID()}
 
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
 	defer nl.Close()
-	fw, err := firewall.New(log.WithField("component", "firewall"), firewall.ProcSys(cfg.procSys), firewall.Backend(cfg.iptables))
+	fw, err := firewall.New(log.WithField("component", "firewall"), firewall.ProcSys(cfg.procSys), firewall.Backend(cfg.iptables), firewall.Instance(inst.Tag()))
 	if err != nil {
 		return err
 	}
@@ -127,14 +136,17 @@ func run(cfg config, logger *logrus.Logger) error {
 	// IPv6 is optional: without ip6tables, IPv6 networks are refused with a
 	// clear error and IPv4 works as usual.
 	var fw6 driver.Firewall
-	if t, err := firewall.NewIPv6(log.WithField("component", "firewall6"), firewall.ProcSys(cfg.procSys), firewall.Backend(cfg.iptables)); err != nil {
+	if t, err := firewall.NewIPv6(log.WithField("component", "firewall6"), firewall.ProcSys(cfg.procSys), firewall.Backend(cfg.iptables), firewall.Instance(inst.Tag())); err != nil {
 		log.WithError(err).Warn("no IPv6 firewall; IPv6 networks will be refused")
 	} else {
 		fw6 = t
 	}
-	d, err := driver.New(nl, fw, fw6, st, log.WithField("component", "driver"))
+	d, err := driver.New(nl, fw, fw6, st, log.WithField("component", "driver"), driver.WithInstance(inst))
 	if err != nil {
 		return err
+	}
+	if err := d.CheckStart(); err != nil {
+		return fmt.Errorf("%s: %w", st.Path(), err)
 	}
 	d.UseIPAM(am)     // `mynet attach` leases through mynet's IPAM
 	am.UseNetworks(d) // errors about a held subnet name its network
@@ -158,7 +170,7 @@ func run(cfg config, logger *logrus.Logger) error {
 			d.HealLoop(ctx, cfg.healInterval)
 		}()
 	}
-	log.WithFields(logrus.Fields{"socket": cfg.socket, "state": st.Path(), "iptables": fw.Backend()}).Info("mynet serving")
+	log.WithFields(logrus.Fields{"socket": cfg.socket, "state": st.Path(), "iptables": fw.Backend(), "instance": inst.Tag()}).Info("mynet serving")
 	h := plugin.WaitReady(plugin.NewHandler(d, am, log.WithField("component", "plugin")), ready)
 	if err := plugin.ServeListener(ctx, l, h); err != nil {
 		return err

@@ -373,7 +373,7 @@ func (d *Driver) plumbAttachment(n *networkState, ep *endpointState) (retErr err
 		return err
 	}
 	mac, _ := net.ParseMAC(ep.MAC)
-	spec := vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
+	spec := vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Inst: d.inst, Bridge: br, MTU: n.Options.MTU, MAC: mac,
 		Isolated: !n.Options.ICC, Log: d.log}
 	if err := createVeth(d.nl, spec); err != nil {
 		return fmt.Errorf("attach: %w", err)

@@ -16,8 +16,9 @@ import (
 // bridgeSpec is what a network's bridge must look like.
 type bridgeSpec struct {
 	Name  string
-	Owner string // network ID, recorded in the link alias
-	MTU   int    // 0 leaves the kernel's value
+	Owner string   // network ID, recorded in the link alias
+	Inst  Instance // whose alias and group the bridge gets
+	MTU   int      // 0 leaves the kernel's value
 	// KeepMAC: an existing bridge of ours may still follow its ports'
 	// MACs (made before createBridge gave bridges their own); make the
 	// kernel keep the one it has.
@@ -48,7 +49,10 @@ func ensureBridge(h netlinker, s bridgeSpec) (_ netlink.Link, owned bool, retErr
 	} else if br.Type() != "bridge" {
 		return nil, false, fmt.Errorf("interface %s exists and is a %s, not a bridge: choose another %s", s.Name, br.Type(), optBridgeName)
 	}
-	owned = created || br.Attrs().Alias == ownerAlias(s.Owner)
+	owned = created || br.Attrs().Alias == s.Inst.alias(s.Owner)
+	if _, _, mynets := parseTagged(br.Attrs().Alias); mynets && !owned {
+		return nil, false, fmt.Errorf("bridge %s belongs to another mynet instance or network (alias %q): choose another %s", s.Name, br.Attrs().Alias, optBridgeName)
+	}
 	if owned && !created && s.KeepMAC {
 		// Setting the MAC it has makes the kernel keep it without changing
 		// the gateway's MAC under the containers that use it now. The
@@ -92,6 +96,7 @@ func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
 	attrs.Name = s.Name
 	attrs.HardwareAddr = mac
 	attrs.TxQLen = 0
+	attrs.Group = s.Inst.group()
 	if s.MTU > 0 {
 		attrs.MTU = s.MTU
 	}
@@ -103,14 +108,15 @@ func createBridge(h netlinker, s bridgeSpec) (netlink.Link, error) {
 		warnUndo(s.Log, logrus.Fields{"bridge": s.Name}, "delete the new bridge", h.LinkDel(&netlink.Bridge{LinkAttrs: attrs}))
 		return nil, fmt.Errorf("look up new bridge %s: %w", s.Name, err)
 	}
-	// The kernel ignores an alias in the creating message, so it is set
-	// right after; start-up reconciliation also knows mynet's default
-	// bridge names for the instant in between.
-	if err := h.LinkSetAlias(br, ownerAlias(s.Owner)); err != nil {
+	// The kernel ignores an alias in the creating message (6.18 still),
+	// so it is set right after; for the instant in between, start-up
+	// reconciliation knows the bridge by the instance's link group, which
+	// the kernel does take at creation.
+	if err := h.LinkSetAlias(br, s.Inst.alias(s.Owner)); err != nil {
 		warnUndo(s.Log, logrus.Fields{"bridge": s.Name}, "delete the new bridge", h.LinkDel(br))
 		return nil, fmt.Errorf("mark bridge %s as mynet's: %w", s.Name, err)
 	}
-	br.Attrs().Alias = ownerAlias(s.Owner)
+	br.Attrs().Alias = s.Inst.alias(s.Owner)
 	return br, nil
 }
 
@@ -161,6 +167,44 @@ func removeBridge(h netlinker, name string, owned bool, added []netip.Prefix) er
 		errs = append(errs, removeAddr(h, br, a))
 	}
 	return errors.Join(errs...)
+}
+
+// foundBridge is how an adopted bridge was before mynet set it up.
+type foundBridge struct {
+	MTU int  `json:"mtu"`
+	Up  bool `json:"up"`
+}
+
+// inspectBridge reads name's MTU and up state; nil if there is no such
+// link.
+func inspectBridge(h netlinker, name string) (*foundBridge, error) {
+	l, err := linkByName(h, name)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	return &foundBridge{MTU: l.Attrs().MTU, Up: l.Attrs().Flags&net.FlagUp != 0}, nil
+}
+
+// giveBack returns an adopted bridge to the MTU and up state it had:
+// mynet set them for its network, and the bridge's owner expects it as
+// it was when the network goes. Best effort: failures are logged, and a
+// bridge gone meanwhile needs nothing.
+func giveBack(h netlinker, name string, was *foundBridge, log *logrus.Entry) {
+	br, err := linkByName(h, name)
+	if err != nil || br == nil {
+		return
+	}
+	log = log.WithField("bridge", name)
+	if was.MTU > 0 && br.Attrs().MTU != was.MTU {
+		if err := h.LinkSetMTU(br, was.MTU); err != nil {
+			log.WithError(err).Warn("giving an adopted bridge its MTU back")
+		}
+	}
+	if !was.Up && br.Attrs().Flags&net.FlagUp != 0 {
+		if err := h.LinkSetDown(br); err != nil {
+			log.WithError(err).Warn("setting an adopted bridge down again")
+		}
+	}
 }
 
 // randomMAC returns a random locally administered unicast MAC.

@@ -32,8 +32,12 @@ type Firewall interface {
 	// Intact reports whether every rule ensured so far is still there,
 	// and if not, what is missing.
 	Intact() (bool, string, error)
-	// RemoveStale deletes the rules of bridges keep does not know.
+	// RemoveStale deletes this instance's rules of bridges keep does not
+	// know (and re-tags legacy rules of bridges it knows).
 	RemoveStale(keep func(bridge string) bool) ([]string, error)
+	// Owners lists the bridges with rules in mynet's chains, by the tag
+	// of the instance they belong to ("" for legacy rules).
+	Owners() (map[string][]string, error)
 	PortFirewall
 }
 
@@ -48,11 +52,12 @@ var ErrNotFound = errors.New("not found")
 
 // Driver serves the NetworkDriver API.
 type Driver struct {
-	nl  netlinker
-	fw  Firewall // IPv4
-	fw6 Firewall // IPv6; nil when the host has no ip6tables
-	st  Store
-	log *logrus.Entry
+	nl   netlinker
+	inst Instance // whose objects this driver makes and may remove
+	fw   Firewall // IPv4
+	fw6  Firewall // IPv6; nil when the host has no ip6tables
+	st   Store
+	log  *logrus.Entry
 
 	// mu guards networks and endpoints and serialises kernel changes, so
 	// two requests never race on one bridge or rule set. The exceptions
@@ -75,6 +80,9 @@ type Driver struct {
 	holds map[string][]hold
 	// addrs leases the addresses of attachments (attach.go); under mu.
 	addrs AddressBook
+	// foreignSeen names the objects of other instances (or of no
+	// provable owner) already logged, so each is logged once; under mu.
+	foreignSeen map[string]bool
 }
 
 var _ network.Driver = (*Driver)(nil)
@@ -83,11 +91,14 @@ var _ network.Driver = (*Driver)(nil)
 // back in line with it. fw6 may be nil: IPv6 networks are then refused.
 // Host ports are reserved with sockets, unless nl is a stand-in kernel that
 // reserves them itself (see PortReserver).
-func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry) (*Driver, error) {
+func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry, opts ...Option) (*Driver, error) {
 	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
 		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}, creating: map[string]bool{},
 		ports: &portAllocator{holder: socketHolder{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
-		holds: map[string][]hold{}}
+		holds: map[string][]hold{}, foreignSeen: map[string]bool{}}
+	for _, o := range opts {
+		o(d)
+	}
 	if r, ok := nl.(PortReserver); ok {
 		d.ports.holder = r // a fake kernel: no sockets on the host
 	}

@@ -76,7 +76,7 @@ func TestNetworkAndEndpointLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("bridge not created: %v", err)
 		}
-		if br.Attrs().MTU != 1400 || br.Attrs().Flags&net.FlagUp == 0 || br.Attrs().Alias != ownerAlias(testNetID) {
+		if br.Attrs().MTU != 1400 || br.Attrs().Flags&net.FlagUp == 0 || br.Attrs().Alias != ownerAlias("", testNetID) {
 			t.Errorf("bridge attrs: mtu %d flags %v alias %q", br.Attrs().MTU, br.Attrs().Flags, br.Attrs().Alias)
 		}
 		addrs, _ := h.AddrList(br, netlink.FAMILY_V4)
@@ -377,7 +377,7 @@ func TestRestoreReconciles(t *testing.T) {
 			t.Fatal(err)
 		}
 		l, _ := h.LinkByName("mynet-orphan")
-		_ = h.LinkSetAlias(l, ownerAlias("ffffffffffff"))
+		_ = h.LinkSetAlias(l, ownerAlias("", "ffffffffffff"))
 		other := netlink.NewLinkAttrs()
 		other.Name = "otherbr0"
 		if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: other}); err != nil {

@@ -25,7 +25,11 @@ func TestLinkDumpsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A bridge of a network mynet no longer records, for reconcile to remove.
-	if err := k.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgePrefix + "0123456ab"}}); err != nil {
+	orphan := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgePrefix + "0123456ab"}}
+	if err := k.LinkAdd(orphan); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.LinkSetAlias(orphan, ownerAlias("", "0123456ab")); err != nil {
 		t.Fatal(err)
 	}
 	interrupt(k, nldump.Attempts-1)

@@ -158,7 +158,7 @@ func (d *Driver) reserveEndpoint(req *network.CreateEndpointRequest, ep *endpoin
 	}
 	d.creating[ep.ID] = true
 	mac, _ := net.ParseMAC(ep.MAC)
-	return vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Bridge: br, MTU: n.Options.MTU, MAC: mac,
+	return vethSpec{Host: ep.HostVeth, Peer: ep.PeerVeth, Owner: ep.ID, Inst: d.inst, Bridge: br, MTU: n.Options.MTU, MAC: mac,
 		Isolated: !n.Options.ICC, Log: d.log}, nil
 }
 

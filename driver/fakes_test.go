@@ -143,6 +143,8 @@ func (f *fakeFirewall) RemoveStale(func(string) bool) ([]string, error) {
 	return nil, f.failing("RemoveStale")
 }
 
+func (f *fakeFirewall) Owners() (map[string][]string, error) { return nil, nil }
+
 func (f *fakeFirewall) Intact() (bool, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -76,11 +76,11 @@ func linkMAC(t *testing.T, h *netlink.Handle, name string) net.HardwareAddr {
 // gateway's MAC neither changes then nor later.
 func TestOwnedBridgeKeepsItsMAC(t *testing.T) {
 	nstest.Run(t, func(h *netlink.Handle) {
-		old := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mntestbr0", Alias: ownerAlias(testNetID)}}
+		old := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "mntestbr0", Alias: ownerAlias("", testNetID)}}
 		if err := h.LinkAdd(old); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.LinkSetAlias(old, ownerAlias(testNetID)); err != nil {
+		if err := h.LinkSetAlias(old, ownerAlias("", testNetID)); err != nil {
 			t.Fatal(err)
 		}
 		port := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "mnlow0", HardwareAddr: net.HardwareAddr{0x02, 0, 0, 0, 0, 1},

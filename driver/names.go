@@ -57,8 +57,15 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// ownerAlias marks a link as created by mynet for one Docker object. It is
-// kept in the link's alias (IFLA_IFALIAS) so that ownership survives a crash
-// between the kernel change and the store write: a bridge carrying our alias
-// is ours to delete, one without it was adopted and is never deleted.
-func ownerAlias(id string) string { return "mynet:" + id }
+// ownerAlias marks a link as created by mynet for one Docker object:
+// mynet:<tag>:<id>, where tag names the instance (see Instance.Tag), or the
+// legacy mynet:<id> for an empty tag. It is kept in the link's alias
+// (IFLA_IFALIAS) so that ownership survives a crash between the kernel
+// change and the store write: a bridge carrying our alias is ours to
+// delete, one without it was adopted and is never deleted.
+func ownerAlias(tag, id string) string {
+	if tag == "" {
+		return aliasPrefix + id
+	}
+	return aliasPrefix + tag + ":" + id
+}

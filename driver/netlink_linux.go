@@ -17,6 +17,7 @@ type netlinker interface {
 	LinkAdd(link netlink.Link) error
 	LinkDel(link netlink.Link) error
 	LinkSetUp(link netlink.Link) error
+	LinkSetDown(link netlink.Link) error
 	LinkSetMTU(link netlink.Link, mtu int) error
 	LinkSetMasterByIndex(link netlink.Link, masterIndex int) error
 	LinkSetAlias(link netlink.Link, alias string) error

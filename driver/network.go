@@ -35,6 +35,10 @@ type networkState struct {
 	// Created is when CreateNetwork made the record (zero in records of
 	// older builds): `mynet prune` leaves young networks alone.
 	Created time.Time `json:"created,omitzero"`
+	// Found is how an adopted bridge was when mynet first programmed it,
+	// given back when the network is deleted. Records of older builds
+	// lack it: their bridges are left as they are, as those builds did.
+	Found *foundBridge `json:"found,omitempty"`
 }
 
 // internal reports whether nothing may enter or leave the network.
@@ -255,8 +259,18 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	if err := n.checkFirewall(); err != nil {
 		return err
 	}
-	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept, Log: d.log})
+	before, err := inspectBridge(d.nl, n.Bridge)
 	if err != nil {
+		return err
+	}
+	if before != nil && !n.OwnBridge && n.Found == nil {
+		n.Found = before
+	}
+	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, Inst: d.inst, MTU: n.Options.MTU, KeepMAC: !n.MACKept, Log: d.log})
+	if err != nil {
+		if before != nil && !n.OwnBridge {
+			giveBack(d.nl, n.Bridge, before, d.log)
+		}
 		return err
 	}
 	// Ownership learned from the kernel only ever widens: a restore must
@@ -267,6 +281,9 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	defer func() {
 		if retErr != nil {
 			warnUndo(d.log, n.logFields(), "remove the bridge or the addresses added to it", removeBridge(d.nl, n.Bridge, owned, added))
+			if !owned && before != nil {
+				giveBack(d.nl, n.Bridge, before, d.log)
+			}
 		}
 	}()
 	for _, a := range []struct {
@@ -353,6 +370,9 @@ func (d *Driver) unprogramNetwork(n *networkState) error {
 	}
 	if err := removeBridge(d.nl, n.Bridge, n.OwnBridge, n.addedAddrs()); err != nil {
 		errs = append(errs, err)
+	}
+	if !n.OwnBridge && n.Found != nil {
+		giveBack(d.nl, n.Bridge, n.Found, d.log)
 	}
 	return errors.Join(errs...)
 }

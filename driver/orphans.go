@@ -44,6 +44,9 @@ func (d *Driver) reapOrphans(now time.Time, inHost map[string]bool) int {
 			continue
 		}
 		log := d.log.WithFields(ep.logFields()).WithField("unused_for", now.Sub(first).Round(time.Second).String())
+		if !d.ownsVeth(ep) {
+			continue
+		}
 		if err := d.unpublish(ep); err != nil {
 			log.WithError(err).Warn("removing an orphaned endpoint; will retry")
 			continue
@@ -61,6 +64,22 @@ func (d *Driver) reapOrphans(now time.Time, inHost map[string]bool) int {
 		}
 	}
 	return reaped
+}
+
+// ownsVeth reports whether ep's host veth carries this instance's alias
+// for ep (or the legacy one, which Restore re-tags for recorded
+// endpoints): a pair of that name another instance or a user made is not
+// ep's to remove. A foreign one is logged once. Caller holds d.mu.
+func (d *Driver) ownsVeth(ep *endpointState) bool {
+	l, err := linkByName(d.nl, ep.HostVeth)
+	if err != nil || l == nil {
+		return false // judged again next round
+	}
+	if a := l.Attrs().Alias; a == d.inst.alias(ep.ID) || a == ownerAlias("", ep.ID) {
+		return true
+	}
+	d.noteForeign(l)
+	return false
 }
 
 // ReapOrphans runs reapOrphans now.

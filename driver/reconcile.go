@@ -3,7 +3,6 @@ package driver
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -15,9 +14,11 @@ import (
 // reconcile brings the kernel and the records back together after a crash
 // tore a change apart from its record (mynet writes the kernel first and
 // the record second, and deletes in the other order):
-//   - links mynet made (its alias says for which network or endpoint) that
-//     no record names any more are deleted;
-//   - rules tagged for bridges that no record names are deleted;
+//   - links this instance made (its alias says for which network or
+//     endpoint) that no record names any more are deleted; links of other
+//     instances, and of none, are left alone (see reconcileLink);
+//   - rules this instance tagged for bridges that no record names are
+//     deleted, others left alone (see firewall's RemoveStale);
 //   - a recorded endpoint whose veth is gone (its container's namespace
 //     died while mynet was down) has its ports unpublished, so the host
 //     ports are free again; the record itself stays until Docker deletes
@@ -64,28 +65,60 @@ func (d *Driver) reconcile() error {
 	return errors.Join(errs...)
 }
 
-// reconcileLink deletes l if mynet made it for a network or endpoint it no
-// longer records: its alias says so, or, for a crash before the alias was
-// set, its name is one mynet derives from an ID (mnh/mnc + 12 hex for
-// veths, mynet- + 9 hex for bridges) that no record has.
+// reconcileLink deletes l if this instance made it for a network or
+// endpoint it no longer records, as the alias says, or, for a crash before
+// the alias was set, as the instance's link group says. A link with the legacy alias (mynet:<id>, builds before instances)
+// that a record names is this instance's and gets its alias. Every other
+// link is left alone: a user's link named like mynet's, another instance's,
+// or a legacy one no record names, which cannot be proven ours (logged
+// once).
 func (d *Driver) reconcileLink(l netlink.Link) error {
-	id, aliased := strings.CutPrefix(l.Attrs().Alias, ownerAlias(""))
-	var known bool
+	kind := l.Type()
+	if kind != "bridge" && kind != "veth" {
+		return nil
+	}
+	tag, id, mynets := parseTagged(l.Attrs().Alias)
 	switch {
-	case aliased && l.Type() == "bridge":
-		_, known = d.networks[id]
-	case aliased && l.Type() == "veth":
-		_, known = d.endpoints[id]
-	case l.Attrs().Alias == "" && l.Type() == "veth" && derivedName(l.Attrs().Name, hostVethPrefix, peerVethPrefix):
-		id, known = l.Attrs().Name[len(hostVethPrefix):], d.recordsLink(l.Attrs().Name)
-	case l.Attrs().Alias == "" && l.Type() == "bridge" && derivedName(l.Attrs().Name, bridgePrefix):
-		id, known = l.Attrs().Name[len(bridgePrefix):], d.recordsLink(l.Attrs().Name)
-	default:
+	case !mynets && d.unaliasedOwn(l):
+		if d.recordsLink(l.Attrs().Name) {
+			return nil
+		}
+		return d.deleteLink(l, "")
+	case !mynets:
 		return nil
+	case tag == d.inst.Tag():
+		if d.recordsID(kind, id) {
+			return nil
+		}
+		return d.deleteLink(l, id)
+	case tag == "" && d.recordsID(kind, id):
+		return d.retag(l, id)
 	}
-	if known {
-		return nil
+	d.noteForeign(l)
+	return nil
+}
+
+// unaliasedOwn reports whether l, which has no mynet alias, is one this
+// instance created and crashed before naming: its link group is the
+// instance's (32 random bits of its UUID; mynet never puts a link it did
+// not create into a group).
+func (d *Driver) unaliasedOwn(l netlink.Link) bool {
+	g := d.inst.group()
+	return g != 0 && l.Attrs().Group == g && l.Attrs().Alias == ""
+}
+
+// recordsID reports whether a record of kind's owner (a network for a
+// bridge, an endpoint for a veth) has the ID id.
+func (d *Driver) recordsID(kind, id string) bool {
+	if kind == "bridge" {
+		_, ok := d.networks[id]
+		return ok
 	}
+	_, ok := d.endpoints[id]
+	return ok
+}
+
+func (d *Driver) deleteLink(l netlink.Link, id string) error {
 	err := d.nl.LinkDel(l)
 	if errors.Is(err, syscall.ENODEV) {
 		return nil // the other end of a pair deleted a moment ago
@@ -97,18 +130,36 @@ func (d *Driver) reconcileLink(l netlink.Link) error {
 	return nil
 }
 
-// derivedName reports whether name is one of prefixes followed by
-// lower-case hex up to the interface name limit, as mynet derives names
-// from Docker's IDs.
-func derivedName(name string, prefixes ...string) bool {
-	for _, p := range prefixes {
-		rest, ok := strings.CutPrefix(name, p)
-		if !ok || len(name) != maxIfName {
-			continue
-		}
-		return strings.Trim(rest, "0123456789abcdef") == ""
+// retag gives a legacy-aliased link that a record names this instance's
+// alias, so that from now on it is told apart from other instances'.
+func (d *Driver) retag(l netlink.Link, id string) error {
+	alias := d.inst.alias(id)
+	if err := d.nl.LinkSetAlias(l, alias); err != nil {
+		return fmt.Errorf("reconcile: mark %s %s as this instance's: %w", l.Type(), l.Attrs().Name, err)
 	}
-	return false
+	d.log.WithFields(logrus.Fields{"link": l.Attrs().Name, "alias": alias}).Info("reconcile: a link of an older mynet build that the records name now carries this instance's alias")
+	l.Attrs().Alias = alias
+	return nil
+}
+
+// noteForeign logs, once per link, a link this instance leaves alone.
+// Caller holds d.mu.
+func (d *Driver) noteForeign(l netlink.Link) {
+	key := "link " + l.Attrs().Name + " " + l.Attrs().Alias
+	if d.foreignSeen[key] {
+		return
+	}
+	d.foreignSeen[key] = true
+	log := d.log.WithFields(logrus.Fields{"link": l.Attrs().Name, "alias": l.Attrs().Alias})
+	tag, _, mynets := parseTagged(l.Attrs().Alias)
+	switch {
+	case !mynets:
+		log.Warn("a link named like mynet's but without this instance's alias: left alone")
+	case tag == "":
+		log.Warn("a link of an older mynet build that no record names: it cannot be proven this instance's and is left in place")
+	default:
+		log.Info("a link of another mynet instance: left alone")
+	}
 }
 
 // recordsLink reports whether a recorded network or endpoint derives the

@@ -184,7 +184,7 @@ func (r *rollbackRig) network(t *testing.T, br string) {
 	if a := r.addrs(br); fmt.Sprint(a) != "[10.50.0.1/24 fd00:50::1/64]" {
 		t.Errorf("bridge addresses %v", a)
 	}
-	if l.Attrs().Flags&net.FlagUp == 0 || (br == testBridge && l.Attrs().Alias != ownerAlias(testNetID)) {
+	if l.Attrs().Flags&net.FlagUp == 0 || (br == testBridge && l.Attrs().Alias != ownerAlias("", testNetID)) {
 		t.Errorf("bridge flags %v alias %q", l.Attrs().Flags, l.Attrs().Alias)
 	}
 	if _, ok := r.fw.nets[br]; !ok {
@@ -274,7 +274,7 @@ func (r *rollbackRig) endpoint(t *testing.T) {
 	}
 	pi, _ := r.k.LinkGetProtinfo(host)
 	if host.Attrs().MasterIndex != br.Attrs().Index || host.Attrs().Flags&net.FlagUp == 0 || !pi.Isolated ||
-		host.Attrs().Alias != ownerAlias(testEpID) || peer.Attrs().HardwareAddr.String() != "02:42:0a:32:00:02" {
+		host.Attrs().Alias != ownerAlias("", testEpID) || peer.Attrs().HardwareAddr.String() != "02:42:0a:32:00:02" {
 		t.Errorf("pair: master %d up %v isolated %v alias %q peer MAC %s", host.Attrs().MasterIndex,
 			host.Attrs().Flags&net.FlagUp != 0, pi.Isolated, host.Attrs().Alias, peer.Attrs().HardwareAddr)
 	}

@@ -11,7 +11,8 @@ import (
 // vethSpec describes an endpoint's veth pair.
 type vethSpec struct {
 	Host, Peer string
-	Owner      string // endpoint ID, recorded in the host end's alias
+	Owner      string   // endpoint ID, recorded in the host end's alias
+	Inst       Instance // whose alias and group the host end gets
 	Bridge     netlink.Link
 	MTU        int
 	MAC        net.HardwareAddr // for the container end
@@ -36,6 +37,7 @@ func createVeth(h netlinker, s vethSpec) (retErr error) {
 	attrs.Name = s.Host
 	attrs.MTU = s.MTU
 	attrs.TxQLen = 0
+	attrs.Group = s.Inst.group()
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: s.Peer, PeerHardwareAddr: s.MAC}
 	if err := h.LinkAdd(veth); err != nil {
 		return fmt.Errorf("create veth pair %s/%s: %w", s.Host, s.Peer, err)
@@ -50,8 +52,8 @@ func createVeth(h netlinker, s vethSpec) (retErr error) {
 		return fmt.Errorf("look up new veth %s: %w", s.Host, err)
 	}
 	// The alias marks the pair as mynet's for start-up reconciliation,
-	// which also recognises mynet's veth names for a crash before this.
-	if err := h.LinkSetAlias(host, ownerAlias(s.Owner)); err != nil {
+	// which knows the host end by its link group for a crash before this.
+	if err := h.LinkSetAlias(host, s.Inst.alias(s.Owner)); err != nil {
 		return fmt.Errorf("mark veth %s as mynet's: %w", s.Host, err)
 	}
 	peer, err := h.LinkByName(s.Peer)

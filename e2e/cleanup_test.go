@@ -31,6 +31,7 @@ func teardown(l layout, keepWork bool) error {
 		removeCgroups(l.cgroupName),
 		removeManagedCgroups(l),
 		removeIfExists(l.pluginSock),
+		removeExtraSockets(l),
 		removeManagedSockets(l),
 		removeTree(l.execRoot),
 	}
@@ -266,7 +267,7 @@ var stalePatterns = []struct {
 	{filepath.Join(netnsDir, "mynet-e2e-*"), regexp.MustCompile(`/mynet-e2e-(?:ext-)?(\d+)$`)},
 	{filepath.Join(workBase, "*"), regexp.MustCompile(`/(\d+)$`)},
 	{"/run/mne*", regexp.MustCompile(`^/run/mne(\d+)$`)},
-	{filepath.Join(pluginsDir, "mynet-e2e-*.sock"), regexp.MustCompile(`/mynet-e2e-(\d+)\.sock$`)},
+	{filepath.Join(pluginsDir, "mynet-e2e-*.sock"), regexp.MustCompile(`/mynet-e2e-(\d+)(?:-[a-z]+)?\.sock$`)},
 	{filepath.Join(cgroupRoot, "pids", "mynet-e2e-*"), regexp.MustCompile(`/mynet-e2e-(\d+)$`)},
 }
 
@@ -303,6 +304,17 @@ func aliveTestBinary(pid int) bool {
 
 // removeManagedSockets removes the host directories /run/docker/plugins/<id>
 // that the engine made for its managed plugins' sockets.
+// removeExtraSockets removes the sockets of further bare mynets a test
+// ran next to the run's own (secondPlugin: <pluginName>-<suffix>.sock).
+func removeExtraSockets(l layout) error {
+	socks, _ := filepath.Glob(filepath.Join(pluginsDir, l.pluginName+"-*.sock"))
+	var errs []error
+	for _, s := range socks {
+		errs = append(errs, removeIfExists(s))
+	}
+	return errors.Join(errs...)
+}
+
 func removeManagedSockets(l layout) error {
 	var errs []error
 	for _, d := range managedSocketDirs(l) {

@@ -29,7 +29,7 @@ func (t *IPTables) Intact() (bool, string, error) {
 	if err != nil {
 		return false, "", fmt.Errorf("reading the ruleset: %w", err)
 	}
-	have := countSaved(out)
+	have := countSaved(out, t.ownLabel())
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	need := map[chainCount]int{}
@@ -45,6 +45,15 @@ func (t *IPTables) Intact() (bool, string, error) {
 		}
 	}
 	return true, "", nil
+}
+
+// ownLabel is how this instance's comments start; every mynet comment
+// for the legacy applier.
+func (t *IPTables) ownLabel() string {
+	if t.owner == "" {
+		return commentPrefix
+	}
+	return commentPrefix + t.owner + ":"
 }
 
 // wanted is the set of rules mynet has ensured, by text.
@@ -81,9 +90,11 @@ func keyOf(r Rule) chainCount {
 }
 
 // countSaved counts, per chain, the rules of iptables-save output that
-// are mynet's: tagged with its comment, or structural (a jump to a MYNET-
-// chain, or any untagged rule inside a MYNET- chain).
-func countSaved(save string) map[chainCount]int {
+// are this instance's: tagged with a comment that starts with own, or
+// structural (a jump to a MYNET- chain, or any untagged rule inside a
+// MYNET- chain, which all instances share). Other instances' rules count
+// for nothing: they must not stand in for this instance's missing ones.
+func countSaved(save, own string) map[chainCount]int {
 	counts := map[chainCount]int{}
 	table := ""
 	sc := bufio.NewScanner(strings.NewReader(save))
@@ -96,8 +107,10 @@ func countSaved(save string) map[chainCount]int {
 		case strings.HasPrefix(line, "-A "):
 			chain, rest, _ := strings.Cut(line[len("-A "):], " ")
 			switch {
-			case strings.Contains(rest, commentPrefix):
+			case strings.Contains(rest, own):
 				counts[chainCount{table, chain, true}]++
+			case strings.Contains(rest, commentPrefix):
+				// another instance's
 			case strings.HasPrefix(chain, "MYNET-") || strings.Contains(rest, "-j MYNET-"):
 				counts[chainCount{table, chain, false}]++
 			}

@@ -55,6 +55,10 @@ type IPTables struct {
 	forwardingPath string
 	procSys        string // where sysctls are written; see ProcSys
 	pinned         string // backend named by the Backend option, "" to detect
+	// owner is the instance tag written into every rule's comment (see
+	// Instance); only rules carrying it are this applier's to check,
+	// restore or remove as stale.
+	owner string
 
 	// mu serialises every check-then-change sequence on the rule set:
 	// iptables has no "add if absent", so two concurrent ensures would
@@ -67,6 +71,9 @@ type IPTables struct {
 	want map[string]Rule
 	// save dumps the ruleset as iptables-save prints it; nil for fakes.
 	save func() (string, error)
+	// foreignSeen names the rules of other instances (or of no provable
+	// owner) already logged, so each is logged once. Guarded by mu.
+	foreignSeen map[string]bool
 	// baseDone and portsBaseDone say the base chains and jumps were
 	// ensured and nothing since suggested they went missing, so ensures
 	// skip re-checking them (each check is an iptables run). Intact
@@ -143,7 +150,7 @@ func newFamily(log *logrus.Entry, cmd string, is4 bool) (*IPTables, error) {
 
 func newIPTables(log *logrus.Entry, ipt xtables, backend string, is4 bool, forwardingPath string) *IPTables {
 	return &IPTables{log: log, ipt: ipt, backend: backend, is4: is4, forwardingPath: forwardingPath,
-		want: map[string]Rule{}}
+		want: map[string]Rule{}, foreignSeen: map[string]bool{}}
 }
 
 // parseBackend reads the backend from `iptables --version` output, e.g.
@@ -178,6 +185,7 @@ func (t *IPTables) Init() error {
 // it removes the rules it added in this call before returning the error;
 // rules that were already there, and the base chains, stay.
 func (t *IPTables) EnsureNetwork(n Network) error {
+	n.Owner = t.owner
 	if err := n.validate(t.is4); err != nil {
 		return err
 	}
@@ -215,6 +223,7 @@ func (t *IPTables) addRules(log *logrus.Entry, rules []Rule, add func(*logrus.En
 // after crashes, and an earlier attempt may have got partway. It keeps
 // going past failures and returns them all joined.
 func (t *IPTables) RemoveNetwork(n Network) error {
+	n.Owner = t.owner
 	if err := n.validate(t.is4); err != nil {
 		return err
 	}
@@ -422,7 +431,9 @@ func (t *IPTables) requireEmpty(chains []chainRef) error {
 
 // countRules counts the per-network rules (those with mynet's comment) in
 // `iptables -S CHAIN` output, which also holds the chain's "-N" (or "-P")
-// line and, in MYNET-ISOLATION-2, the shared base rules.
+// line and, in MYNET-ISOLATION-2, the shared base rules. Every instance's
+// rules count: the chains are shared, and one instance must not remove
+// them under another.
 func countRules(lines []string) int {
 	n := 0
 	for _, l := range lines {

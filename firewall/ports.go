@@ -68,6 +68,8 @@ var ErrInvalidMapping = errors.New("invalid port mapping for firewall rules")
 // Port..PortEnd, in order. HostIP and Container are of one family, the
 // applier's.
 type Mapping struct {
+	// Owner is the instance's tag, set by the applier (see Network.Owner).
+	Owner string
 	// Bridge is the network's bridge, which the container is behind.
 	Bridge string
 	// Proto is ProtoTCP, ProtoUDP or ProtoSCTP.
@@ -98,6 +100,8 @@ func (m Mapping) String() string {
 
 // PortBridge is what the per-bridge port rules need to know.
 type PortBridge struct {
+	// Owner is the instance's tag, set by the applier (see Network.Owner).
+	Owner  string
 	Bridge string
 	// Subnet is the network's subnet of the applier's family: its
 	// containers reaching a published port through a host address are
@@ -116,7 +120,7 @@ func PortRules(m Mapping) []Rule {
 	if m.Routed {
 		match := append([]string{"-d", hostPrefix(m.Container), "-o", m.Bridge}, proto...)
 		match = append(match, "--dport", portSpan(m.Port, m.PortEnd, ":"))
-		return []Rule{tagged(TableMangle, ChainIsolation, m.Bridge, "RETURN", match...)}
+		return []Rule{tagged(TableMangle, ChainIsolation, label(m.Owner, m.Bridge), "RETURN", match...)}
 	}
 	var match []string
 	if !m.HostIP.IsUnspecified() {
@@ -124,7 +128,7 @@ func PortRules(m Mapping) []Rule {
 	}
 	match = append(match, proto...)
 	match = append(match, "--dport", portSpan(m.HostPort, m.HostPortEnd(), ":"))
-	rule := tagged(TableNAT, ChainDNAT, m.Bridge, "DNAT", match...)
+	rule := tagged(TableNAT, ChainDNAT, label(m.Owner, m.Bridge), "DNAT", match...)
 	rule.Spec = append(rule.Spec, "--to-destination", dnatTarget(m))
 	return []Rule{rule}
 }
@@ -181,15 +185,15 @@ func BridgePortRules(b PortBridge) []Rule {
 	if b.Routed {
 		return nil
 	}
-	hairpin := tagged(TableNAT, ChainPostrouting, b.Bridge, "MASQUERADE",
+	hairpin := tagged(TableNAT, ChainPostrouting, label(b.Owner, b.Bridge), "MASQUERADE",
 		"-s", b.Subnet.Masked().String(), "-o", b.Bridge, "-m", "conntrack", "--ctstate", "DNAT")
 	if !b.Subnet.Addr().Is4() {
 		return []Rule{hairpin}
 	}
 	return []Rule{
-		tagged(TableFilter, ChainInput, b.Bridge, "DROP",
+		tagged(TableFilter, ChainInput, label(b.Owner, b.Bridge), "DROP",
 			"-i", b.Bridge, "-d", loopbackNet, "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED"),
-		tagged(TableNAT, ChainPostrouting, b.Bridge, "MASQUERADE", "-s", loopbackNet, "-o", b.Bridge),
+		tagged(TableNAT, ChainPostrouting, label(b.Owner, b.Bridge), "MASQUERADE", "-s", loopbackNet, "-o", b.Bridge),
 		hairpin,
 	}
 }
@@ -265,6 +269,7 @@ func familyName(is4 bool) string {
 // adds nothing. If it fails midway, it removes the rules it added in this
 // call; rules that were there before, and the chains, stay.
 func (t *IPTables) EnsurePorts(b PortBridge, ms []Mapping) error {
+	b.Owner, ms = t.owner, t.owned(ms)
 	if err := b.validate(t.is4); err != nil {
 		return err
 	}
@@ -315,6 +320,7 @@ func (t *IPTables) addPortRule(log *logrus.Entry, r Rule) (bool, error) {
 // reverse order of addition. Already-gone rules and chains count as
 // removed; it keeps going past failures and returns them joined.
 func (t *IPTables) RemovePorts(ms []Mapping) error {
+	ms = t.owned(ms)
 	for _, m := range ms {
 		if err := m.validate(t.is4); err != nil {
 			return err
@@ -335,6 +341,7 @@ func (t *IPTables) RemovePorts(ms []Mapping) error {
 // RemoveBridgePorts removes bridge b's port rules; the caller does so once
 // no container of the bridge has a published port left. Idempotent.
 func (t *IPTables) RemoveBridgePorts(b PortBridge) error {
+	b.Owner = t.owner
 	if err := b.validate(t.is4); err != nil {
 		return err
 	}
@@ -344,6 +351,16 @@ func (t *IPTables) RemoveBridgePorts(b PortBridge) error {
 		return fmt.Errorf("removing port rules of bridge %s: %w", b.Bridge, err)
 	}
 	return nil
+}
+
+// owned is a copy of ms with the applier's owner tag.
+func (t *IPTables) owned(ms []Mapping) []Mapping {
+	out := make([]Mapping, len(ms))
+	for i, m := range ms {
+		m.Owner = t.owner
+		out[i] = m
+	}
+	return out
 }
 
 // deleteRules deletes rules newest first, past failures.

@@ -60,9 +60,10 @@ const (
 )
 
 // commentPrefix starts the comment on every per-network rule, followed by
-// the bridge name. It tells operators which network a rule belongs to and
-// lets a later reconciler find a network's rules without knowing its
-// options.
+// the instance's tag and the bridge name, mynet:<name>:<uuid8>:<bridge>
+// (mynet:<bridge> for the legacy, untagged form). It tells operators which
+// instance and network a rule belongs to and lets a later reconciler find
+// an instance's rules without knowing the network's options.
 const commentPrefix = "mynet:"
 
 // maxIfNameLen is IFNAMSIZ (16) less the terminating NUL.
@@ -91,6 +92,9 @@ const (
 // Network is what the firewall needs to know about one mynet bridge
 // network, for one address family.
 type Network struct {
+	// Owner is the tag of the mynet instance the rules belong to (see
+	// Instance); the applier sets it. "" writes the legacy form.
+	Owner string
 	// Bridge is the Linux bridge's name. It must not look like one of
 	// Docker's bridges (docker0, br-*), whose traffic mynet drops.
 	Bridge string
@@ -145,7 +149,7 @@ func NetworkRules(n Network) []Rule {
 	rules = append(rules, isolationRules(n)...)
 	if n.internal() {
 		// The host's own addresses are outside the network too.
-		rules = append(rules, tagged(TableFilter, ChainInput, n.Bridge, "DROP", "-i", n.Bridge))
+		rules = append(rules, tagged(TableFilter, ChainInput, n.label(), "DROP", "-i", n.Bridge))
 	}
 	rules = append(rules, acceptRules(n)...)
 	if n.natted() {
@@ -153,7 +157,7 @@ func NetworkRules(n Network) []Rule {
 		if n.SNATSource.IsValid() {
 			target = []string{"SNAT", "--to-source", n.SNATSource.String()}
 		}
-		rules = append(rules, tagged(TableNAT, ChainPostrouting, n.Bridge, target[0],
+		rules = append(rules, tagged(TableNAT, ChainPostrouting, n.label(), target[0],
 			"-s", n.Subnet.Masked().String(), "!", "-o", n.Bridge))
 		rules[len(rules)-1].Spec = append(rules[len(rules)-1].Spec, target[1:]...)
 	}
@@ -174,7 +178,7 @@ func isolationRules(n Network) []Rule {
 	b := n.Bridge
 	var rules []Rule
 	iso := func(target string, match ...string) {
-		rules = append(rules, tagged(TableMangle, ChainIsolation, b, target, match...))
+		rules = append(rules, tagged(TableMangle, ChainIsolation, n.label(), target, match...))
 	}
 	if !n.internal() {
 		for _, ifc := range n.TrustedIfaces {
@@ -204,7 +208,7 @@ func isolationRules(n Network) []Rule {
 		iso("DROP", append([]string{"-i", b, "-o", b}, "-m", "conntrack", "!", "--ctstate", "DNAT")...)
 	}
 	// Stage 2: nothing new from another mynet network enters b.
-	rules = append(rules, tagged(TableMangle, ChainIsolation2, b, "DROP", append([]string{"-o", b}, notReply...)...))
+	rules = append(rules, tagged(TableMangle, ChainIsolation2, n.label(), "DROP", append([]string{"-o", b}, notReply...)...))
 	return rules
 }
 
@@ -214,20 +218,47 @@ func isolationRules(n Network) []Rule {
 // already been dropped in MYNET-ISOLATION.
 func acceptRules(n Network) []Rule {
 	return []Rule{
-		tagged(TableFilter, ChainAccept, n.Bridge, "ACCEPT", "-i", n.Bridge),
-		tagged(TableFilter, ChainAccept, n.Bridge, "ACCEPT", "-o", n.Bridge),
+		tagged(TableFilter, ChainAccept, n.label(), "ACCEPT", "-i", n.Bridge),
+		tagged(TableFilter, ChainAccept, n.label(), "ACCEPT", "-o", n.Bridge),
 	}
 }
 
-// tagged builds a per-network rule: match, the network's comment, then the
-// jump to target. iptables -C compares the comment too, so a rule is only
-// ever found in exactly this form.
-func tagged(table, chain, bridge, target string, match ...string) Rule {
+// tagged builds a per-network rule: match, the comment, then the jump to
+// target. iptables -C compares the comment too, so a rule is only ever
+// found in exactly this form, of exactly this instance.
+func tagged(table, chain, comment, target string, match ...string) Rule {
 	spec := make([]string, 0, len(match)+6)
 	spec = append(spec, match...)
-	spec = append(spec, "-m", "comment", "--comment", commentPrefix+bridge, "-j", target)
+	spec = append(spec, "-m", "comment", "--comment", comment, "-j", target)
 	return Rule{Table: table, Chain: chain, Spec: spec}
 }
+
+// label is the comment of owner's rules for bridge.
+func label(owner, bridge string) string {
+	if owner == "" {
+		return commentPrefix + bridge
+	}
+	return commentPrefix + owner + ":" + bridge
+}
+
+// parseLabel splits a comment into owner ("" for the legacy form) and
+// bridge; ok is false for a comment mynet did not write.
+func parseLabel(comment string) (owner, bridge string, ok bool) {
+	rest, ok := strings.CutPrefix(comment, commentPrefix)
+	if !ok || rest == "" {
+		return "", "", false
+	}
+	parts := strings.Split(rest, ":")
+	switch {
+	case len(parts) == 1:
+		return "", parts[0], true
+	case len(parts) == 3 && parts[0] != "" && parts[1] != "" && parts[2] != "":
+		return parts[0] + ":" + parts[1], parts[2], true
+	}
+	return "", "", false
+}
+
+func (n Network) label() string { return label(n.Owner, n.Bridge) }
 
 // placedRule is a rule that belongs at a fixed 1-based position in its
 // chain, or at its end for position 0.

@@ -32,6 +32,7 @@ type Store struct {
 	db    *bolt.DB
 	path  string
 	batch batcher // Put, Delete and DeleteMany share transactions through it
+	uuid  string  // see UUID
 }
 
 // Open opens (creating if needed) the state file state.db in dir. It fails
@@ -52,6 +53,10 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	if err := s.initMeta(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.loadUUID(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}

@@ -149,3 +149,38 @@ func TestDeleteMany(t *testing.T) {
 		t.Fatalf("keys after DeleteMany = %v, want b,d", keys)
 	}
 }
+
+// The instance UUID is made with the file, kept across reopens, and added
+// to a file of an older build that lacks it.
+func TestUUIDMadeOnceAndKept(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.UUID()
+	if len(first) != 36 {
+		t.Fatalf("UUID %q, want 36 characters", first)
+	}
+	_ = s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.UUID() != first {
+		t.Errorf("UUID after reopen %q, want %q", s.UUID(), first)
+	}
+	// An older build's file: no UUID in the meta bucket.
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(metaBucket)).Delete([]byte(uuidKey)) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.UUID() == "" || s.UUID() == first {
+		t.Errorf("UUID of an older file %q, want a new one", s.UUID())
+	}
+}

@@ -33,6 +33,9 @@ func (f Firewall) EnableForwarding() error              { return f.fail("EnableF
 // RemoveStale finds nothing stale.
 func (f Firewall) RemoveStale(func(string) bool) ([]string, error) { return nil, f.fail("RemoveStale") }
 
+// Owners finds no rules.
+func (f Firewall) Owners() (map[string][]string, error) { return nil, f.fail("Owners") }
+
 // Intact reports the rules in place.
 func (f Firewall) Intact() (bool, string, error) {
 	if err := f.fail("Intact"); err != nil {

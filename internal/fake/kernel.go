@@ -333,6 +333,13 @@ func (k *Kernel) LinkSetUp(l netlink.Link) error {
 	})
 }
 
+func (k *Kernel) LinkSetDown(l netlink.Link) error {
+	return k.change("LinkSetDown", l, syscall.ENODEV, func(cur netlink.Link) error {
+		cur.Attrs().Flags &^= net.FlagUp
+		return nil
+	})
+}
+
 func (k *Kernel) LinkSetMTU(l netlink.Link, mtu int) error {
 	return k.change("LinkSetMTU", l, syscall.ENODEV, func(cur netlink.Link) error {
 		if mtu < 68 || mtu > 65535 {
