@@ -75,6 +75,9 @@ type Driver struct {
 	holds map[string][]hold
 	// addrs leases the addresses of attachments (attach.go); under mu.
 	addrs AddressBook
+	// unrestored names the networks whose Restore failed, programmed
+	// again at every heal tick until it succeeds (RetryRestore). Under mu.
+	unrestored map[string]bool
 }
 
 var _ network.Driver = (*Driver)(nil)
@@ -87,7 +90,7 @@ func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry) (*Driver, 
 	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
 		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}, creating: map[string]bool{},
 		ports: &portAllocator{holder: socketHolder{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
-		holds: map[string][]hold{}}
+		holds: map[string][]hold{}, unrestored: map[string]bool{}}
 	if r, ok := nl.(PortReserver); ok {
 		d.ports.holder = r // a fake kernel: no sockets on the host
 	}
@@ -128,20 +131,30 @@ func (d *Driver) Restore() error {
 		errs = append(errs, err)
 	}
 	for _, n := range d.networks {
-		kept := n.MACKept
-		if err := d.programNetwork(n); err != nil {
-			errs = append(errs, fmt.Errorf("restore network %s: %w", short(n.ID, 12), err))
-			continue
+		if err := d.restoreNetwork(n); err != nil {
+			errs = append(errs, err)
 		}
-		if n.MACKept != kept {
-			if err := d.st.Put(networksBucket, n.ID, n); err != nil {
-				errs = append(errs, fmt.Errorf("record network %s: %w", short(n.ID, 12), err))
-			}
-		}
-		d.log.WithFields(logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}).Info("network restored")
 	}
 	errs = append(errs, d.restorePorts())
 	return errors.Join(errs...)
+}
+
+// restoreNetwork programs n again. A failure leaves the bridge and its
+// containers as they are and marks n for RetryRestore. Caller holds d.mu.
+func (d *Driver) restoreNetwork(n *networkState) error {
+	kept := n.MACKept
+	if err := d.programNetwork(n); err != nil {
+		d.unrestored[n.ID] = true
+		return fmt.Errorf("restore network %s: %w", short(n.ID, 12), err)
+	}
+	delete(d.unrestored, n.ID)
+	d.log.WithFields(logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}).Info("network restored")
+	if n.MACKept != kept {
+		if err := d.st.Put(networksBucket, n.ID, n); err != nil {
+			return fmt.Errorf("record network %s: %w", short(n.ID, 12), err)
+		}
+	}
+	return nil
 }
 
 // sortedEndpoints lists the endpoints in ID order, for deterministic

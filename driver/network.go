@@ -103,6 +103,10 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 		return err
 	}
 	if err := d.programNetwork(n); err != nil {
+		// A new network: every rule programNetwork ensured is this call's.
+		if uerr := d.unprogramFirewall(n); uerr != nil {
+			d.log.WithFields(n.logFields()).WithError(uerr).Warn("undoing a failed network create")
+		}
 		return err
 	}
 	defer func() {
@@ -220,8 +224,17 @@ func (d *Driver) checkConflicts(n *networkState) error {
 
 // programNetwork brings the kernel in line with n: forwarding on, bridge up
 // with its addresses, firewall rules of each family. Idempotent, so it also
-// serves Restore. On failure it undoes what it created. Caller holds d.mu.
+// serves Restore and Heal. On failure it undoes only what this call
+// created, a bridge or an address: a restore whose rules fail (xtables lock
+// timeout, ip6tables gone) must leave an existing bridge, and the running
+// containers on it, alone; rules it ensured stay for the retry (see
+// RetryRestore), and a failed CreateNetwork removes them itself. Caller
+// holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
+	existing, err := linkByName(d.nl, n.Bridge)
+	if err != nil {
+		return err
+	}
 	br, owned, err := ensureBridge(d.nl, bridgeSpec{Name: n.Bridge, Owner: n.ID, MTU: n.Options.MTU, KeepMAC: !n.MACKept})
 	if err != nil {
 		return err
@@ -230,10 +243,14 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	// not forget that mynet created the bridge or added an address.
 	n.OwnBridge = n.OwnBridge || owned
 	n.MACKept = n.MACKept || owned
+	created := existing == nil
 	var added []netip.Prefix
 	defer func() {
-		if retErr != nil {
-			_ = removeBridge(d.nl, n.Bridge, owned, added)
+		if retErr == nil {
+			return
+		}
+		if err := removeBridge(d.nl, n.Bridge, created, added); err != nil {
+			d.log.WithFields(n.logFields()).WithError(err).Warn("undoing a failed network programming")
 		}
 	}()
 	for _, a := range []struct {
@@ -255,8 +272,9 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	return d.programFirewall(n)
 }
 
-// programFirewall ensures forwarding and the rules of each family n has;
-// a failure in the second family removes the first's.
+// programFirewall ensures forwarding and the rules of each family n has.
+// A failure in the second family keeps the first's: they may be the rules
+// running containers use (Restore, Heal).
 func (d *Driver) programFirewall(n *networkState) error {
 	if n.Subnet.IsValid() {
 		if err := d.fw.EnableForwarding(); err != nil {
@@ -275,9 +293,6 @@ func (d *Driver) programFirewall(n *networkState) error {
 			err = d.fw6.EnsureNetwork(n.firewall6())
 		}
 		if err != nil {
-			if n.Subnet.IsValid() {
-				_ = d.fw.RemoveNetwork(n.firewall4())
-			}
 			return fmt.Errorf("IPv6 firewall rules for bridge %s: %w", n.Bridge, err)
 		}
 	}
@@ -288,6 +303,12 @@ func (d *Driver) programFirewall(n *networkState) error {
 // bridge, the addresses mynet added). Best effort: it carries on past
 // failures and returns them joined. Caller holds d.mu.
 func (d *Driver) unprogramNetwork(n *networkState) error {
+	return errors.Join(d.unprogramFirewall(n), removeBridge(d.nl, n.Bridge, n.OwnBridge, n.addedAddrs()))
+}
+
+// unprogramFirewall removes n's rules of each family. Best effort: it
+// carries on past failures and returns them joined.
+func (d *Driver) unprogramFirewall(n *networkState) error {
 	var errs []error
 	if n.Subnet.IsValid() {
 		if err := d.fw.RemoveNetwork(n.firewall4()); err != nil {
@@ -298,9 +319,6 @@ func (d *Driver) unprogramNetwork(n *networkState) error {
 		if err := d.fw6.RemoveNetwork(n.firewall6()); err != nil {
 			errs = append(errs, fmt.Errorf("remove IPv6 firewall rules of bridge %s: %w", n.Bridge, err))
 		}
-	}
-	if err := removeBridge(d.nl, n.Bridge, n.OwnBridge, n.addedAddrs()); err != nil {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -333,6 +351,7 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 		return fmt.Errorf("delete network %s: %w", short(n.ID, 12), err)
 	}
 	delete(d.networks, n.ID)
+	delete(d.unrestored, n.ID)
 	d.log.WithFields(n.logFields()).Info("network removed")
 	return nil
 }
