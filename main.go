@@ -26,6 +26,9 @@ import (
 type config struct {
 	socket, stateDir, logLevel, defaultPools, procSys, iptables string
 	healInterval                                                time.Duration
+	// reapGrace: how long an engine endpoint must look unused before it
+	// is reaped; env MYNET_REAP_GRACE only, for tests (not a user knob).
+	reapGrace time.Duration
 }
 
 // parseConfig reads flags, each defaulting to its environment variable (the
@@ -42,6 +45,9 @@ func parseConfig(args []string) (config, error) {
 	heal, err := time.ParseDuration(envOr("MYNET_HEAL_INTERVAL", "2s"))
 	if err != nil {
 		return c, fmt.Errorf("MYNET_HEAL_INTERVAL: %w", err)
+	}
+	if c.reapGrace, err = time.ParseDuration(envOr("MYNET_REAP_GRACE", driver.DefaultOrphanGrace.String())); err != nil {
+		return c, fmt.Errorf("MYNET_REAP_GRACE: %w", err)
 	}
 	fs.DurationVar(&c.healInterval, "heal-interval", heal, "how often to check that mynet's firewall rules are still in place and restore them; 0 turns it off (env MYNET_HEAL_INTERVAL)")
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +135,9 @@ func run(cfg config, logger *logrus.Logger) error {
 		return err
 	}
 	d.UseIPAM(am) // `mynet attach` leases through mynet's IPAM
+	// The orphan reaper gives the addresses of the endpoints it removes back.
+	d.UseLeases(am)
+	d.SetOrphanGrace(cfg.reapGrace)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
@@ -66,9 +65,8 @@ type Driver struct {
 	// creating holds the IDs of endpoints whose CreateEndpoint is making
 	// the pair and record, outside mu.
 	creating map[string]bool
-	// orphanSeen remembers when each engine endpoint's container end was
-	// first seen in the host namespace (orphans.go).
-	orphanSeen map[string]time.Time
+	// orphans is the orphan reaper's memory (orphans.go).
+	orphans orphanWatch
 	// ports chooses host ports; holds are the reservations of each
 	// published endpoint, by endpoint ID (see ports.go). Both under mu.
 	ports *portAllocator

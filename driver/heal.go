@@ -70,7 +70,6 @@ func (d *Driver) HealLoop(ctx context.Context, interval time.Duration) {
 				d.log.WithError(err).Warn("restoring firewall rules")
 			}
 			d.RetryRestore()
-			d.ReapOrphans()
 		}
 	}
 }
