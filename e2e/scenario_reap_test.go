@@ -198,7 +198,9 @@ func TestRestoreKeepsBridge(t *testing.T) {
 	}
 
 	withPluginEnv(t, "PATH="+pathWithoutIP6tables(t))
-	// Restore has run: the plugin answers only once it is done.
+	// The plugin answers Activate at once, everything else (mynet ls
+	// too) only once Restore is done.
+	mustMynetQuiet(t, "ls", net)
 	mustContain(t, "mynet log", env.PluginLog(), "no IPv6 firewall")
 	if got := bridgeWithAddr(t, "10.143.0.1/24"); got != bridge {
 		t.Fatalf("after a restore without ip6tables the bridge carrying 10.143.0.1/24 is %q, want %s", got, bridge)
@@ -212,6 +214,7 @@ func TestRestoreKeepsBridge(t *testing.T) {
 	env.StopPlugin(t)
 	env.plugin.env = nil
 	env.StartPlugin(t)
+	mustMynetQuiet(t, "ls", net)
 	if got := bridgeWithAddr(t, "10.143.0.1/24"); got != bridge {
 		t.Fatalf("after a restore with ip6tables back the bridge is %q, want %s", got, bridge)
 	}
