@@ -28,6 +28,9 @@ type config struct {
 	socket, stateDir, logLevel, defaultPools, procSys, iptables string
 	instance                                                    string
 	healInterval                                                time.Duration
+	// reapGrace: how long an engine endpoint must look unused before it
+	// is reaped; env MYNET_REAP_GRACE only, for tests (not a user knob).
+	reapGrace time.Duration
 }
 
 // parseConfig reads flags, each defaulting to its environment variable (the
@@ -45,6 +48,9 @@ func parseConfig(args []string) (config, error) {
 	heal, err := time.ParseDuration(envOr("MYNET_HEAL_INTERVAL", "2s"))
 	if err != nil {
 		return c, fmt.Errorf("MYNET_HEAL_INTERVAL: %w", err)
+	}
+	if c.reapGrace, err = time.ParseDuration(envOr("MYNET_REAP_GRACE", driver.DefaultOrphanGrace.String())); err != nil {
+		return c, fmt.Errorf("MYNET_REAP_GRACE: %w", err)
 	}
 	fs.DurationVar(&c.healInterval, "heal-interval", heal, "how often to check that mynet's firewall rules are still in place and restore them; 0 turns it off (env MYNET_HEAL_INTERVAL)")
 	if err := fs.Parse(args); err != nil {
@@ -150,6 +156,9 @@ func run(cfg config, logger *logrus.Logger) error {
 	}
 	d.UseIPAM(am)     // `mynet attach` leases through mynet's IPAM
 	am.UseNetworks(d) // errors about a held subnet name its network
+	// The orphan reaper gives the addresses of the endpoints it removes back.
+	d.UseLeases(am)
+	d.SetOrphanGrace(cfg.reapGrace)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -6,11 +6,12 @@ import (
 )
 
 // ReapInterval is how often ReapLoop looks for attachments whose
-// namespace is gone.
+// namespace is gone and for orphaned engine endpoints.
 const ReapInterval = 2 * time.Second
 
-// ReapLoop removes dead attachments now and then every interval, until
-// ctx is done.
+// ReapLoop removes dead attachments now and then every interval, and
+// orphaned engine endpoints (orphans.go) every interval, until ctx is
+// done.
 //
 // It polls rather than listening for RTM_DELLINK: a netlink subscription
 // can overflow and drop events (ENOBUFS), and misses everything that
@@ -28,6 +29,7 @@ func (d *Driver) ReapLoop(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			d.ReapAttachments()
+			d.ReapOrphans()
 		}
 	}
 }

@@ -403,7 +403,7 @@ func TestOrphanReaperLeavesAttachments(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.d.mu.Lock()
-	for _, at := range []time.Time{now, now.Add(orphanGrace + time.Second)} {
+	for _, at := range []time.Time{now, now.Add(DefaultOrphanGrace + time.Second)} {
 		if n := r.d.reapOrphans(at, inHost); n != 0 {
 			t.Errorf("orphan reaper took %d endpoints; want none", n)
 		}

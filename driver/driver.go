@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
@@ -71,9 +70,8 @@ type Driver struct {
 	// creating holds the IDs of endpoints whose CreateEndpoint is making
 	// the pair and record, outside mu.
 	creating map[string]bool
-	// orphanSeen remembers when each engine endpoint's container end was
-	// first seen in the host namespace (orphans.go).
-	orphanSeen map[string]time.Time
+	// orphans is the orphan reaper's memory (orphans.go).
+	orphans orphanWatch
 	// ports chooses host ports; holds are the reservations of each
 	// published endpoint, by endpoint ID (see ports.go). Both under mu.
 	ports *portAllocator
@@ -83,6 +81,9 @@ type Driver struct {
 	// foreignSeen names the objects of other instances (or of no
 	// provable owner) already logged, so each is logged once; under mu.
 	foreignSeen map[string]bool
+	// unrestored names the networks whose Restore failed, programmed
+	// again at every heal tick until it succeeds (RetryRestore). Under mu.
+	unrestored map[string]bool
 }
 
 var _ network.Driver = (*Driver)(nil)
@@ -95,7 +96,8 @@ func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry, opts ...Op
 	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
 		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}, creating: map[string]bool{},
 		ports: &portAllocator{holder: socketHolder{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
-		holds: map[string][]hold{}, foreignSeen: map[string]bool{}}
+		holds: map[string][]hold{}, foreignSeen: map[string]bool{},
+		unrestored: map[string]bool{}}
 	for _, o := range opts {
 		o(d)
 	}
@@ -139,20 +141,30 @@ func (d *Driver) Restore() error {
 		errs = append(errs, err)
 	}
 	for _, n := range d.networks {
-		kept := n.MACKept
-		if err := d.programNetwork(n); err != nil {
-			errs = append(errs, fmt.Errorf("restore network %s: %w", short(n.ID, 12), err))
-			continue
+		if err := d.restoreNetwork(n); err != nil {
+			errs = append(errs, err)
 		}
-		if n.MACKept != kept {
-			if err := d.st.Put(networksBucket, n.ID, n); err != nil {
-				errs = append(errs, fmt.Errorf("record network %s: %w", short(n.ID, 12), err))
-			}
-		}
-		d.log.WithFields(logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}).Info("network restored")
 	}
 	errs = append(errs, d.restorePorts())
 	return errors.Join(errs...)
+}
+
+// restoreNetwork programs n again. A failure leaves the bridge and its
+// containers as they are and marks n for RetryRestore. Caller holds d.mu.
+func (d *Driver) restoreNetwork(n *networkState) error {
+	kept := n.MACKept
+	if err := d.programNetwork(n); err != nil {
+		d.unrestored[n.ID] = true
+		return fmt.Errorf("restore network %s: %w", short(n.ID, 12), err)
+	}
+	delete(d.unrestored, n.ID)
+	d.log.WithFields(logrus.Fields{"network": short(n.ID, 12), "bridge": n.Bridge}).Info("network restored")
+	if n.MACKept != kept {
+		if err := d.st.Put(networksBucket, n.ID, n); err != nil {
+			return fmt.Errorf("record network %s: %w", short(n.ID, 12), err)
+		}
+	}
+	return nil
 }
 
 // sortedEndpoints lists the endpoints in ID order, for deterministic

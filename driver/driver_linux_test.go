@@ -433,7 +433,7 @@ func TestReapOrphans(t *testing.T) {
 		}
 		d.mu.Lock()
 		first := d.reapOrphans(now, inHost)
-		later := d.reapOrphans(now.Add(orphanGrace+time.Second), inHost)
+		later := d.reapOrphans(now.Add(DefaultOrphanGrace+time.Second), inHost)
 		d.mu.Unlock()
 		if first != 0 || later != 1 {
 			t.Fatalf("reaped %d then %d, want 0 then 1", first, later)

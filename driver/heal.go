@@ -69,7 +69,38 @@ func (d *Driver) HealLoop(ctx context.Context, interval time.Duration) {
 			if _, err := d.Heal(); err != nil {
 				d.log.WithError(err).Warn("restoring firewall rules")
 			}
-			d.ReapOrphans()
+			d.RetryRestore()
 		}
 	}
+}
+
+// RetryRestore programs again the networks whose Restore failed (see
+// restoreNetwork), and then the published ports, whose rules may have
+// failed with them. It returns how many networks are still not restored.
+func (d *Driver) RetryRestore() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.unrestored) == 0 {
+		return 0
+	}
+	restored := false
+	for _, id := range sortedKeys(d.unrestored) {
+		n, ok := d.networks[id]
+		if !ok {
+			delete(d.unrestored, id)
+			continue
+		}
+		if err := d.restoreNetwork(n); err != nil {
+			// Restore logged the first failure; one line per tick would flood.
+			d.log.WithFields(n.logFields()).WithError(err).Debug("network still not restored; retrying at the next tick")
+			continue
+		}
+		restored = true
+	}
+	if restored {
+		if err := d.restorePorts(); err != nil {
+			d.log.WithError(err).Warn("restoring published ports after a network came back")
+		}
+	}
+	return len(d.unrestored)
 }

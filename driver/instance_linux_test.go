@@ -455,7 +455,7 @@ func TestReapOrphansLeavesForeignPairs(t *testing.T) {
 		now := time.Now()
 		d.mu.Lock()
 		first := d.reapOrphans(now, inHost)
-		later := d.reapOrphans(now.Add(orphanGrace+time.Second), inHost)
+		later := d.reapOrphans(now.Add(DefaultOrphanGrace+time.Second), inHost)
 		d.mu.Unlock()
 		if first != 0 || later != 0 {
 			t.Errorf("reaped %d then %d, want none", first, later)

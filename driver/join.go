@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/network"
 
@@ -30,6 +31,7 @@ func (d *Driver) Join(req *network.JoinRequest) (*network.JoinResponse, error) {
 	// matters after a restart only for published endpoints, whose
 	// records are written when they publish (see endpointState).
 	ep.SandboxKey = req.SandboxKey
+	d.orphans.noteJoin(ep.ID, time.Now())
 	// The ports are published by ProgramExternalConnectivity, which
 	// follows for the container's gateway endpoint.
 	if err := d.recordPorts(ep, req.Options); err != nil {

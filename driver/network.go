@@ -114,6 +114,10 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 		return fmt.Errorf("create network: %w", err)
 	}
 	if err := d.programNetwork(n); err != nil {
+		// A new network: every rule programNetwork ensured is this call's.
+		if uerr := d.unprogramFirewall(n); uerr != nil {
+			d.log.WithFields(n.logFields()).WithError(uerr).Warn("undoing a failed network create")
+		}
 		return err
 	}
 	defer func() {
@@ -249,7 +253,13 @@ func (d *Driver) checkConflicts(n *networkState) error {
 
 // programNetwork brings the kernel in line with n: forwarding on, bridge up
 // with its addresses, firewall rules of each family. Idempotent, so it also
-// serves Restore. On failure it undoes what it created. Caller holds d.mu.
+// serves Restore and Heal. On failure it undoes only what this call
+// created, a bridge or an address (and gives an adopted bridge back as this
+// call found it): a restore whose rules fail (xtables lock timeout,
+// ip6tables gone) must leave an existing bridge, and the running
+// containers on it, alone; rules it ensured stay for the retry (see
+// RetryRestore), and a failed CreateNetwork removes them itself. Caller
+// holds d.mu.
 func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	d.dropWildcardTrusted(n)
 	// Before any kernel change: Restore comes here without newNetwork's
@@ -277,13 +287,15 @@ func (d *Driver) programNetwork(n *networkState) (retErr error) {
 	// not forget that mynet created the bridge or added an address.
 	n.OwnBridge = n.OwnBridge || owned
 	n.MACKept = n.MACKept || owned
+	created := before == nil
 	var added []netip.Prefix
 	defer func() {
-		if retErr != nil {
-			warnUndo(d.log, n.logFields(), "remove the bridge or the addresses added to it", removeBridge(d.nl, n.Bridge, owned, added))
-			if !owned && before != nil {
-				giveBack(d.nl, n.Bridge, before, d.log)
-			}
+		if retErr == nil {
+			return
+		}
+		warnUndo(d.log, n.logFields(), "remove the bridge or the addresses added to it", removeBridge(d.nl, n.Bridge, created, added))
+		if !owned && before != nil {
+			giveBack(d.nl, n.Bridge, before, d.log)
 		}
 	}()
 	for _, a := range []struct {
@@ -324,8 +336,9 @@ func (d *Driver) dropWildcardTrusted(n *networkState) {
 	}
 }
 
-// programFirewall ensures forwarding and the rules of each family n has;
-// a failure in the second family removes the first's.
+// programFirewall ensures forwarding and the rules of each family n has.
+// A failure in the second family keeps the first's: they may be the rules
+// running containers use (Restore, Heal).
 func (d *Driver) programFirewall(n *networkState) error {
 	if n.Subnet.IsValid() {
 		if err := d.fw.EnableForwarding(); err != nil {
@@ -344,9 +357,6 @@ func (d *Driver) programFirewall(n *networkState) error {
 			err = d.fw6.EnsureNetwork(n.firewall6())
 		}
 		if err != nil {
-			if n.Subnet.IsValid() {
-				warnUndo(d.log, n.logFields(), "remove the IPv4 firewall rules", d.fw.RemoveNetwork(n.firewall4()))
-			}
 			return fmt.Errorf("IPv6 firewall rules for bridge %s: %w", n.Bridge, err)
 		}
 	}
@@ -354,9 +364,20 @@ func (d *Driver) programFirewall(n *networkState) error {
 }
 
 // unprogramNetwork removes the rules and the bridge (or, for an adopted
-// bridge, the addresses mynet added). Best effort: it carries on past
-// failures and returns them joined. Caller holds d.mu.
+// bridge, the addresses mynet added, and gives it back as it was found).
+// Best effort: it carries on past failures and returns them joined. Caller
+// holds d.mu.
 func (d *Driver) unprogramNetwork(n *networkState) error {
+	err := errors.Join(d.unprogramFirewall(n), removeBridge(d.nl, n.Bridge, n.OwnBridge, n.addedAddrs()))
+	if !n.OwnBridge && n.Found != nil {
+		giveBack(d.nl, n.Bridge, n.Found, d.log)
+	}
+	return err
+}
+
+// unprogramFirewall removes n's rules of each family. Best effort: it
+// carries on past failures and returns them joined.
+func (d *Driver) unprogramFirewall(n *networkState) error {
 	var errs []error
 	if n.Subnet.IsValid() {
 		if err := d.fw.RemoveNetwork(n.firewall4()); err != nil {
@@ -367,12 +388,6 @@ func (d *Driver) unprogramNetwork(n *networkState) error {
 		if err := d.fw6.RemoveNetwork(n.firewall6()); err != nil {
 			errs = append(errs, fmt.Errorf("remove IPv6 firewall rules of bridge %s: %w", n.Bridge, err))
 		}
-	}
-	if err := removeBridge(d.nl, n.Bridge, n.OwnBridge, n.addedAddrs()); err != nil {
-		errs = append(errs, err)
-	}
-	if !n.OwnBridge && n.Found != nil {
-		giveBack(d.nl, n.Bridge, n.Found, d.log)
 	}
 	return errors.Join(errs...)
 }
@@ -410,6 +425,7 @@ func (d *Driver) deleteNetwork(n *networkState) error {
 		return fmt.Errorf("delete network %s: %w", short(n.ID, 12), err)
 	}
 	delete(d.networks, n.ID)
+	delete(d.unrestored, n.ID)
 	d.log.WithFields(n.logFields()).Info("network removed")
 	return nil
 }

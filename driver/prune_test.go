@@ -14,10 +14,10 @@ import (
 	"github.com/mynet/mynet/ipam"
 )
 
-// engineEndpoint gives the rig an endpoint as the engine makes one: the
+// publishedEndpoint gives the rig an endpoint as the engine makes one: the
 // address leased in mynet's IPAM, then CreateEndpoint with a published
 // port, Join and ProgramExternalConnectivity.
-func (r *attachRig) engineEndpoint(t *testing.T, addr string, hostPort int) {
+func (r *attachRig) publishedEndpoint(t *testing.T, addr string, hostPort int) {
 	t.Helper()
 	if _, err := r.am.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: r.pool, Address: addr, Options: map[string]string{"x": "y"}}); err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func (r *attachRig) age() {
 // attachments, host ports, rules, bridge, pool; its subnet is free again.
 func TestPruneNetwork(t *testing.T) {
 	r := newAttachRig(t)
-	r.engineEndpoint(t, "10.50.0.9", 8080)
+	r.publishedEndpoint(t, "10.50.0.9", 8080)
 	if _, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8081})); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestPruneNetworkKeepsOthersPool(t *testing.T) {
 // port; the network stays.
 func TestPruneEndpoint(t *testing.T) {
 	r := newAttachRig(t)
-	r.engineEndpoint(t, "10.50.0.9", 8080)
+	r.publishedEndpoint(t, "10.50.0.9", 8080)
 	r.age()
 	ans, err := r.d.Prune(&PruneRequest{Endpoints: []PruneEndpoint{{ID: testEpID, ReleaseLease: true}}})
 	if err != nil {
@@ -119,7 +119,7 @@ func TestPruneEndpoint(t *testing.T) {
 // (and its network), and records younger than pruneMinAge.
 func TestPruneKeepsLiveAndYoung(t *testing.T) {
 	r := newAttachRig(t)
-	r.engineEndpoint(t, "10.50.0.9", 8080)
+	r.publishedEndpoint(t, "10.50.0.9", 8080)
 	req := &PruneRequest{Networks: []PruneNetwork{{ID: testNetID, ReleasePools: true}},
 		Endpoints: []PruneEndpoint{{ID: testEpID, ReleaseLease: true}}}
 	ans, err := r.d.Prune(req)
@@ -168,7 +168,7 @@ func TestHeldSubnetNamesNetwork(t *testing.T) {
 func TestHeldPortNamesEndpoint(t *testing.T) {
 	r := newAttachRig(t)
 	r.d.ports.holder = newFakeReserver()
-	r.engineEndpoint(t, "10.50.0.9", 8080)
+	r.publishedEndpoint(t, "10.50.0.9", 8080)
 	_, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
 	var inUse *PortInUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), `8080/tcp on 0.0.0.0 is already in use, by mynet endpoint e1e2e3e4e5e6; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`) {

@@ -21,8 +21,9 @@ import (
 //     deleted, others left alone (see firewall's RemoveStale);
 //   - a recorded endpoint whose veth is gone (its container's namespace
 //     died while mynet was down) has its ports unpublished, so the host
-//     ports are free again; the record itself stays until Docker deletes
-//     the endpoint, which it always does for a container that stopped.
+//     ports are free again; the record itself goes with DeleteEndpoint
+//     or, if the engine forgot the endpoint, with the orphan reaper
+//     (orphans.go) after its grace.
 //
 // Missing bridges and rules of recorded networks are re-created by
 // programNetwork. Every repair is logged. Caller holds d.mu.

@@ -26,6 +26,8 @@ type plugin struct {
 	lay layout
 	bin string
 	p   *proc
+	// env is added to mynet's environment (withPluginEnv).
+	env []string
 }
 
 var (
@@ -97,7 +99,7 @@ func (pl *plugin) start() error {
 		"--state-dir", pl.lay.pluginDir,
 		"--log-level", "debug",
 	}
-	p, err := startLogged("mynet", pl.lay.pluginLog(), os.Environ(), syscall.SIGKILL, argv...)
+	p, err := startLogged("mynet", pl.lay.pluginLog(), append(os.Environ(), pl.env...), syscall.SIGKILL, argv...)
 	if err != nil {
 		return err
 	}
