@@ -258,7 +258,7 @@ func ManagedLog(id string) string { return ManagedLogSince(id, 0) }
 // offset since), e.g. that it is serving.
 func ManagedSettled(t testing.TB, id string, since int64, want string) {
 	t.Helper()
-	err := waitFor(30*time.Second, 100*time.Millisecond, func() error {
+	err := waitFor(90*time.Second, 100*time.Millisecond, func() error {
 		if strings.Contains(ManagedLogSince(id, since), want) {
 			return nil
 		}

@@ -76,7 +76,7 @@ func startListener(t *testing.T, ns, hostport string) *nsListener {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.stop(syscall.SIGKILL, time.Second) })
-	err = waitFor(5*time.Second, 50*time.Millisecond, func() error {
+	err = waitFor(60*time.Second, 50*time.Millisecond, func() error {
 		if p.exited() {
 			return fmt.Errorf("httpd exited: %v\n%s", p.err, tailFile(l.log, 0, 5))
 		}
