@@ -14,6 +14,16 @@ PLUGIN_STATE ?= /var/lib/mynet
 PLUGIN_SET   ?=
 DOCKER       ?= docker
 
+# The host's xtables lock, which the plugin mounts (config.json's
+# xtables-lock) so that its iptables-legacy and dockerd's take turns. The
+# mount's source must exist when the plugin starts, at boot too, before
+# anything else has run iptables: install creates it, and on systemd hosts
+# writes XTABLES_TMPFILES so that it is created at every boot (empty: no
+# tmpfiles entry). Another path also needs
+# PLUGIN_SET=xtables-lock.source=PATH.
+XTABLES_LOCK     ?= /run/xtables.lock
+XTABLES_TMPFILES ?= /etc/tmpfiles.d/mynet-xtables-lock.conf
+
 .PHONY: build test deps vet unit fuzz soak e2e clean plugin install bench bench-quick bench-suite
 
 build:
@@ -87,6 +97,11 @@ plugin: build
 # working, since the state lives in $(PLUGIN_STATE) on the host.
 install: plugin
 	mkdir -p $(PLUGIN_STATE)
+	(umask 077; : >>$(XTABLES_LOCK))
+	@if [ -n "$(XTABLES_TMPFILES)" ] && [ -d "$$(dirname $(XTABLES_TMPFILES))" ]; then \
+		echo 'f $(XTABLES_LOCK) 0600 root root -' >"$(XTABLES_TMPFILES)"; \
+		echo "wrote $(XTABLES_TMPFILES): systemd creates $(XTABLES_LOCK) at boot, before the engine starts the plugin"; \
+	fi
 	@if $(DOCKER) plugin inspect $(PLUGIN) >/dev/null 2>&1; then \
 		echo "replacing the installed $(PLUGIN)"; \
 		$(DOCKER) plugin disable -f $(PLUGIN) >/dev/null 2>&1; \

@@ -135,8 +135,10 @@ func (e *Env) installManaged(buildDir string) error {
 		return err
 	}
 	start := time.Now()
+	// XTABLES_TMPFILES empty: the test machine's boot set-up is not the
+	// tests' to change (the host's lock file itself exists or is made).
 	out, err := e.runReadmeCommand(cmdline, 5*time.Minute,
-		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.lay.managedStateDir())
+		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.lay.managedStateDir(), "XTABLES_TMPFILES=")
 	if err != nil {
 		return fmt.Errorf("README set-up command %q: %w\n%s", cmdline, err, out)
 	}
