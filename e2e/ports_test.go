@@ -255,11 +255,16 @@ func TestPortsUDP(t *testing.T) {
 	for _, c := range []struct{ name, port string }{{"e2e-pudp-1", "15353"}, {"e2e-pudp-2", "15354"}} {
 		runDetached(t, c.name, containerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", c.port + ":53/udp"}, []string{"/udpecho", "serve", "0.0.0.0:53"})...)
 	}
-	out, err := inNS(env.lay.extNS, 10*time.Second, bin, "ask", engineAddr+":15353", "ping")
-	if err != nil || out != "echo:ping" {
-		t.Errorf("udp from outside: %q, %v; want echo:ping", out, err)
+	// The containers' servers may not listen yet: ask until they answer.
+	if out := udpAsk(t, env.lay.extNS, engineAddr+":15353", "ping"); out != "echo:ping" {
+		t.Errorf("udp from outside: %q; want echo:ping", out)
 	}
-	out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "late")
+	var out string
+	err := waitFor(60*time.Second, 300*time.Millisecond, func() error {
+		var err error
+		out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "late")
+		return err
+	})
 	if err != nil || out != "echo:late" {
 		t.Errorf("udp from the client that sent before the port was published: %q, %v; want echo:late", out, err)
 	}

@@ -197,7 +197,16 @@ func pingIn(t *testing.T, container, addr string) bool {
 // succeed, or each to fail.
 func mustPass(t *testing.T, container string, checks ...check) {
 	t.Helper()
-	got := runChecks(t, container, checks...)
+	var got map[string]bool
+	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
+		got = runChecks(t, container, checks...)
+		for _, c := range checks {
+			if !got[c.name] {
+				return errNotYet
+			}
+		}
+		return nil
+	})
 	for _, c := range checks {
 		if !got[c.name] {
 			t.Errorf("%s: %s failed, want it to pass", container, c.name)
