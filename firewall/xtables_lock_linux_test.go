@@ -32,7 +32,7 @@ import (
 // `iptables-legacy -w` loop standing in for dockerd, in a test namespace,
 // with lock files of their own (not the host's, which other programs hold).
 
-// lockRace is one race: several firewalls of mynet's, as several processes
+// A round of the race: several firewalls of mynet's, as several processes
 // would be, each ensuring networks, while loops write rules of their own
 // the way dockerd does.
 const (
