@@ -23,6 +23,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends iptables \
 	&& rm -rf /var/lib/apt/lists/* \
-	&& mkdir -p /run/docker/plugins /var/lib/mynet /host/proc/sys/net
+	&& mkdir -p /run/docker/plugins /var/lib/mynet /host/proc/sys/net \
+	&& touch /run/xtables.lock
 COPY --from=build /out/mynet /usr/sbin/mynet
 ENTRYPOINT ["/usr/sbin/mynet"]

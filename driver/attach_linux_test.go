@@ -291,12 +291,12 @@ func inNS(t *testing.T, ns netns.NsHandle, fn func()) {
 // down asynchronously after their last reference goes.
 func waitGone(t *testing.T, h *netlink.Handle, name string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if l, err := linkByName(h, name); err == nil && l == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s still there 10 s after its namespace was closed", name)
+	t.Fatalf("%s still there 60 s after its namespace was closed", name)
 }

@@ -186,7 +186,7 @@ func TestForwarderTCP(t *testing.T) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if ok() {
 			return
 		}
@@ -282,7 +282,7 @@ func TestForwarderUDPReplySource(t *testing.T) {
 // is lost.
 func waitLocal(t *testing.T, h *netlink.Handle, addrs ...string) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for _, a := range addrs {
 		for {
 			rs, err := h.RouteGet(net.ParseIP(a))
@@ -290,7 +290,7 @@ func waitLocal(t *testing.T, h *netlink.Handle, addrs ...string) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s is not a local address after 2 s: %v %v", a, rs, err)
+				t.Fatalf("%s is not a local address after 30 s: %v %v", a, rs, err)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

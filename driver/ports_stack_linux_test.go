@@ -125,7 +125,7 @@ func TestPortsRealStack(t *testing.T) {
 			if got != "late" {
 				t.Errorf("container got %q over udp, want %q", got, "late")
 			}
-		case <-time.After(2 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Error("the UDP client that sent before the port was published never reached the container (stale conntrack entry)")
 		}
 		if err := bindTCP("0.0.0.0:8080"); !errors.Is(err, syscall.EADDRINUSE) {

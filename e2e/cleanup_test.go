@@ -50,7 +50,7 @@ func killOurProcesses(l layout) error {
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGKILL) // gone already is fine
 	}
-	err := waitFor(10*time.Second, 100*time.Millisecond, func() error {
+	err := waitFor(60*time.Second, 100*time.Millisecond, func() error {
 		if left := ourProcesses(l); len(left) > 0 {
 			return fmt.Errorf("processes still alive: %v", left)
 		}

@@ -48,7 +48,7 @@ func TestHarnessEngineRestart(t *testing.T) {
 	runDetached(t, "e2e-hr-web", "--restart", "always", "--stop-timeout", "1", "--network", net, image, "httpd", "-f", "-p", "80", "-h", "/var/www")
 
 	e.RestartEngine(t)
-	if err := waitFor(30*time.Second, 200*time.Millisecond, func() error {
+	if err := waitFor(90*time.Second, 200*time.Millisecond, func() error {
 		if !containerRunning(t, "e2e-hr-web") {
 			return errNotYet
 		}

@@ -135,8 +135,10 @@ func (e *Env) installManaged(buildDir string) error {
 		return err
 	}
 	start := time.Now()
+	// XTABLES_TMPFILES empty: the test machine's boot set-up is not the
+	// tests' to change (the host's lock file itself exists or is made).
 	out, err := e.runReadmeCommand(cmdline, 5*time.Minute,
-		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.lay.managedStateDir())
+		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.lay.managedStateDir(), "XTABLES_TMPFILES=")
 	if err != nil {
 		return fmt.Errorf("README set-up command %q: %w\n%s", cmdline, err, out)
 	}
@@ -258,7 +260,7 @@ func ManagedLog(id string) string { return ManagedLogSince(id, 0) }
 // offset since), e.g. that it is serving.
 func ManagedSettled(t testing.TB, id string, since int64, want string) {
 	t.Helper()
-	err := waitFor(30*time.Second, 100*time.Millisecond, func() error {
+	err := waitFor(90*time.Second, 100*time.Millisecond, func() error {
 		if strings.Contains(ManagedLogSince(id, since), want) {
 			return nil
 		}

@@ -273,7 +273,7 @@ func TestManagedEngineRestart(t *testing.T) {
 	off := fileSize(env.lay.dockerdLog())
 
 	env.RestartEngine(t)
-	if err := waitFor(30*time.Second, 200*time.Millisecond, func() error {
+	if err := waitFor(90*time.Second, 200*time.Millisecond, func() error {
 		if !containerRunning(t, web) {
 			return errNotYet
 		}
@@ -399,7 +399,7 @@ func startRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.stop(syscall.SIGTERM, 5*time.Second) })
-	err = waitFor(10*time.Second, 100*time.Millisecond, func() error {
+	err = waitFor(60*time.Second, 100*time.Millisecond, func() error {
 		if p.exited() {
 			return fmt.Errorf("registry exited: %v", p.err)
 		}

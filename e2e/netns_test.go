@@ -109,7 +109,7 @@ func startExtServer(l layout) (*proc, error) {
 	}
 	// Debian's busybox-static wget has no -T (the option makes it crash), so
 	// timeouts come from busybox timeout around it, here and in containers.
-	err = waitFor(10*time.Second, 100*time.Millisecond, func() error {
+	err = waitFor(60*time.Second, 100*time.Millisecond, func() error {
 		if p.exited() {
 			return fmt.Errorf("ext httpd exited: %v", p.err)
 		}

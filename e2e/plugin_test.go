@@ -104,7 +104,7 @@ func (pl *plugin) start() error {
 		return err
 	}
 	pl.p = p
-	err = waitFor(15*time.Second, 50*time.Millisecond, func() error {
+	err = waitFor(60*time.Second, 50*time.Millisecond, func() error {
 		if p.exited() {
 			return fmt.Errorf("mynet exited (%v)", p.err)
 		}

@@ -40,7 +40,7 @@ func ports6DNATRules(t *testing.T, addr string) []string {
 func udpAsk(t *testing.T, ns, addr, msg string) string {
 	t.Helper()
 	var out string
-	_ = waitFor(10*time.Second, 300*time.Millisecond, func() error {
+	_ = waitFor(60*time.Second, 300*time.Millisecond, func() error {
 		var err error
 		out, err = inNS(ns, 10*time.Second, portsUDPEcho(t), "ask", addr, msg)
 		return err
@@ -170,7 +170,7 @@ func TestPortsIPv6(t *testing.T) {
 		inEngine(t, "ip6tables", "-t", "nat", "-F", "MYNET-DNAT")
 		// Meanwhile the forwarder on [::]:18602 answers what is no longer
 		// DNATed; the rules must be back within the heal interval (2 s).
-		err := waitFor(10*time.Second, 200*time.Millisecond, func() error {
+		err := waitFor(60*time.Second, 200*time.Millisecond, func() error {
 			if r := ports6DNATRules(t, web6); len(r) != 3 {
 				return fmt.Errorf("IPv6 DNAT rules to %s: %q, want 3", web6, r)
 			}
@@ -320,7 +320,7 @@ func TestPortsIPv6UDPStale(t *testing.T) {
 	}
 	runDetached(t, c, containerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", "15362:53/udp"}, []string{"/udpecho", "serve", "[::]:53"})...)
 	var out string
-	err := waitFor(10*time.Second, 300*time.Millisecond, func() error {
+	err := waitFor(60*time.Second, 300*time.Millisecond, func() error {
 		var err error
 		out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40063", to, "late")
 		return err

@@ -28,12 +28,12 @@ func portsFetch(ns, url string) (string, error) {
 }
 
 // portsMustFetch fetches url from ns until it answers with want, for up to
-// ten seconds: a container just started may not listen yet (its kernel
-// then refuses the DNATed connection).
+// a minute: a container just started may not listen yet (its kernel then
+// refuses the DNATed connection), and a loaded machine is slow to start it.
 func portsMustFetch(t *testing.T, ns, url, want string) {
 	t.Helper()
 	var out string
-	err := waitFor(10*time.Second, 200*time.Millisecond, func() error {
+	err := waitFor(60*time.Second, 200*time.Millisecond, func() error {
 		var err error
 		if out, err = portsFetch(ns, url); err != nil {
 			return err
@@ -195,7 +195,7 @@ func TestPortsRange(t *testing.T) {
 	script := `for p in $(seq 8000 8099); do mkdir -p /tmp/$p && echo port-$p > /tmp/$p/index.html && httpd -p $p -h /tmp/$p; done; exec sleep 3600`
 	runDetached(t, c, containerArgs(net, []string{"-p", "19000-19099:8000-8099"}, sh(script))...)
 	ip := containerIP(t, c, net).String()
-	if err := waitFor(10*time.Second, 200*time.Millisecond, func() error {
+	if err := waitFor(60*time.Second, 200*time.Millisecond, func() error {
 		_, err := portsFetch(env.lay.engineNS, "http://"+engineAddr+":19099/")
 		return err
 	}); err != nil {
@@ -255,11 +255,16 @@ func TestPortsUDP(t *testing.T) {
 	for _, c := range []struct{ name, port string }{{"e2e-pudp-1", "15353"}, {"e2e-pudp-2", "15354"}} {
 		runDetached(t, c.name, containerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", c.port + ":53/udp"}, []string{"/udpecho", "serve", "0.0.0.0:53"})...)
 	}
-	out, err := inNS(env.lay.extNS, 10*time.Second, bin, "ask", engineAddr+":15353", "ping")
-	if err != nil || out != "echo:ping" {
-		t.Errorf("udp from outside: %q, %v; want echo:ping", out, err)
+	// The containers' servers may not listen yet: ask until they answer.
+	if out := udpAsk(t, env.lay.extNS, engineAddr+":15353", "ping"); out != "echo:ping" {
+		t.Errorf("udp from outside: %q; want echo:ping", out)
 	}
-	out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "late")
+	var out string
+	err := waitFor(60*time.Second, 300*time.Millisecond, func() error {
+		var err error
+		out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "late")
+		return err
+	})
 	if err != nil || out != "echo:late" {
 		t.Errorf("udp from the client that sent before the port was published: %q, %v; want echo:late", out, err)
 	}
@@ -279,7 +284,7 @@ func TestPortsInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = hostSrv.stop(syscall.SIGKILL, time.Second) })
-	if err := waitFor(5*time.Second, 100*time.Millisecond, func() error {
+	if err := waitFor(60*time.Second, 100*time.Millisecond, func() error {
 		_, err := portsFetch(env.lay.engineNS, "http://127.0.0.1:18200/")
 		return err
 	}); err != nil {

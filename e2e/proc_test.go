@@ -88,7 +88,7 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) error {
 			return nil
 		}
 		return fmt.Errorf("%s (pid %d) ignored %v for %v and was killed", p.name, p.pid(), sig, grace)
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		return fmt.Errorf("%s (pid %d) survived SIGKILL", p.name, p.pid())
 	}
 }

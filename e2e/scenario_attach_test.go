@@ -99,24 +99,45 @@ func containerPid(t *testing.T, name string) string {
 	return docker(t, "inspect", "-f", "{{.State.Pid}}", name)
 }
 
-// waitReaped waits until the plugin logs that it removed the attachment
-// of container name on its own, and returns how long that took. It reads
-// the log rather than asking the plugin, since every attach, detach and ls
-// also removes dead attachments: this is the background reaper's doing.
-func waitReaped(t *testing.T, pluginLog func() string, net, name string) time.Duration {
+// reapWait bounds how long a dead attachment may take to be reaped: the
+// reaper's tick, plus however long the kernel keeps a removed container's
+// namespace (and so its veth) alive, which under load can be well over 15 s.
+const reapWait = 2 * time.Minute
+
+// waitReaped waits until the plugin logs, after byte mark of its log, that
+// it removed the attachment of container name on its own, and returns how
+// long that took. It reads the log rather than asking the plugin, since
+// every attach, detach and ls also removes dead attachments: this is the
+// background reaper's doing. The mark, taken before the container went,
+// keeps out earlier reaps of the same name (other iterations under
+// -count>1, other subtests).
+func waitReaped(t *testing.T, pluginLog func() string, mark int, net, name string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for !reapLogged(pluginLog(), name) {
-		if time.Since(start) > 15*time.Second {
-			t.Fatalf("no reap of %s logged 15 s after its container went:\n%s", name, mustMynetQuiet(t, "ls", net))
+	err := waitFor(reapWait, 200*time.Millisecond, func() error {
+		if reapLogged(logAfter(pluginLog(), mark), name) {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		return errNotYet
+	})
+	if err != nil {
+		t.Fatalf("no reap of %s logged %v after its container went (mynet veths in the engine: %v):\n%s",
+			name, reapWait, mynetVeths(t), mustMynetQuiet(t, "ls", net))
 	}
 	took := time.Since(start)
 	if line := lsLine(t, net, name); line != "" {
 		t.Errorf("reaped attachment still listed: %s", line)
 	}
 	return took
+}
+
+// logAfter returns what log holds past byte mark (all of it if the log
+// was replaced by a shorter one).
+func logAfter(log string, mark int) string {
+	if mark > len(log) {
+		return log
+	}
+	return log[mark:]
 }
 
 func reapLogged(log, name string) bool {
@@ -222,16 +243,18 @@ func TestAttach(t *testing.T) {
 	})
 	t.Run("container stopped", func(t *testing.T) {
 		mustMynet(t, "attach", net, vm3, "--ip", "10.130.0.78")
+		mark := len(env.PluginLog())
 		docker(t, "stop", vm3)
-		took := waitReaped(t, env.PluginLog, net, vm3)
+		took := waitReaped(t, env.PluginLog, mark, net, vm3)
 		t.Logf("attachment of the stopped container removed after %v", took.Round(10*time.Millisecond))
 		if err := dockerRunIP(net, "10.130.0.78"); err != nil {
 			t.Errorf("the reaped address is not free for docker: %v", err)
 		}
 	})
 	t.Run("container removed", func(t *testing.T) {
+		mark := len(env.PluginLog())
 		docker(t, "rm", "-f", vm1)
-		took := waitReaped(t, env.PluginLog, net, vm1)
+		took := waitReaped(t, env.PluginLog, mark, net, vm1)
 		t.Logf("attachment of the removed container removed after %v", took.Round(10*time.Millisecond))
 		if v := mynetVeths(t); len(v) != 1 {
 			t.Errorf("veths %v, want only %s's", v, web)
@@ -248,9 +271,10 @@ func TestAttach(t *testing.T) {
 	t.Run("removed while mynet is down", func(t *testing.T) {
 		mustMynet(t, "attach", net, vm4, "--ip", "10.130.0.79", "-p", "18953:80")
 		env.StopPlugin(t)
+		mark := len(env.PluginLog())
 		docker(t, "rm", "-f", vm4)
 		env.StartPlugin(t)
-		took := waitReaped(t, env.PluginLog, net, vm4)
+		took := waitReaped(t, env.PluginLog, mark, net, vm4)
 		t.Logf("attachment of the container removed while mynet was down removed %v after mynet started", took.Round(10*time.Millisecond))
 		if r := portsDNATRules(t, "10.130.0.79"); len(r) > 0 {
 			t.Errorf("DNAT rules to the reaped address left: %v", r)
@@ -361,9 +385,11 @@ func TestManagedAttach(t *testing.T) {
 		t.Error("eth0 left after detach")
 	}
 	mustMynet(t, "attach", net, vm, "--ip", "10.134.0.77")
-	docker(t, "rm", "-f", vm)
 	id := ManagedID(t)
-	took := waitReaped(t, func() string { return ManagedLog(id) }, net, vm)
+	managedLog := func() string { return ManagedLog(id) }
+	mark := len(managedLog())
+	docker(t, "rm", "-f", vm)
+	took := waitReaped(t, managedLog, mark, net, vm)
 	t.Logf("attachment of the removed container removed after %v", took.Round(10*time.Millisecond))
 	if err := dockerRunIP(net, "10.134.0.77"); err != nil {
 		t.Errorf("the reaped address is not free for docker: %v", err)

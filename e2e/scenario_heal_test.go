@@ -40,13 +40,13 @@ func TestFirewallHeals(t *testing.T) {
 				inEngine(t, c...)
 			}
 			start := time.Now()
-			deadline := start.Add(15 * time.Second)
+			deadline := start.Add(60 * time.Second)
 			for {
 				if mynetRules(t) == before {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("rules not restored after 15 s:\n%s\nwant:\n%s", mynetRules(t), before)
+					t.Fatalf("rules not restored after 60 s:\n%s\nwant:\n%s", mynetRules(t), before)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Container commands of the test image. Both run as PID 1, which ignores
@@ -89,11 +90,24 @@ func probe(t *testing.T, container, addr string) (pinged, fetched bool) {
 	return strings.Contains(out, "ping=0"), strings.Contains(out, "wget=0")
 }
 
+// reachWait bounds how long a check that must pass is retried: one ping
+// of 1 s or a fetch can miss on a loaded machine (a neighbour not yet
+// resolved, a server not yet scheduled). Checks that must be blocked run
+// once.
+const reachWait = 30 * time.Second
+
 // mustReach checks that container can ping addr and fetch its web page.
 func mustReach(t *testing.T, container, addr string) {
 	t.Helper()
-	if pinged, fetched := probe(t, container, addr); !pinged || !fetched {
-		t.Errorf("%s -> %s: ping ok=%v, http ok=%v; want both", container, addr, pinged, fetched)
+	var pinged, fetched bool
+	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
+		if pinged, fetched = probe(t, container, addr); pinged && fetched {
+			return nil
+		}
+		return errNotYet
+	})
+	if !pinged || !fetched {
+		t.Errorf("%s -> %s: ping ok=%v, http ok=%v; want both (tried for %v)", container, addr, pinged, fetched, reachWait)
 	}
 }
 

@@ -179,7 +179,7 @@ func TestEngineRestart(t *testing.T) {
 	startWeb(t, web, net, "--restart", "always")
 
 	e.RestartEngine(t)
-	if err := waitFor(30*time.Second, 200*time.Millisecond, func() error {
+	if err := waitFor(90*time.Second, 200*time.Millisecond, func() error {
 		if !containerRunning(t, web) {
 			return errNotYet
 		}

@@ -76,7 +76,7 @@ func startListener(t *testing.T, ns, hostport string) *nsListener {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.stop(syscall.SIGKILL, time.Second) })
-	err = waitFor(5*time.Second, 50*time.Millisecond, func() error {
+	err = waitFor(60*time.Second, 50*time.Millisecond, func() error {
 		if p.exited() {
 			return fmt.Errorf("httpd exited: %v\n%s", p.err, tailFile(l.log, 0, 5))
 		}
@@ -197,7 +197,16 @@ func pingIn(t *testing.T, container, addr string) bool {
 // succeed, or each to fail.
 func mustPass(t *testing.T, container string, checks ...check) {
 	t.Helper()
-	got := runChecks(t, container, checks...)
+	var got map[string]bool
+	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
+		got = runChecks(t, container, checks...)
+		for _, c := range checks {
+			if !got[c.name] {
+				return errNotYet
+			}
+		}
+		return nil
+	})
 	for _, c := range checks {
 		if !got[c.name] {
 			t.Errorf("%s: %s failed, want it to pass", container, c.name)

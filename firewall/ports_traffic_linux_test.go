@@ -273,7 +273,7 @@ func TestKernelPortsTraffic(t *testing.T) {
 			t.Fatalf("hairpin on va1: %v", err)
 		}
 		l.udpSend(c2, "127.0.0.1:7777", "forged-1")
-		if !received(hostLoop, "forged-1", time.Second) {
+		if !received(hostLoop, "forged-1", allowedWait) {
 			t.Fatal("control: with route_localnet alone a container's datagram should reach the host's 127.0.0.1, and did not")
 		}
 

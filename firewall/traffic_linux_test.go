@@ -22,7 +22,7 @@ import (
 // on a loaded machine.
 const (
 	blockedWait = 500 * time.Millisecond
-	allowedWait = 5 * time.Second
+	allowedWait = 30 * time.Second
 )
 
 // lab is a small topology inside the test namespace ("the host"): bridges

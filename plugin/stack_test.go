@@ -51,7 +51,7 @@ func serveTest(t *testing.T, h http.Handler) string {
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, sock, h) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			_ = c.Close()

@@ -84,6 +84,8 @@ echo 'root:x:0:' >"$rootfs/etc/group"
 # network.type host bind-mounts the host's files over these.
 : >"$rootfs/etc/hosts"
 : >"$rootfs/etc/resolv.conf"
+# The mount point of the host's xtables lock (config.json's xtables-lock).
+: >"$rootfs/run/xtables.lock"
 
 cp "$config" "$out/config.json"
 echo "plugin folder $out: $(du -sh "$rootfs" | cut -f1) rootfs, iptables $("$nft_multi" iptables --version | awk '{print $2}')"
