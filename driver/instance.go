@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mynet/mynet/firewall"
 )
 
 // Instance identifies one running mynet on a host: Name is chosen by the
@@ -80,22 +82,10 @@ func (i Instance) alias(id string) string { return ownerAlias(i.Tag(), id) }
 
 // parseTagged splits what mynet writes into aliases and comments,
 // mynet:<name>:<uuid8>:<object> or the legacy mynet:<object>, into the
-// instance tag ("" for legacy) and the object. ok is false for anything
-// else.
-func parseTagged(s string) (tag, object string, ok bool) {
-	rest, ok := strings.CutPrefix(s, aliasPrefix)
-	if !ok || rest == "" {
-		return "", "", false
-	}
-	parts := strings.Split(rest, ":")
-	switch {
-	case len(parts) == 1:
-		return "", parts[0], true
-	case len(parts) == 3 && parts[0] != "" && parts[1] != "" && parts[2] != "":
-		return parts[0] + ":" + parts[1], parts[2], true
-	}
-	return "", "", false
-}
+// instance tag ("" for legacy) and the object; ok is false for anything
+// else. The format is the firewall's rule comment (aliasPrefix is its
+// prefix too).
+func parseTagged(s string) (tag, object string, ok bool) { return firewall.ParseLabel(s) }
 
 // tagName is the instance name in a tag; "" for legacy.
 func tagName(tag string) string {

@@ -83,7 +83,7 @@ func (t *IPTables) retag(c chainRef, line string, pos int) (int, error) {
 	spec := append([]string{}, old.Spec...)
 	for i := 0; i+1 < len(spec); i++ {
 		if spec[i] == "--comment" {
-			_, bridge, _ := parseLabel(spec[i+1])
+			_, bridge, _ := ParseLabel(spec[i+1])
 			spec[i+1] = label(t.owner, bridge)
 		}
 	}

@@ -241,10 +241,14 @@ func label(owner, bridge string) string {
 	return commentPrefix + owner + ":" + bridge
 }
 
-// parseLabel splits a comment into owner ("" for the legacy form) and
-// bridge; ok is false for a comment mynet did not write.
-func parseLabel(comment string) (owner, bridge string, ok bool) {
-	rest, ok := strings.CutPrefix(comment, commentPrefix)
+// ParseLabel splits a mark mynet writes, mynet:<name>:<uuid8>:<object> or
+// the legacy mynet:<object>, into the owner tag ("" for the legacy form)
+// and the object. It reads rule comments (the object is a bridge) and, in
+// the driver, link aliases (a Docker ID): one format for both, so that an
+// instance tells its own objects from others' the same way everywhere. ok
+// is false for anything mynet did not write.
+func ParseLabel(mark string) (owner, object string, ok bool) {
+	rest, ok := strings.CutPrefix(mark, commentPrefix)
 	if !ok || rest == "" {
 		return "", "", false
 	}

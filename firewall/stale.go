@@ -91,7 +91,7 @@ func taggedBridge(line string) (owner, bridge string, ok bool) {
 	if len(tok) == 0 {
 		return "", "", false
 	}
-	return parseLabel(tok[0])
+	return ParseLabel(tok[0])
 }
 
 // splitRule splits an `iptables -S` rule into arguments, honouring the
