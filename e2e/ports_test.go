@@ -414,6 +414,7 @@ func TestPortsHugeRange(t *testing.T) {
 	last := lo - 1
 	first := last - min(20000, portsFileLimit(t)-200) + 1
 	createMynet(t, net, "--subnet", "10.127.0.0/24")
+	waitNoTimeWait(t, first, last)
 	before := portsCountUnhooked(t)
 	answering := []int{first, (first + last) / 2, last}
 	script := "for p in"
@@ -479,6 +480,35 @@ func portsCountUnhooked(t *testing.T) int {
 }
 
 // portsFileLimit is the running plugin's open-file limit.
+// waitNoTimeWait waits until no TCP connection in the engine namespace in
+// TIME_WAIT has a local port in first..last. Earlier tests' host servers
+// there (TestPortsInUse's httpd on 18200 closes first) leave such
+// connections for a minute, and a hold's bind, made without SO_REUSEADDR so
+// that it excludes every other socket, fails against them as "in use".
+func waitNoTimeWait(t *testing.T, first, last int) {
+	t.Helper()
+	err := waitFor(90*time.Second, time.Second, func() error {
+		out, err := inEngineErr("ss", "-Htan", "state", "time-wait")
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) < 3 {
+				continue
+			}
+			i := strings.LastIndexByte(f[2], ':')
+			if p, err := strconv.Atoi(f[2][i+1:]); err == nil && p >= first && p <= last {
+				return fmt.Errorf("local port %d in TIME_WAIT: %s", p, l)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("engine namespace never free of TIME_WAIT in %d-%d: %v", first, last, err)
+	}
+}
+
 func portsFileLimit(t *testing.T) int {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", env.plugin.p.pid()))
