@@ -94,19 +94,7 @@ func benchDocker(t *testing.T, args ...string) {
 // which one depends on the machine).
 func portsCountRules(t *testing.T) int {
 	t.Helper()
-	n := 0
-	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
-		out, err := inEngineErr(save)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "-A ") {
-				n++
-			}
-		}
-	}
-	return n
+	return countEngineRules(func(string) bool { return true })
 }
 
 // portsChildren lists the pids of parent's children whose command is comm.

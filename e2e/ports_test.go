@@ -464,6 +464,13 @@ func TestPortsHugeRange(t *testing.T) {
 // them and they stay, as Docker's own DOCKER chain's do.
 func portsCountUnhooked(t *testing.T) int {
 	t.Helper()
+	return countEngineRules(func(rule string) bool { return !strings.HasSuffix(rule, "-j MYNET-DNAT") })
+}
+
+// countEngineRules counts the rules (-A lines) keep accepts in every table
+// of the engine namespace, in both iptables backends (Docker and mynet
+// write to the same one, but which one depends on the machine).
+func countEngineRules(keep func(rule string) bool) int {
 	n := 0
 	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
 		out, err := inEngineErr(save)
@@ -471,7 +478,7 @@ func portsCountUnhooked(t *testing.T) int {
 			continue
 		}
 		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "-A ") && !strings.HasSuffix(l, "-j MYNET-DNAT") {
+			if strings.HasPrefix(l, "-A ") && keep(l) {
 				n++
 			}
 		}
@@ -479,7 +486,6 @@ func portsCountUnhooked(t *testing.T) int {
 	return n
 }
 
-// portsFileLimit is the running plugin's open-file limit.
 // waitNoTimeWait waits until no TCP connection in the engine namespace in
 // TIME_WAIT has a local port in first..last. Earlier tests' host servers
 // there (TestPortsInUse's httpd on 18200 closes first) leave such
@@ -509,6 +515,7 @@ func waitNoTimeWait(t *testing.T, first, last int) {
 	}
 }
 
+// portsFileLimit is the running plugin's open-file limit.
 func portsFileLimit(t *testing.T) int {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", env.plugin.p.pid()))
