@@ -49,9 +49,10 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e
 
-# Unit and kernel tests; kernel tests skip with a message unless root.
+# Unit and kernel tests; kernel tests skip with a message unless root, and
+# the run ends with how many tests skipped and why.
 unit:
-	$(GO) test -race -count=1 ./...
+	@scripts/unit.sh "$(GO)"
 
 # A short run of every fuzz target: a fixed number of inputs each (the
 # third field, about 10 s each on a busy 2-core machine), not a duration,

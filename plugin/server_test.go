@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/ipam"
 	"github.com/docker/go-plugins-helpers/network"
@@ -164,7 +165,10 @@ func TestFullPortRangeFitsLimit(t *testing.T) {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	d := &fakeDriver{}
-	h := NewHandler(d, fakeIPAM{}, logrus.NewEntry(l))
+	// The call's deadline covers decoding the body: 14 MB under -race on a
+	// busy machine took over the default 10 s once. This test is about the
+	// size limit, not the deadline (deadline_test.go is).
+	h := NewHandler(d, fakeIPAM{}, logrus.NewEntry(l), WithDeadline(5*time.Minute))
 	body := `{"NetworkID":"n1","EndpointID":"e1","Interface":{"Address":"10.0.0.2/24"},"Options":` + portOptions(6, 17) + `}`
 	t.Logf("%d bytes, %.1f%% of the limit", len(body), 100*float64(len(body))/maxBody)
 	if code, out := post(t, h, "/NetworkDriver.CreateEndpoint", body); code != http.StatusOK {
