@@ -24,10 +24,15 @@ DOCKER       ?= docker
 XTABLES_LOCK     ?= /run/xtables.lock
 XTABLES_TMPFILES ?= /etc/tmpfiles.d/mynet-xtables-lock.conf
 
-.PHONY: build test deps vet unit fuzz soak e2e clean plugin install bench bench-quick bench-suite
+.PHONY: build install-bin test deps vet unit fuzz soak e2e clean plugin install bench bench-quick bench-suite
 
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags '-s -w' -o $(BIN) .
+
+# The binary on PATH, for the `mynet …` commands the README runs.
+BINDIR ?= /usr/local/bin
+install-bin: build
+	install -D -m 0755 $(BIN) $(BINDIR)/mynet
 
 # All three layers: unit, kernel (root, in throwaway namespaces) and
 # end-to-end against private Docker engines of both supported versions.
