@@ -46,7 +46,7 @@ type xtables interface {
 }
 
 // IPTables applies mynet's rules with one iptables binary, for one address
-// family (IPv4 for now; an ip6tables instance will be a second IPTables).
+// family: New makes the IPv4 one, NewIPv6 the ip6tables one of the same backend.
 // It is safe for concurrent use.
 type IPTables struct {
 	log            *logrus.Entry
