@@ -27,7 +27,7 @@ XTABLES_TMPFILES ?= /etc/tmpfiles.d/mynet-xtables-lock.conf
 .PHONY: build test deps vet unit fuzz soak e2e clean plugin install bench bench-quick bench-suite
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags '-s -w' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags "-s -w -X github.com/mynet/mynet/cli.Version=$$(git describe --always --dirty) -X github.com/mynet/mynet/cli.Commit=$$(git rev-parse --short HEAD)" -o $(BIN) .
 
 # All three layers: unit, kernel (root, in throwaway namespaces) and
 # end-to-end against private Docker engines of both supported versions.
