@@ -27,7 +27,7 @@ XTABLES_TMPFILES ?= /etc/tmpfiles.d/mynet-xtables-lock.conf
 .PHONY: build install-bin test deps vet unit fuzz soak e2e clean plugin install bench bench-quick bench-suite
 
 build:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags '-s -w' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -ldflags "-s -w -X github.com/mynet/mynet/cli.Version=$$(git describe --always --dirty) -X github.com/mynet/mynet/cli.Commit=$$(git rev-parse --short HEAD)" -o $(BIN) .
 
 # The binary on PATH, for the `mynet …` commands the README runs.
 BINDIR ?= /usr/local/bin

@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -16,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 
+	"github.com/mynet/mynet/cli"
 	"github.com/mynet/mynet/driver"
 	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/nldump"
@@ -37,14 +40,8 @@ type config struct {
 // managed plugin is configured through `docker plugin set VAR=...`).
 func parseConfig(args []string) (config, error) {
 	var c config
-	fs := flag.NewFlagSet("mynet", flag.ContinueOnError)
-	fs.StringVar(&c.socket, "socket", envOr("MYNET_SOCKET", "/run/docker/plugins/mynet.sock"), "unix socket to serve the plugin API on (env MYNET_SOCKET)")
-	fs.StringVar(&c.stateDir, "state-dir", envOr("MYNET_STATE_DIR", "/var/lib/mynet"), "directory for mynet's state file (env MYNET_STATE_DIR)")
-	fs.StringVar(&c.instance, "instance", os.Getenv("MYNET_INSTANCE"), "this instance's name, written with the state file's UUID into every link and rule it makes, so that instances side by side never touch each other's; 1-32 of a-z, 0-9, '-' (default: the socket's file name without .sock; env MYNET_INSTANCE)")
-	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
-	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
-	fs.StringVar(&c.iptables, "iptables", envOr("MYNET_IPTABLES", "auto"), "iptables backend: auto (the one holding Docker's chains), nft or legacy (env MYNET_IPTABLES)")
-	fs.StringVar(&c.procSys, "proc-sys", envOr("MYNET_PROC_SYS", "/proc/sys"), "where to write sysctls such as net/ipv4/ip_forward; the managed plugin uses the host's, mounted writable (env MYNET_PROC_SYS)")
+	fs := daemonFlags(&c)
+	fs.Usage = func() { cli.Usage(os.Stdout) }
 	heal, err := time.ParseDuration(envOr("MYNET_HEAL_INTERVAL", "2s"))
 	if err != nil {
 		return c, fmt.Errorf("MYNET_HEAL_INTERVAL: %w", err)
@@ -68,6 +65,29 @@ func parseConfig(args []string) (config, error) {
 	return c, nil
 }
 
+// daemonUsage prints the daemon's flags, for `mynet help`.
+func daemonUsage(w io.Writer) {
+	var c config
+	fs := daemonFlags(&c)
+	fs.Duration("heal-interval", 2*time.Second, "how often to check that mynet's firewall rules are still in place and restore them; 0 turns it off (env MYNET_HEAL_INTERVAL)")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// daemonFlags are the daemon's flags but --heal-interval (whose default
+// parseConfig reads from the environment, failing on a bad one).
+func daemonFlags(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("mynet", flag.ContinueOnError)
+	fs.StringVar(&c.socket, "socket", envOr("MYNET_SOCKET", "/run/docker/plugins/mynet.sock"), "unix socket to serve the plugin API on (env MYNET_SOCKET)")
+	fs.StringVar(&c.stateDir, "state-dir", envOr("MYNET_STATE_DIR", "/var/lib/mynet"), "directory for mynet's state file (env MYNET_STATE_DIR)")
+	fs.StringVar(&c.instance, "instance", os.Getenv("MYNET_INSTANCE"), "this instance's name, written with the state file's UUID into every link and rule it makes, so that instances side by side never touch each other's; 1-32 of a-z, 0-9, '-' (default: the socket's file name without .sock; env MYNET_INSTANCE)")
+	fs.StringVar(&c.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
+	fs.StringVar(&c.iptables, "iptables", envOr("MYNET_IPTABLES", "auto"), "iptables backend: auto (the one holding Docker's chains), nft or legacy (env MYNET_IPTABLES)")
+	fs.StringVar(&c.procSys, "proc-sys", envOr("MYNET_PROC_SYS", "/proc/sys"), "where to write sysctls such as net/ipv4/ip_forward; the managed plugin uses the host's, mounted writable (env MYNET_PROC_SYS)")
+	return fs
+}
+
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -76,13 +96,16 @@ func envOr(key, def string) string {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "ports" {
-		os.Exit(portsMain(os.Args[2:], os.Stdout, os.Stderr))
-	}
-	if len(os.Args) > 1 && cliCommands[os.Args[1]] != nil {
-		os.Exit(cliCommands[os.Args[1]](os.Args[2:], os.Stdout, os.Stderr))
+	cli.DaemonUsage = daemonUsage
+	if len(os.Args) > 1 {
+		if run, ok := cli.Lookup(os.Args[1]); ok {
+			os.Exit(run(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mynet:", err)
 		os.Exit(2)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // What `mynet attach` and friends learn from Docker, through the docker
 // CLI: a network's ID, driver and IPAM driver, a container's PID and

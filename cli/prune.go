@@ -1,4 +1,4 @@
-package main
+package cli
 
 // `mynet prune`: removes, through the running plugin, mynet's networks,
 // endpoints and attachments that the engine no longer has (see stale.go),

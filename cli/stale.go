@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Stale records: mynet's networks, endpoints and attachments that the
 // engine no longer has. A `docker network rm` or `docker rm -f` while

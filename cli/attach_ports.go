@@ -1,4 +1,4 @@
-package main
+package cli
 
 // `mynet attach -p SPEC`: published ports written as for `docker run -p`,
 // turned into the bindings the engine sends a driver in

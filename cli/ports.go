@@ -1,4 +1,4 @@
-package main
+package cli
 
 // `mynet ports`: the published ports of mynet's endpoints, in `docker
 // port`'s format. The engine cannot show a remote driver's ports
@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +40,9 @@ func portsMain(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, portsUsage); fs.PrintDefaults() }
 	var c commonFlags
 	c.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	if fs.NArg() > 2 {
@@ -80,13 +81,13 @@ func resolveSelector(ctx context.Context, dockerCmd, sel string) (*driver.PortsQ
 	if sel == "" {
 		return &driver.PortsQuery{}, false
 	}
-	if dockerCmd != "" {
-		out, err := exec.CommandContext(ctx, dockerCmd, "container", "inspect", "--format",
-			"{{range .NetworkSettings.Networks}}{{.EndpointID}} {{end}}", sel).Output()
+	if dk := (dockerCLI{dockerCmd}); dockerCmd != "" {
+		out, err := dk.run(ctx, "container", "inspect", "--format",
+			"{{range .NetworkSettings.Networks}}{{.EndpointID}} {{end}}", sel)
 		if err == nil {
 			return &driver.PortsQuery{Endpoints: strings.Fields(string(out))}, true
 		}
-		out, err = exec.CommandContext(ctx, dockerCmd, "network", "inspect", "--format", "{{.Id}}", sel).Output()
+		out, err = dk.run(ctx, "network", "inspect", "--format", "{{.Id}}", sel)
 		if id := strings.TrimSpace(string(out)); err == nil && id != "" {
 			return &driver.PortsQuery{Prefixes: []string{id}}, false
 		}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // `mynet attach`, `mynet detach`, `mynet ls` and `mynet inspect`: a fixed
 // address on a mynet network for a container Docker will not connect
@@ -25,15 +25,6 @@ import (
 	"github.com/mynet/mynet/driver"
 	"github.com/mynet/mynet/firewall"
 )
-
-// cliCommands are the attachment subcommands, dispatched from main.
-var cliCommands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"attach":  attachMain,
-	"detach":  detachMain,
-	"ls":      lsMain,
-	"inspect": inspectMain,
-	"prune":   pruneMain,
-}
 
 const attachUsage = `usage: mynet attach [OPTIONS] NETWORK CONTAINER
        mynet attach [OPTIONS] NETWORK --pid PID
