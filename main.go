@@ -170,7 +170,7 @@ func run(cfg config, logger *logrus.Logger) error {
 	} else {
 		fw6 = t
 	}
-	d, err := driver.New(nl, fw, fw6, st, log.WithField("component", "driver"), driver.WithInstance(inst))
+	d, err := driver.New(nl, fw, fw6, st, log.WithField("component", "driver"), driver.WithInstance(inst), driver.WithPortReserver(driver.SocketReserver{}))
 	if err != nil {
 		return err
 	}

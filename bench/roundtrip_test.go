@@ -43,7 +43,8 @@ func startServer(b testing.TB) *server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := driver.New(fake.NewKernel(), fake.Firewall{}, nil, st, entry)
+	k := fake.NewKernel()
+	d, err := driver.New(k, fake.Firewall{}, nil, st, entry, driver.WithPortReserver(k))
 	if err != nil {
 		b.Fatal(err)
 	}

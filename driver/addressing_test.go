@@ -70,7 +70,7 @@ func TestCreateNetworkRefusesSpecialPoolsAndGateways(t *testing.T) {
 // the broadcast address is refused, and leaves no link and no record.
 func TestCreateEndpointRefusesReservedAddresses(t *testing.T) {
 	k, st := fake.NewKernel(), newMemStore()
-	d, err := New(k, newFakeFirewall(), newFakeFirewall(), st, quietLog())
+	d, err := New(k, newFakeFirewall(), newFakeFirewall(), st, quietLog(), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}

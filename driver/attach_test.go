@@ -29,7 +29,7 @@ func newAttachRig(t *testing.T) *attachRig {
 	t.Helper()
 	r := &attachRig{k: fake.NewKernel(), st: newMemStore(), fw: newFakeFirewall()}
 	var err error
-	if r.d, err = New(r.k, r.fw, nil, r.st, quietLog()); err != nil {
+	if r.d, err = New(r.k, r.fw, nil, r.st, quietLog(), WithPortReserver(r.k)); err != nil {
 		t.Fatal(err)
 	}
 	if r.am, err = ipam.New(newMemStore(), ipam.Config{DefaultPools: []ipam.PoolSpec{}}, quietLog()); err != nil {
@@ -297,7 +297,7 @@ func TestAttachSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := New(r.k, r.fw, nil, r.st, quietLog())
+	d2, err := New(r.k, r.fw, nil, r.st, quietLog(), WithPortReserver(r.k))
 	if err != nil {
 		t.Fatal(err)
 	}

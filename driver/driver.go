@@ -90,19 +90,16 @@ var _ network.Driver = (*Driver)(nil)
 
 // New loads the driver's state from st. Call Restore to bring the kernel
 // back in line with it. fw6 may be nil: IPv6 networks are then refused.
-// Host ports are reserved with sockets, unless nl is a stand-in kernel that
-// reserves them itself (see PortReserver).
+// Host ports are reserved with sockets (SocketReserver) unless
+// WithPortReserver names another reserver, as a fake kernel's tests do.
 func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry, opts ...Option) (*Driver, error) {
 	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
 		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}, creating: map[string]bool{},
-		ports: &portAllocator{holder: socketHolder{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
+		ports: &portAllocator{holder: SocketReserver{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
 		holds: map[string][]hold{}, foreignSeen: map[string]bool{},
 		unrestored: map[string]bool{}}
 	for _, o := range opts {
 		o(d)
-	}
-	if r, ok := nl.(PortReserver); ok {
-		d.ports.holder = r // a fake kernel: no sockets on the host
 	}
 	err := st.ForEach(networksBucket, func(_ string, raw []byte) error {
 		n := &networkState{}

@@ -20,7 +20,7 @@ func interrupt(k *fake.Kernel, n int) {
 // start while containers come and go must still reconcile.
 func TestLinkDumpsRetried(t *testing.T) {
 	k := fake.NewKernel()
-	d, err := New(k, newFakeFirewall(), nil, newMemStore(), quietLog())
+	d, err := New(k, newFakeFirewall(), nil, newMemStore(), quietLog(), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}

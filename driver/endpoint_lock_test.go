@@ -56,7 +56,7 @@ func within(t *testing.T, what string, fn func() error) {
 // refused.
 func TestEndpointVethsOutsideDriverLock(t *testing.T) {
 	k := newSlowKernel()
-	d, err := New(k, newFakeFirewall(), nil, newMemStore(), quietLog())
+	d, err := New(k, newFakeFirewall(), nil, newMemStore(), quietLog(), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestEndpointVethsOutsideDriverLock(t *testing.T) {
 func TestCreateEndpointNetworkGoneMeanwhile(t *testing.T) {
 	k := newSlowKernel()
 	st := newMemStore()
-	d, err := New(k, newFakeFirewall(), nil, st, quietLog())
+	d, err := New(k, newFakeFirewall(), nil, st, quietLog(), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package driver
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net/netip"
 	"runtime"
 	"sync"
 	"testing"
@@ -16,17 +14,10 @@ import (
 	"github.com/mynet/mynet/internal/fake"
 )
 
-// raceKernel is the fake kernel with host ports from a fake reserver, so a
-// test can count the holds, and a veth deletion that takes a while, as it
-// waits for the kernel's rtnl lock while containers start and stop.
-type raceKernel struct {
-	*fake.Kernel
-	res *fakeReserver
-}
-
-func (k raceKernel) ReservePort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
-	return k.res.ReservePort(proto, ip, port)
-}
+// raceKernel is the fake kernel with a veth deletion that takes a while,
+// as it waits for the kernel's rtnl lock while containers start and stop.
+// Its test takes host ports from a fake reserver, to count the holds.
+type raceKernel struct{ *fake.Kernel }
 
 func (k raceKernel) LinkDel(l netlink.Link) error {
 	time.Sleep(100 * time.Microsecond)
@@ -42,7 +33,7 @@ func (k raceKernel) LinkDel(l netlink.Link) error {
 func TestDeleteEndpointRacingProgram(t *testing.T) {
 	const rounds = 300
 	res, fw, st := newFakeReserver(), newFakeFirewall(), newMemStore()
-	d, err := New(raceKernel{fake.NewKernel(), res}, fw, nil, st, quietLog())
+	d, err := New(raceKernel{fake.NewKernel()}, fw, nil, st, quietLog(), WithPortReserver(res))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +119,7 @@ func (k failDelKernel) LinkDel(l netlink.Link) error {
 func TestDeleteEndpointRefusesCallsMeanwhile(t *testing.T) {
 	k := newSlowKernel()
 	fw := newFakeFirewall()
-	d, err := New(k, fw, nil, newMemStore(), quietLog())
+	d, err := New(k, fw, nil, newMemStore(), quietLog(), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +155,8 @@ func TestDeleteEndpointRefusesCallsMeanwhile(t *testing.T) {
 
 func TestFailedDeleteEndpointLiftsMark(t *testing.T) {
 	fw := newFakeFirewall()
-	d, err := New(failDelKernel{fake.NewKernel()}, fw, nil, newMemStore(), quietLog())
+	k := fake.NewKernel()
+	d, err := New(failDelKernel{k}, fw, nil, newMemStore(), quietLog(), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func startForward(log *logrus.Entry, h socketHold, target netip.AddrPort) (_ *fo
 	case firewall.ProtoTCP:
 		// SO_REUSEADDR on the listener passes to its connections, whose
 		// TIME_WAIT then lets a later hold of the port bind (see
-		// socketHolder.ReservePort); a listening socket conflicts with
+		// SocketReserver.ReservePort); a listening socket conflicts with
 		// every other bind regardless.
 		if err := unix.SetsockoptInt(h.fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 			return nil, fmt.Errorf("SO_REUSEADDR on [%s]:%d/tcp: %w", h.ip, h.port, err)

@@ -103,7 +103,7 @@ func dialHere(t *testing.T) {
 func forwardPort(t *testing.T, proto string, ip netip.Addr, port uint16, target netip.AddrPort) *forwarder {
 	t.Helper()
 	dialHere(t)
-	h, err := socketHolder{}.ReservePort(proto, ip, port)
+	h, err := SocketReserver{}.ReservePort(proto, ip, port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestForwarderTCP(t *testing.T) {
 			if _, err := net.DialTimeout("tcp", "[::1]:18080", time.Second); err == nil {
 				t.Error("connected after Close, want refused")
 			}
-			h, err := socketHolder{}.ReservePort(firewall.ProtoTCP, lo6, 18080)
+			h, err := SocketReserver{}.ReservePort(firewall.ProtoTCP, lo6, 18080)
 			if err != nil {
 				t.Fatalf("port still taken after Close: %v", err)
 			}
@@ -236,7 +236,7 @@ func TestForwarderUDP(t *testing.T) {
 			if n := f.live(); n != 0 {
 				t.Errorf("%d flows after Close", n)
 			}
-			h, err := socketHolder{}.ReservePort(firewall.ProtoUDP, lo6, 15353)
+			h, err := SocketReserver{}.ReservePort(firewall.ProtoUDP, lo6, 15353)
 			if err != nil {
 				t.Fatalf("port still taken after Close: %v", err)
 			}
@@ -310,7 +310,7 @@ func TestForwarderRefusesSCTP(t *testing.T) {
 // [::1]:P.
 func TestReserveIPv6Independent(t *testing.T) {
 	nstest.Run(t, func(*netlink.Handle) {
-		var sh socketHolder
+		var sh SocketReserver
 		for _, proto := range []string{firewall.ProtoTCP, firewall.ProtoUDP} {
 			h4, err := sh.ReservePort(proto, all4, 18000)
 			if err != nil {

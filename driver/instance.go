@@ -102,3 +102,10 @@ type Option func(*Driver)
 func WithInstance(i Instance) Option {
 	return func(d *Driver) { d.inst = i }
 }
+
+// WithPortReserver makes the driver hold published host ports with r
+// instead of sockets on the host (SocketReserver): a fake kernel's tests
+// and benchmarks pass one that touches nothing.
+func WithPortReserver(r PortReserver) Option {
+	return func(d *Driver) { d.ports.holder = r }
+}

@@ -82,8 +82,8 @@ type hostRequest struct {
 }
 
 // PortReserver holds host ports for published mappings: by default a
-// socket per port (socketHolder); a fake kernel for tests and benchmarks
-// that must not touch the host offers its own.
+// socket per port (SocketReserver); tests and benchmarks that must not
+// touch the host pass their own with WithPortReserver.
 type PortReserver interface {
 	// ReservePort reserves port on ip for proto, failing with
 	// *PortInUseError if anything holds it already.

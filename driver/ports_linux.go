@@ -23,7 +23,7 @@ import (
 // does.
 const localPortRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
 
-// socketHolder reserves a host port with a socket bound to it: bound, not
+// SocketReserver reserves a host port with a socket bound to it: bound, not
 // listening, without SO_REUSEADDR or SO_REUSEPORT. While it is open the
 // kernel refuses the port to every other bind (with or without those
 // options, on the same or the wildcard address) and to outgoing
@@ -36,7 +36,7 @@ const localPortRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
 // IPv6 sockets are IPV6_V6ONLY, so that 0.0.0.0:P and [::]:P are two
 // independent holds (without it [::]:P would also take 0.0.0.0:P, and
 // the second of a dual-stack pair would fail as in use).
-type socketHolder struct{}
+type SocketReserver struct{}
 
 // socketHold is a held port: the socket and what it holds, so that the
 // forwarder can take over the socket of a port it serves.
@@ -54,7 +54,7 @@ type noHold struct{}
 
 func (noHold) Close() error { return nil }
 
-func (socketHolder) ReservePort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
+func (SocketReserver) ReservePort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
 	fd, err := bindHold(proto, ip, port, false)
 	if errors.Is(err, unix.EADDRINUSE) && proto == firewall.ProtoTCP && ip.Is6() {
 		// An IPv6 TCP port the forwarder served before keeps its closed

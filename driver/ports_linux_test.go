@@ -24,12 +24,11 @@ const (
 // and ephemeral ports from 32768-32799.
 func newPortsDriver(t *testing.T, h netlinker, st *memStore, fw *fakeFirewall) (*Driver, *fakeReserver) {
 	t.Helper()
-	d, err := New(h, fw, nil, st, quietLog())
+	r := newFakeReserver()
+	d, err := New(h, fw, nil, st, quietLog(), WithPortReserver(r))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newFakeReserver()
-	d.ports.holder = r
 	d.ports.ephemeral = func() (uint16, uint16, error) { return 32768, 32799, nil }
 	return d, r
 }

@@ -18,13 +18,13 @@ import (
 	"github.com/mynet/mynet/internal/nstest"
 )
 
-// socketHolder in a namespace: a held port refuses every other bind (with
+// SocketReserver in a namespace: a held port refuses every other bind (with
 // SO_REUSEADDR or SO_REUSEPORT, on the wildcard or a specific address),
 // release frees it, SCTP without kernel support needs nothing. With -v it
 // logs what holding 1000 ports costs: time, descriptors, kernel slab.
 func TestSocketHolder(t *testing.T) {
 	nstest.Run(t, func(*netlink.Handle) {
-		var sh socketHolder
+		var sh SocketReserver
 		lo := netip.MustParseAddr("127.0.0.1")
 		h, err := sh.ReservePort(firewall.ProtoTCP, netip.IPv4Unspecified(), 18080)
 		if err != nil {

@@ -54,7 +54,7 @@ func TestPortsInUse(t *testing.T) {
 func TestPortsDualStack(t *testing.T) {
 	h := fake.NewKernel()
 	st, fw, fw6 := newMemStore(), newFakeFirewall(), newFakeFirewall()
-	d, err := New(h, fw, fw6, st, quietLog())
+	d, err := New(h, fw, fw6, st, quietLog(), WithPortReserver(h))
 	if err != nil {
 		t.Fatal(err)
 	}

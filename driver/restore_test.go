@@ -24,7 +24,7 @@ func TestRestoreWithFailingFirewallKeepsBridge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, st, fw, fw6 := fake.NewKernel(), newMemStore(), newFakeFirewall(), newFakeFirewall()
-			d, err := New(k, fw, fw6, st, quietLog())
+			d, err := New(k, fw, fw6, st, quietLog(), WithPortReserver(k))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestRestoreWithFailingFirewallKeepsBridge(t *testing.T) {
 				failing = fw6
 			}
 			failing.failEnsure = errInjected
-			d2, err := New(k, fw, fw6, st, quietLog())
+			d2, err := New(k, fw, fw6, st, quietLog(), WithPortReserver(k))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +78,7 @@ func TestRestoreWithFailingFirewallKeepsBridge(t *testing.T) {
 // no IPv4 rules (programFirewall no longer removes them itself).
 func TestCreateNetworkIPv6RulesFailLeavesNothing(t *testing.T) {
 	k, fw, fw6 := fake.NewKernel(), newFakeFirewall(), newFakeFirewall()
-	d, err := New(k, fw, fw6, newMemStore(), quietLog())
+	d, err := New(k, fw, fw6, newMemStore(), quietLog(), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}

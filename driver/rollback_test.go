@@ -74,7 +74,7 @@ func newRollbackRig(t *testing.T) *rollbackRig {
 	r.fw6.fail = func(op string) error { return r.f.step("ip6tables " + op) }
 	r.st.fail = func(op string) error { return r.f.step("store " + op) }
 	var err error
-	if r.d, err = New(r.k, r.fw, r.fw6, r.st, quietLog()); err != nil {
+	if r.d, err = New(r.k, r.fw, r.fw6, r.st, quietLog(), WithPortReserver(r.k)); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -20,7 +20,7 @@ func TestUndoFailureIsLogged(t *testing.T) {
 	// An instance, so that the bridge left without its alias is still
 	// known as ours by its link group.
 	inst := Instance{Name: "mynet", UUID: "1a2b3c4d-0000-4000-8000-000000000001"}
-	d, err := New(k, newFakeFirewall(), nil, newMemStore(), logrus.NewEntry(logger), WithInstance(inst))
+	d, err := New(k, newFakeFirewall(), nil, newMemStore(), logrus.NewEntry(logger), WithInstance(inst), WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}

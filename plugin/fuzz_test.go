@@ -64,7 +64,8 @@ func FuzzDispatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	d, err := driver.New(fake.NewKernel(), fake.Firewall{}, fake.Firewall{}, st, entry)
+	k := fake.NewKernel()
+	d, err := driver.New(k, fake.Firewall{}, fake.Firewall{}, st, entry, driver.WithPortReserver(k))
 	if err != nil {
 		f.Fatal(err)
 	}

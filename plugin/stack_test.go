@@ -28,7 +28,8 @@ func realStack(t *testing.T, opts ...Option) (*driver.Driver, *ipam.IPAM, string
 	log.SetOutput(io.Discard)
 	entry := logrus.NewEntry(log)
 	st := fake.NewStore()
-	d, err := driver.New(fake.NewKernel(), fake.Firewall{}, nil, st, entry)
+	k := fake.NewKernel()
+	d, err := driver.New(k, fake.Firewall{}, nil, st, entry, driver.WithPortReserver(k))
 	if err != nil {
 		t.Fatal(err)
 	}
