@@ -70,7 +70,7 @@ func checkEndpointSpecial(n *networkState, ep *endpointState) error {
 		}
 		a := c.addr.Addr()
 		if c.gw.IsValid() && a == c.gw.Addr() {
-			return fmt.Errorf("endpoint address %s is the gateway of network %s", a, short(n.ID, 12))
+			return fmt.Errorf("endpoint address %s is the gateway of network %s", a, shortID(n.ID))
 		}
 		if what := reservedAddr(c.subnet, a); what != "" {
 			return fmt.Errorf("endpoint address %s is the %s of subnet %s", a, what, c.subnet)

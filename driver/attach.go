@@ -252,7 +252,7 @@ func (d *Driver) checkNotAttached(n *networkState, req *AttachRequest) error {
 	for _, ep := range d.sortedEndpoints() {
 		if ep.Attach != nil && ep.NetworkID == n.ID && ep.Attach.Netns == req.Netns {
 			return fmt.Errorf("%s is already attached to network %s (endpoint %s, %s as %s): detach it first",
-				ep.Attach.who(), short(n.ID, 12), short(ep.ID, 12), ep.Address, ep.Attach.Ifname)
+				ep.Attach.who(), shortID(n.ID), shortID(ep.ID), ep.Address, ep.Attach.Ifname)
 		}
 	}
 	return nil
@@ -307,13 +307,13 @@ func (d *Driver) lease(n *networkState, subnet netip.Prefix, want string, v6 boo
 	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 	if !subnet.IsValid() {
 		if want != "" {
-			return netip.Prefix{}, "", fmt.Errorf("network %s has no %s subnet, so no %s address %s", short(n.ID, 12), fam, fam, want)
+			return netip.Prefix{}, "", fmt.Errorf("network %s has no %s subnet, so no %s address %s", shortID(n.ID), fam, fam, want)
 		}
 		return netip.Prefix{}, "", nil
 	}
 	pool, ok := d.addrs.PoolOf(subnet)
 	if !ok {
-		return netip.Prefix{}, "", fmt.Errorf("network %s does not use mynet's IPAM (its subnet %s is not a mynet pool): the engine could give the address to a container; create the network with --ipam-driver naming mynet", short(n.ID, 12), subnet)
+		return netip.Prefix{}, "", fmt.Errorf("network %s does not use mynet's IPAM (its subnet %s is not a mynet pool): the engine could give the address to a container; create the network with --ipam-driver naming mynet", shortID(n.ID), subnet)
 	}
 	if want != "" {
 		a, err := netip.ParseAddr(want)
@@ -321,13 +321,13 @@ func (d *Driver) lease(n *networkState, subnet netip.Prefix, want string, v6 boo
 		case err != nil || a.Zone() != "" || a.Is6() != v6 || a.Is4In6():
 			return netip.Prefix{}, "", fmt.Errorf("address %q is not an %s address", want, fam)
 		case !subnet.Contains(a):
-			return netip.Prefix{}, "", fmt.Errorf("address %s is outside subnet %s of network %s", a, subnet, short(n.ID, 12))
+			return netip.Prefix{}, "", fmt.Errorf("address %s is outside subnet %s of network %s", a, subnet, shortID(n.ID))
 		}
 	}
 	resp, err := d.addrs.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: pool, Address: want,
 		Options: map[string]string{attachOption: epID}})
 	if err != nil {
-		return netip.Prefix{}, "", fmt.Errorf("attach to network %s: %w", short(n.ID, 12), err)
+		return netip.Prefix{}, "", fmt.Errorf("attach to network %s: %w", shortID(n.ID), err)
 	}
 	p, err := netip.ParsePrefix(resp.Address)
 	if err != nil {
@@ -384,7 +384,7 @@ func (d *Driver) plumbAttachment(n *networkState, ep *endpointState) (retErr err
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
-		return fmt.Errorf("record attachment %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("record attachment %s: %w", shortID(ep.ID), err)
 	}
 	d.endpoints[ep.ID] = ep
 	return nil
@@ -442,7 +442,7 @@ func (d *Driver) Detach(req *DetachRequest) (*DetachAnswer, error) {
 		return nil, err
 	}
 	if len(ans.Endpoints) == 0 {
-		return nil, fmt.Errorf("no attachment of %s on network %s: %w", req.what(), short(req.NetworkID, 12), ErrNotFound)
+		return nil, fmt.Errorf("no attachment of %s on network %s: %w", req.what(), shortID(req.NetworkID), ErrNotFound)
 	}
 	return ans, nil
 }
@@ -459,9 +459,9 @@ func (r *DetachRequest) selects(ep *endpointState) bool {
 func (r *DetachRequest) what() string {
 	switch {
 	case r.EndpointID != "":
-		return "endpoint " + short(r.EndpointID, 12)
+		return "endpoint " + shortID(r.EndpointID)
 	case r.Container != "":
-		return "container " + short(r.Container, 12)
+		return "container " + shortID(r.Container)
 	}
 	return "namespace " + r.Netns
 }
@@ -473,16 +473,16 @@ func (r *DetachRequest) what() string {
 // Caller holds d.mu.
 func (d *Driver) removeAttachment(ep *endpointState) error {
 	if err := d.unpublish(ep); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
 	}
 	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
 	}
 	if err := d.releaseAddresses(ep); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
 	return nil
@@ -493,7 +493,7 @@ func (a *Attachment) who() string {
 	case a.Name != "":
 		return "container " + a.Name
 	case a.Container != "":
-		return "container " + short(a.Container, 12)
+		return "container " + shortID(a.Container)
 	}
 	return fmt.Sprintf("process %d's namespace %s", a.PID, a.Netns)
 }
@@ -501,7 +501,7 @@ func (a *Attachment) who() string {
 func (a *Attachment) logFields() logrus.Fields {
 	f := logrus.Fields{"pid": a.PID, "netns": a.Netns, "ifname": a.Ifname}
 	if a.Container != "" {
-		f["container"] = short(a.Container, 12)
+		f["container"] = shortID(a.Container)
 	}
 	if a.Name != "" {
 		f["name"] = a.Name

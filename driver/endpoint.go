@@ -53,7 +53,7 @@ type endpointState struct {
 }
 
 func (ep *endpointState) logFields() logrus.Fields {
-	f := logrus.Fields{"network": short(ep.NetworkID, 12), "endpoint": short(ep.ID, 12), "veth": ep.HostVeth}
+	f := logrus.Fields{"network": shortID(ep.NetworkID), "endpoint": shortID(ep.ID), "veth": ep.HostVeth}
 	if ep.Address.IsValid() {
 		f["address"] = ep.Address
 	}
@@ -96,7 +96,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 			// Its bridge went with it; the kernel's EINVAL says nothing.
 			return nil, errNetworkDeleted(ep)
 		}
-		return nil, fmt.Errorf("endpoint %s: %w", short(ep.ID, 12), err)
+		return nil, fmt.Errorf("endpoint %s: %w", shortID(ep.ID), err)
 	}
 	defer func() {
 		if retErr != nil {
@@ -104,7 +104,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
-		return nil, fmt.Errorf("record endpoint %s: %w", short(ep.ID, 12), err)
+		return nil, fmt.Errorf("record endpoint %s: %w", shortID(ep.ID), err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -131,7 +131,7 @@ func (d *Driver) networkGone(ep *endpointState) bool {
 }
 
 func errNetworkDeleted(ep *endpointState) error {
-	return fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", short(ep.ID, 12), short(ep.NetworkID, 12))
+	return fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", shortID(ep.ID), shortID(ep.NetworkID))
 }
 
 // reserveEndpoint checks ep against its network, reserves its ID and
@@ -144,7 +144,7 @@ func (d *Driver) reserveEndpoint(req *network.CreateEndpointRequest, ep *endpoin
 		return vethSpec{}, err
 	}
 	if _, ok := d.endpoints[ep.ID]; ok || d.creating[ep.ID] {
-		return vethSpec{}, fmt.Errorf("endpoint %s already exists", short(ep.ID, 12))
+		return vethSpec{}, fmt.Errorf("endpoint %s already exists", shortID(ep.ID))
 	}
 	if err := checkEndpointAddrs(n, ep); err != nil {
 		return vethSpec{}, err
@@ -220,9 +220,9 @@ func checkEndpointAddrs(n *networkState, ep *endpointState) error {
 	}{{ep.Address, n.Subnet, "IPv4"}, {ep.Address6, n.Subnet6, "IPv6"}} {
 		switch {
 		case c.addr.IsValid() && !c.subnet.IsValid():
-			return fmt.Errorf("endpoint has %s address %s but network %s has no %s subnet", c.fam, c.addr.Addr(), short(n.ID, 12), c.fam)
+			return fmt.Errorf("endpoint has %s address %s but network %s has no %s subnet", c.fam, c.addr.Addr(), shortID(n.ID), c.fam)
 		case c.addr.IsValid() && !c.subnet.Contains(c.addr.Addr()):
-			return fmt.Errorf("endpoint address %s is outside subnet %s of network %s", c.addr.Addr(), c.subnet, short(n.ID, 12))
+			return fmt.Errorf("endpoint address %s is outside subnet %s of network %s", c.addr.Addr(), c.subnet, shortID(n.ID))
 		}
 	}
 	return checkEndpointSpecial(n, ep)

@@ -71,7 +71,7 @@ func (d *Driver) Leave(req *network.LeaveRequest) error {
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
-		d.log.WithField("endpoint", short(req.EndpointID, 12)).Debug("leave of unknown endpoint, nothing to do")
+		d.log.WithField("endpoint", shortID(req.EndpointID)).Debug("leave of unknown endpoint, nothing to do")
 		return nil
 	}
 	if err := d.unpublish(ep); err != nil {
@@ -111,11 +111,11 @@ func (d *Driver) beginDelete(id string) (*endpointState, error) {
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[id]
 	if !ok {
-		d.log.WithField("endpoint", short(id, 12)).Debug("delete of unknown endpoint, nothing to do")
+		d.log.WithField("endpoint", shortID(id)).Debug("delete of unknown endpoint, nothing to do")
 		return nil, nil
 	}
 	if err := d.unpublish(ep); err != nil {
-		return nil, fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+		return nil, fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
 	}
 	ep.deleting++
 	return ep, nil
@@ -142,7 +142,7 @@ func (d *Driver) endDelete(ep *endpointState, dropped bool) {
 // holds d.mu.
 func (d *Driver) removeEndpoint(ep *endpointState) error {
 	if err := d.unpublish(ep); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
 	}
 	if err := d.dropEndpoint(ep); err != nil {
 		return err
@@ -156,10 +156,10 @@ func (d *Driver) removeEndpoint(ep *endpointState) error {
 // record so a retry can finish. Both are idempotent.
 func (d *Driver) dropEndpoint(ep *endpointState) error {
 	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
 	}
 	return nil
 }
@@ -217,10 +217,10 @@ func (d *Driver) RevokeExternalConnectivity(req *network.RevokeExternalConnectiv
 func (d *Driver) endpoint(id string) (*endpointState, error) {
 	ep, ok := d.endpoints[id]
 	if !ok {
-		return nil, fmt.Errorf("endpoint %s: %w in mynet's state", short(id, 12), ErrNotFound)
+		return nil, fmt.Errorf("endpoint %s: %w in mynet's state", shortID(id), ErrNotFound)
 	}
 	if ep.deleting > 0 {
-		return nil, fmt.Errorf("endpoint %s %w", short(id, 12), ErrEndpointDeleting)
+		return nil, fmt.Errorf("endpoint %s %w", shortID(id), ErrEndpointDeleting)
 	}
 	return ep, nil
 }

@@ -196,7 +196,7 @@ func (d *Driver) reapEndpoint(ep *endpointState, log *logrus.Entry) error {
 		return err
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", short(ep.ID, 12), err)
+		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
 	delete(d.orphans.since, ep.ID)
@@ -232,7 +232,7 @@ func (d *Driver) releaseOrphanLeases(ep *endpointState) ([]netip.Addr, error) {
 		}
 		freed, err := d.orphans.leases.ReleaseLease(pool, a)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("release address %s of endpoint %s: %w", a, short(ep.ID, 12), err))
+			errs = append(errs, fmt.Errorf("release address %s of endpoint %s: %w", a, shortID(ep.ID), err))
 			continue
 		}
 		if freed {

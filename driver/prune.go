@@ -209,7 +209,7 @@ func (d *Driver) pruneNetwork(req PruneNetwork, now time.Time, ans *PruneAnswer)
 		}
 		epInfo := d.endpointInfo(ep)
 		if err := d.removeStaleEndpoint(ep, false); err != nil {
-			return fmt.Errorf("prune network %s: %w", short(n.ID, 12), err)
+			return fmt.Errorf("prune network %s: %w", shortID(n.ID), err)
 		}
 		ans.Endpoints = append(ans.Endpoints, epInfo)
 	}
@@ -237,7 +237,7 @@ func (d *Driver) keepNetwork(n *networkState, now time.Time) (string, error) {
 			return "", err
 		}
 		if live {
-			return fmt.Sprintf("endpoint %s is in a live network namespace: a running container or process still uses the network", short(ep.ID, 12)), nil
+			return fmt.Sprintf("endpoint %s is in a live network namespace: a running container or process still uses the network", shortID(ep.ID)), nil
 		}
 	}
 	return "", nil
@@ -257,7 +257,7 @@ func (d *Driver) releasePools(n *networkState, ans *PruneAnswer) error {
 			continue // Docker's IPAM, or released already
 		}
 		if err := d.addrs.ReleasePool(&ipamapi.ReleasePoolRequest{PoolID: pool}); err != nil {
-			errs = append(errs, fmt.Errorf("prune network %s: release pool %s: %w", short(n.ID, 12), subnet, err))
+			errs = append(errs, fmt.Errorf("prune network %s: release pool %s: %w", shortID(n.ID), subnet, err))
 			continue
 		}
 		d.log.WithFields(n.logFields()).WithField("pool", pool).Info("pool of a pruned network released")
@@ -289,7 +289,7 @@ func (d *Driver) NetworkWith(subnet netip.Prefix) (string, bool) {
 // pruneHint is the fix for a conflict with network id that the engine
 // may have forgotten; only the engine knows, and the plugin must not ask.
 func pruneHint(id string) string {
-	return fmt.Sprintf(`; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, short(id, 12))
+	return fmt.Sprintf(`; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, shortID(id))
 }
 
 // namePortHolder adds, to a refused host port that another mynet endpoint
@@ -303,7 +303,7 @@ func (d *Driver) namePortHolder(err error, self string) error {
 	}
 	for _, ep := range d.sortedEndpoints() {
 		if ep.ID != self && ep.Published && publishes(ep.Mapped, inUse) {
-			return fmt.Errorf(`%w, by mynet endpoint %s; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`, err, short(ep.ID, 12))
+			return fmt.Errorf(`%w, by mynet endpoint %s; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`, err, shortID(ep.ID))
 		}
 	}
 	return err
