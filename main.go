@@ -54,7 +54,7 @@ func parseConfig(args []string) (config, error) {
 		return c, err
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return c, fmt.Errorf("unexpected arguments %q: %q is not a command (mynet help lists them) and the daemon takes only flags", fs.Args(), fs.Arg(0))
 	}
 	if c.instance == "" {
 		c.instance = driver.InstanceFromSocket(c.socket)
