@@ -40,16 +40,15 @@ type config struct {
 // managed plugin is configured through `docker plugin set VAR=...`).
 func parseConfig(args []string) (config, error) {
 	var c config
-	fs := daemonFlags(&c)
-	fs.Usage = func() { cli.Usage(os.Stdout) }
-	heal, err := time.ParseDuration(envOr("MYNET_HEAL_INTERVAL", "2s"))
+	heal, err := time.ParseDuration(envOr("MYNET_HEAL_INTERVAL", defaultHeal.String()))
 	if err != nil {
 		return c, fmt.Errorf("MYNET_HEAL_INTERVAL: %w", err)
 	}
 	if c.reapGrace, err = time.ParseDuration(envOr("MYNET_REAP_GRACE", driver.DefaultOrphanGrace.String())); err != nil {
 		return c, fmt.Errorf("MYNET_REAP_GRACE: %w", err)
 	}
-	fs.DurationVar(&c.healInterval, "heal-interval", heal, "how often to check that mynet's firewall rules are still in place and restore them; 0 turns it off (env MYNET_HEAL_INTERVAL)")
+	fs := daemonFlags(&c, heal)
+	fs.Usage = func() { cli.Usage(os.Stdout) }
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -65,18 +64,20 @@ func parseConfig(args []string) (config, error) {
 	return c, nil
 }
 
+// defaultHeal is --heal-interval's default when MYNET_HEAL_INTERVAL is unset.
+const defaultHeal = 2 * time.Second
+
 // daemonUsage prints the daemon's flags, for `mynet help`.
 func daemonUsage(w io.Writer) {
 	var c config
-	fs := daemonFlags(&c)
-	fs.Duration("heal-interval", 2*time.Second, "how often to check that mynet's firewall rules are still in place and restore them; 0 turns it off (env MYNET_HEAL_INTERVAL)")
+	fs := daemonFlags(&c, defaultHeal)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
 
-// daemonFlags are the daemon's flags but --heal-interval (whose default
-// parseConfig reads from the environment, failing on a bad one).
-func daemonFlags(c *config) *flag.FlagSet {
+// daemonFlags are the daemon's flags. heal is --heal-interval's default,
+// which parseConfig reads from the environment (failing on a bad one).
+func daemonFlags(c *config, heal time.Duration) *flag.FlagSet {
 	fs := flag.NewFlagSet("mynet", flag.ContinueOnError)
 	fs.StringVar(&c.socket, "socket", envOr("MYNET_SOCKET", "/run/docker/plugins/mynet.sock"), "unix socket to serve the plugin API on (env MYNET_SOCKET)")
 	fs.StringVar(&c.stateDir, "state-dir", envOr("MYNET_STATE_DIR", "/var/lib/mynet"), "directory for mynet's state file (env MYNET_STATE_DIR)")
@@ -85,6 +86,7 @@ func daemonFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.defaultPools, "default-pools", os.Getenv("MYNET_DEFAULT_POOLS"), "pools for networks created without --subnet, as base/size[,...], e.g. 10.200.0.0/16/24 (env MYNET_DEFAULT_POOLS)")
 	fs.StringVar(&c.iptables, "iptables", envOr("MYNET_IPTABLES", "auto"), "iptables backend: auto (the one holding Docker's chains), nft or legacy (env MYNET_IPTABLES)")
 	fs.StringVar(&c.procSys, "proc-sys", envOr("MYNET_PROC_SYS", "/proc/sys"), "where to write sysctls such as net/ipv4/ip_forward; the managed plugin uses the host's, mounted writable (env MYNET_PROC_SYS)")
+	fs.DurationVar(&c.healInterval, "heal-interval", heal, "how often to check that mynet's firewall rules are still in place and restore them; 0 turns it off (env MYNET_HEAL_INTERVAL)")
 	return fs
 }
 
