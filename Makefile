@@ -41,7 +41,7 @@ test: deps vet unit fuzz soak e2e
 # What the tests need on a clean Debian machine that has only Go.
 deps:
 	@missing=""; \
-	for c in iptables:iptables ip:iproute2 nsenter:util-linux busybox:busybox-static dockerd:docker.io; do \
+	for c in iptables:iptables ip:iproute2 nsenter:util-linux busybox:busybox-static dockerd:docker.io docker-compose:docker-compose; do \
 		command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -304,6 +304,17 @@ func oneLineMirror(path string) (uri, signedBy string) {
 // not start a host engine: when the machine has no policy-rc.d, one that
 // denies every service start is in place for the duration of the install.
 func aptInstall(pkgs ...string) error {
+	// Two runs on one machine once met in apt-get update ("Could not get
+	// lock /var/lib/apt/lists/lock"); they take turns here, and the
+	// policy-rc.d one of them writes is not removed under the other.
+	if err := os.MkdirAll(cacheDir(), 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockFile(filepath.Join(cacheDir(), "apt.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	logf("installing %s with apt-get", strings.Join(pkgs, " "))
 	restore, err := denyServiceStarts()
 	if err != nil {
@@ -311,10 +322,21 @@ func aptInstall(pkgs ...string) error {
 	}
 	defer restore()
 	aptEnv := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if _, err := run(5*time.Minute, aptEnv, "apt-get", "update"); err != nil {
+	// Anything else using apt (unattended-upgrades, an operator) is waited
+	// for: dpkg's lock by apt itself, the lists lock of update here.
+	wait := []string{"-o", "DPkg::Lock::Timeout=300"}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		_, err = run(5*time.Minute, aptEnv, append(append([]string{"apt-get"}, wait...), "update")...)
+		if err == nil || !strings.Contains(err.Error(), "Could not get lock") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if err != nil {
 		return err
 	}
-	_, err = run(10*time.Minute, aptEnv, append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, pkgs...)...)
+	_, err = run(10*time.Minute, aptEnv, append(append([]string{"apt-get"}, wait...), append([]string{"install", "-y", "--no-install-recommends"}, pkgs...)...)...)
 	return err
 }
 
