@@ -56,10 +56,10 @@ func TestIPv6DualStack(t *testing.T) {
 		}
 	})
 	t.Run("from the engine namespace", func(t *testing.T) {
-		if !pingFromNS(engineNS(), web6.String()) {
+		if !pingsFromNS(engineNS(), web6.String()) {
 			t.Errorf("engine namespace cannot ping %s", web6)
 		}
-		if out, ok := fetchFromNS(engineNS(), urlOf(web6.String()), webPage); !ok {
+		if out, ok := reachFromNS(engineNS(), urlOf(web6.String()), webPage); !ok {
 			t.Errorf("engine namespace cannot fetch %s: %q", urlOf(web6.String()), out)
 		}
 	})

@@ -134,6 +134,30 @@ func pingFromNS(ns, addr string) bool {
 	return err == nil
 }
 
+// reachFromNS is fetchFromNS for a fetch that must pass: it asks again for
+// up to reachWait, as mustPass does, since one 2 s try can miss on a loaded
+// machine (a must-pass fetch from ext failed once in a full run).
+func reachFromNS(ns, url, want string) (out string, ok bool) {
+	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
+		if out, ok = fetchFromNS(ns, url, want); !ok {
+			return errNotYet
+		}
+		return nil
+	})
+	return out, ok
+}
+
+// pingsFromNS is pingFromNS for a ping that must pass.
+func pingsFromNS(ns, addr string) (ok bool) {
+	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
+		if ok = pingFromNS(ns, addr); !ok {
+			return errNotYet
+		}
+		return nil
+	})
+	return ok
+}
+
 // check is one probe run inside a container by runChecks: a shell command
 // whose exit status says whether the packet got through.
 type check struct{ name, cmd string }

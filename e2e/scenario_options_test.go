@@ -44,7 +44,7 @@ func TestOptionsICC(t *testing.T) {
 		}
 		// Control: both servers serve, seen from the engine namespace.
 		for _, ip := range []string{ipA, ipB} {
-			if out, ok := fetchFromNS(engineNS(), urlOf(ip), webPage); !ok {
+			if out, ok := reachFromNS(engineNS(), urlOf(ip), webPage); !ok {
 				t.Errorf("engine namespace cannot fetch %s: %q", urlOf(ip), out)
 			}
 		}
@@ -182,7 +182,7 @@ func TestOptionsGatewayModes(t *testing.T) {
 		const subnet = "10.83.0.0/24"
 		net, web, br, ip := modeNet(t, "nat-unprotected", subnet)
 		extRoute(t, subnet)
-		if out, ok := fetchFromNS(extNS(), urlOf(ip.String()), webPage); !ok {
+		if out, ok := reachFromNS(extNS(), urlOf(ip.String()), webPage); !ok {
 			t.Errorf("nat-unprotected: ext cannot reach %s directly: %q", ip, out)
 		}
 		if src := outbound(t, web); src != netip.MustParseAddr(engineAddr) {
@@ -373,7 +373,7 @@ func TestOptionsBridge(t *testing.T) {
 		startWeb(t, web, net)
 		extRoute(t, subnet)
 		ip := containerIP(t, web, net).String()
-		if out, ok := fetchFromNS(extNS(), urlOf(ip), webPage); !ok {
+		if out, ok := reachFromNS(extNS(), urlOf(ip), webPage); !ok {
 			t.Errorf("ext cannot reach %s directly through trusted %s: %q", ip, engineLink, out)
 		}
 		removeAndCheck(t, net, mynetBridge(t, net), false, web)
