@@ -413,10 +413,10 @@ func TestAttachDualStack(t *testing.T) {
 	mustContain(t, "vm IPv6 address", execIn(t, vm, "ip", "-6", "-o", "addr", "show", "dev", "eth0"), "fd00:135::77/64")
 	mustContain(t, "vm IPv6 default route", routesIn(t, vm, true), "default via fd00:135::1")
 	mustContain(t, "vm IPv4 default route", routesIn(t, vm, false), "default via 10.135.0.1")
-	if web6 := containerIPv6(t, web, net); !pingIn(t, vm, web6.String()) {
+	if web6 := containerIPv6(t, web, net); !canPing(t, vm, web6.String()) {
 		t.Errorf("%s cannot ping -6 %s", vm, web6)
 	}
-	if !pingIn(t, web, "fd00:135::77") {
+	if !canPing(t, web, "fd00:135::77") {
 		t.Errorf("%s cannot ping -6 the attached address", web)
 	}
 	mustContain(t, "ls", lsLine(t, net, vm), "fd00:135::77/64")

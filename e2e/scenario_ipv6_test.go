@@ -48,10 +48,10 @@ func TestIPv6DualStack(t *testing.T) {
 	})
 	t.Run("between containers and gateway", func(t *testing.T) {
 		mustReachAny(t, cli, web6.String())
-		if !pingIn(t, web, cli6.String()) {
+		if !canPing(t, web, cli6.String()) {
 			t.Errorf("%s cannot ping -6 %s", web, cli6)
 		}
-		if !pingIn(t, cli, gw6) {
+		if !canPing(t, cli, gw6) {
 			t.Errorf("%s cannot ping -6 the gateway %s", cli, gw6)
 		}
 	})
@@ -69,13 +69,13 @@ func TestIPv6DualStack(t *testing.T) {
 		if r := inExt(t, "ip", "-6", "route", "show"); strings.Contains(r, "fd00:5e:") {
 			t.Fatalf("ext has a route to %s:\n%s", subnet6, r)
 		}
-		if !fetchFrom(t, cli, l.url, l.page) {
+		if !canFetch(t, cli, l.url, l.page) {
 			t.Fatalf("%s cannot reach %s over IPv6", cli, l.url)
 		}
 		if src := l.lastClient(t); src != netip.MustParseAddr(engineAddr6) {
 			t.Errorf("ext saw %v, want the masqueraded %s", src, engineAddr6)
 		}
-		if !pingIn(t, cli, extAddr6) {
+		if !canPing(t, cli, extAddr6) {
 			t.Errorf("%s cannot ping -6 %s", cli, extAddr6)
 		}
 	})
@@ -116,7 +116,7 @@ func TestIPv6DefaultPool(t *testing.T) {
 	if a := containerIPv6(t, c, net); !g.subnet6.Contains(a) {
 		t.Errorf("%s got %v, outside %v", c, a, g.subnet6)
 	}
-	if gw := g.subnet6.Addr().Next(); !pingIn(t, c, gw.String()) {
+	if gw := g.subnet6.Addr().Next(); !canPing(t, c, gw.String()) {
 		t.Errorf("%s cannot ping -6 the gateway %v", c, gw)
 	}
 	removeAndCheck(t, net, mynetBridge(t, net), false, c)
@@ -157,7 +157,7 @@ func TestIPv6ICC(t *testing.T) {
 	mustNotReachAny(t, a, containerIPv6(t, b, net).String())
 	mustNotReachAny(t, b, containerIPv6(t, a, net).String())
 	for _, c := range []string{a, b} {
-		if !pingIn(t, c, gw6) {
+		if !canPing(t, c, gw6) {
 			t.Errorf("%s cannot ping -6 the gateway %s", c, gw6)
 		}
 	}
@@ -225,7 +225,7 @@ func TestIPv6Only(t *testing.T) {
 	}
 	mustReachAny(t, cli, containerIPv6(t, web, net).String())
 	l := startListener(t, extNS(), "["+extAddr6+"]:8094")
-	if !fetchFrom(t, cli, l.url, l.page) {
+	if !canFetch(t, cli, l.url, l.page) {
 		t.Errorf("%s cannot reach %s through NAT66", cli, l.url)
 	} else if src := l.lastClient(t); src != netip.MustParseAddr(engineAddr6) {
 		t.Errorf("ext saw %v, want the masqueraded %s", src, engineAddr6)
@@ -251,7 +251,7 @@ func TestIPv6GatewayModes(t *testing.T) {
 		startWeb(t, web, net)
 		extRoute(t, subnet6)
 		ip6 := containerIPv6(t, web, net)
-		if !fetchFrom(t, web, l.url, l.page) {
+		if !canFetch(t, web, l.url, l.page) {
 			t.Fatalf("%s cannot reach %s in routed mode", web, l.url)
 		}
 		if src := l.lastClient(t); src != ip6 {
@@ -260,7 +260,7 @@ func TestIPv6GatewayModes(t *testing.T) {
 		if _, ok := fetchFromNS(extNS(), urlOf(ip6.String()), webPage); ok {
 			t.Errorf("ext reached unpublished port 80 of %v in routed mode", ip6)
 		}
-		if !fetchFrom(t, web, extURL, extPage) {
+		if !canFetch(t, web, extURL, extPage) {
 			t.Errorf("%s cannot reach ext over IPv4 (still nat)", web)
 		}
 		removeAndCheck(t, net, mynetBridge(t, net), false, web)
@@ -289,7 +289,7 @@ func TestIPv6GatewayModes(t *testing.T) {
 		extRoute(t, hostIP6+"/128")
 		createMynet(t, net, "--ipv6", "--subnet", "10.76.0.0/24", "--subnet", "fd00:67::/64", "-o", "com.docker.network.host_ipv6="+hostIP6)
 		startSleeper(t, c, net)
-		if !fetchFrom(t, c, l.url, l.page) {
+		if !canFetch(t, c, l.url, l.page) {
 			t.Fatalf("%s cannot reach %s with host_ipv6", c, l.url)
 		}
 		if src := l.lastClient(t); src != netip.MustParseAddr(hostIP6) {

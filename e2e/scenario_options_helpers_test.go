@@ -204,22 +204,28 @@ func runChecks(t *testing.T, container string, checks ...check) map[string]bool 
 	return got
 }
 
-// fetchFrom fetches url inside container and reports whether the answer
-// holds want.
+// fetchFrom fetches url inside container once and reports whether the
+// answer holds want: for a fetch that must be blocked.
 func fetchFrom(t *testing.T, container, url, want string) bool {
 	t.Helper()
 	return runChecks(t, container, fetchCheck("fetch", url, want))["fetch"]
 }
 
-// pingIn sends one ping from container.
-func pingIn(t *testing.T, container, addr string) bool {
+// canFetch and canPing are for a fetch or ping that must pass: they ask
+// again for up to reachWait, since one try can miss on a loaded machine.
+func canFetch(t *testing.T, container, url, want string) bool {
 	t.Helper()
-	return runChecks(t, container, pingCheck("ping", addr))["ping"]
+	return passing(t, container, fetchCheck("fetch", url, want))["fetch"]
 }
 
-// mustPass and mustBlock run checks concurrently and require each to
-// succeed, or each to fail.
-func mustPass(t *testing.T, container string, checks ...check) {
+func canPing(t *testing.T, container, addr string) bool {
+	t.Helper()
+	return passing(t, container, pingCheck("ping", addr))["ping"]
+}
+
+// passing runs checks concurrently until every one passes, for up to
+// reachWait, and returns the last round's results.
+func passing(t *testing.T, container string, checks ...check) map[string]bool {
 	t.Helper()
 	var got map[string]bool
 	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
@@ -231,6 +237,14 @@ func mustPass(t *testing.T, container string, checks ...check) {
 		}
 		return nil
 	})
+	return got
+}
+
+// mustPass and mustBlock run checks concurrently and require each to
+// succeed, or each to fail.
+func mustPass(t *testing.T, container string, checks ...check) {
+	t.Helper()
+	got := passing(t, container, checks...)
 	for _, c := range checks {
 		if !got[c.name] {
 			t.Errorf("%s: %s failed, want it to pass", container, c.name)

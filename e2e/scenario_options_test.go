@@ -152,7 +152,7 @@ func TestOptionsGatewayModes(t *testing.T) {
 	// outbound fetches logL from c and returns the source ext saw.
 	outbound := func(t *testing.T, c string) netip.Addr {
 		t.Helper()
-		if !fetchFrom(t, c, logL.url, logL.page) {
+		if !canFetch(t, c, logL.url, logL.page) {
 			t.Fatalf("%s cannot reach the ext listener %s", c, logL.url)
 		}
 		return logL.lastClient(t)
@@ -247,7 +247,7 @@ func TestOptionsSNAT(t *testing.T) {
 		createMynet(t, net, "--subnet", "10.86.0.0/24", "-o", keyHostIPv4+"="+hostIP)
 		mustHaveOption(t, net, keyHostIPv4, hostIP)
 		startSleeper(t, c, net)
-		if !fetchFrom(t, c, logL.url, logL.page) {
+		if !canFetch(t, c, logL.url, logL.page) {
 			t.Fatalf("%s cannot reach the ext listener with host_ipv4=%s", c, hostIP)
 		}
 		if src := logL.lastClient(t); src != netip.MustParseAddr(hostIP) {
@@ -267,7 +267,7 @@ func TestOptionsSNAT(t *testing.T) {
 			t.Errorf("%s reached ext without masquerade and without a route back", c)
 		}
 		extRoute(t, subnet)
-		if !fetchFrom(t, c, logL.url, logL.page) {
+		if !canFetch(t, c, logL.url, logL.page) {
 			t.Fatalf("%s cannot reach ext although ext routes %s back", c, subnet)
 		}
 		if src, want := logL.lastClient(t), containerIP(t, c, net); src != want {
@@ -299,7 +299,7 @@ func TestOptionsBridge(t *testing.T) {
 				t.Errorf("bridge port %s: mtu %d, want 1400", p.Ifname, p.MTU)
 			}
 		}
-		if !fetchFrom(t, c, extURL, extPage) {
+		if !canFetch(t, c, extURL, extPage) {
 			t.Errorf("%s cannot reach ext with mtu 1400", c)
 		}
 		removeAndCheck(t, net, br, false, c)
@@ -327,7 +327,7 @@ func TestOptionsBridge(t *testing.T) {
 		if d, _ := engineLinkDetail(t, br); !slices.Contains(d.addrs("inet"), "10.90.0.1/24") {
 			t.Errorf("adopted bridge %s: addresses %v, want 10.90.0.1/24", br, d.addrs("inet"))
 		}
-		if !fetchFrom(t, c, extURL, extPage) {
+		if !canFetch(t, c, extURL, extPage) {
 			t.Errorf("%s on the adopted bridge cannot reach ext", c)
 		}
 		removeAndCheck(t, net, br, true, c)
