@@ -15,8 +15,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/plugin"
+	"github.com/mynet/mynet/api"
 )
 
 const pruneUsage = `usage: mynet prune [OPTIONS]
@@ -80,8 +79,8 @@ func runPrune(ctx context.Context, o *pruneOpts, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	client := plugin.NewClient(sock)
-	ans, err := client.Endpoints(ctx, &driver.EndpointsQuery{})
+	client := NewClient(sock)
+	ans, err := client.Endpoints(ctx, &api.EndpointsQuery{})
 	if err != nil {
 		return err
 	}
@@ -125,7 +124,7 @@ func confirm(w io.Writer) error {
 // printStale lists the stale records. all says every network of mynet's
 // is stale, which is also what a docker CLI pointed at another engine
 // would show.
-func printStale(w io.Writer, ans *driver.EndpointsAnswer, s *staleSet, all bool) {
+func printStale(w io.Writer, ans *api.EndpointsAnswer, s *staleSet, all bool) {
 	fmt.Fprintln(w, "mynet has these, which the engine no longer has:")
 	for _, n := range ans.Networks {
 		if why, ok := s.networks[n.ID]; ok {
@@ -142,7 +141,7 @@ func printStale(w io.Writer, ans *driver.EndpointsAnswer, s *staleSet, all bool)
 	}
 }
 
-func printPruned(w io.Writer, done *driver.PruneAnswer) {
+func printPruned(w io.Writer, done *api.PruneAnswer) {
 	for _, n := range done.Networks {
 		fmt.Fprintf(w, "removed network %s (bridge %s%s)\n", shortID(n.ID), n.Bridge, subnetsText(n))
 	}
@@ -157,7 +156,7 @@ func printPruned(w io.Writer, done *driver.PruneAnswer) {
 	}
 }
 
-func subnetsText(n driver.NetworkInfo) string {
+func subnetsText(n api.NetworkInfo) string {
 	var s string
 	for _, sub := range []string{n.Subnet, n.Subnet6} {
 		if sub != "" {
@@ -168,7 +167,7 @@ func subnetsText(n driver.NetworkInfo) string {
 }
 
 // endpointText names an endpoint with its network, addresses and ports.
-func endpointText(ep driver.EndpointInfo) string {
+func endpointText(ep api.EndpointInfo) string {
 	kind := "endpoint"
 	if ep.Attach != nil {
 		kind = "attachment"

@@ -4,6 +4,7 @@ package driver
 
 import (
 	"errors"
+	"github.com/mynet/mynet/api"
 	"net"
 	"net/netip"
 	"slices"
@@ -49,7 +50,7 @@ func TestAttachKernel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ans, err := d.Attach(&AttachRequest{NetworkID: testNetID, Address: "10.50.0.77", PID: 1, Netns: id, Ifname: "eth0"})
+		ans, err := d.Attach(&api.AttachRequest{NetworkID: testNetID, Address: "10.50.0.77", PID: 1, Netns: id, Ifname: "eth0"})
 		if err != nil {
 			box.Close()
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"fmt"
+	"github.com/mynet/mynet/api"
 	"net"
 	"net/netip"
 	"time"
@@ -46,7 +47,7 @@ type endpointState struct {
 
 	// Attach is set on endpoints `mynet attach` made (attach.go), which
 	// no engine knows of.
-	Attach *Attachment `json:"attach,omitempty"`
+	Attach *api.Attachment `json:"attach,omitempty"`
 	// Created is when CreateEndpoint made the record (zero in records of
 	// older builds): `mynet prune` leaves young endpoints alone.
 	Created time.Time `json:"created,omitzero"`
