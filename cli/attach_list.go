@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // listedEndpoint is an endpoint with the names Docker knows it by, for
@@ -111,7 +112,7 @@ func printStaleNetworks(w io.Writer, nets []listedNetwork, eps []listedEndpoint)
 	stale := 0
 	for _, n := range nets {
 		if n.Stale != "" {
-			fmt.Fprintf(w, "stale network %s (bridge %s%s): %s\n", shortID(n.ID), n.Bridge, subnetsText(n.NetworkInfo), n.Stale)
+			fmt.Fprintf(w, "stale network %s (bridge %s%s): %s\n", ids.Short(n.ID), n.Bridge, subnetsText(n.NetworkInfo), n.Stale)
 			stale++
 		}
 	}
@@ -129,8 +130,8 @@ func printTable(w io.Writer, eps []listedEndpoint) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETWORK\tENDPOINT\tORIGIN\tCONTAINER\tIFACE\tADDRESS\tMAC\tVETH\tPORTS")
 	for _, ep := range eps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(ep.NetworkName, shortID(ep.NetworkID)),
-			shortID(ep.ID), ep.origin(), ep.container(), ep.iface(), ep.addresses(), ep.MAC, ep.HostVeth, ep.ports())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(ep.NetworkName, ids.Short(ep.NetworkID)),
+			ids.Short(ep.ID), ep.origin(), ep.container(), ep.iface(), ep.addresses(), ep.MAC, ep.HostVeth, ep.ports())
 	}
 	_ = tw.Flush()
 }
@@ -150,7 +151,7 @@ func (ep listedEndpoint) container() string {
 	if a == nil {
 		return orDash(ep.ContainerName, "-")
 	}
-	who := orDash(ep.ContainerName, shortID(a.Container))
+	who := orDash(ep.ContainerName, ids.Short(a.Container))
 	if who == "" {
 		return "pid " + strconv.Itoa(a.PID)
 	}

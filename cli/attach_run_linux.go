@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 	"github.com/mynet/mynet/internal/plumb"
 )
 
@@ -198,7 +199,7 @@ func rollback(cl *Client, ans *api.AttachAnswer, cause error) error {
 	defer cancel()
 	_, err := cl.Detach(ctx, &api.DetachRequest{NetworkID: ans.NetworkID, EndpointID: ans.EndpointID})
 	if err != nil {
-		return fmt.Errorf("%w; rolling back endpoint %s also failed: %v (mynet removes it within a few minutes)", cause, shortID(ans.EndpointID), err)
+		return fmt.Errorf("%w; rolling back endpoint %s also failed: %v (mynet removes it within a few minutes)", cause, ids.Short(ans.EndpointID), err)
 	}
 	return cause
 }
@@ -210,7 +211,7 @@ func printAttached(w io.Writer, t *target, n *networkRef, o *attachOpts, ans *ap
 		route = "default route via " + strings.ReplaceAll(gws, " ", " and ")
 	}
 	fmt.Fprintf(w, "%s attached to network %s: %s %s, MAC %s, %s (endpoint %s)\n",
-		t, n.Name, o.ifname, strings.TrimSpace(addrs), ans.MAC, route, shortID(ans.EndpointID))
+		t, n.Name, o.ifname, strings.TrimSpace(addrs), ans.MAC, route, ids.Short(ans.EndpointID))
 	for _, p := range ans.Ports {
 		fmt.Fprintln(w, publishedLine(p))
 	}
@@ -250,7 +251,7 @@ func runDetach(ctx context.Context, o *attachOpts, stdout io.Writer) error {
 	}
 	for _, ep := range ans.Endpoints {
 		fmt.Fprintf(stdout, "%s detached from network %s: %s released, endpoint %s removed\n",
-			what, n.Name, strings.TrimSpace(ep.Address+" "+ep.Address6), shortID(ep.ID))
+			what, n.Name, strings.TrimSpace(ep.Address+" "+ep.Address6), ids.Short(ep.ID))
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 const portsUsage = `usage: mynet ports [--socket PATH] [--driver NAME] [--docker CMD] [CONTAINER|NETWORK|ID-PREFIX [PORT[/PROTO]]]
@@ -138,7 +139,7 @@ func printPorts(w io.Writer, ans *api.PortsAnswer, plain bool) {
 			if ep.Address6 != "" {
 				addrs = strings.TrimPrefix(addrs+", "+ep.Address6, ", ")
 			}
-			fmt.Fprintf(w, "endpoint %s (network %s, %s):\n", shortID(ep.EndpointID), shortID(ep.NetworkID), addrs)
+			fmt.Fprintf(w, "endpoint %s (network %s, %s):\n", ids.Short(ep.EndpointID), ids.Short(ep.NetworkID), addrs)
 		}
 		for _, l := range lines(ep) {
 			fmt.Fprintln(w, l)
@@ -172,11 +173,4 @@ func printPort(stdout, stderr io.Writer, ans *api.PortsAnswer, spec string) int 
 		return 1
 	}
 	return 0
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 const pruneUsage = `usage: mynet prune [OPTIONS]
@@ -128,7 +129,7 @@ func printStale(w io.Writer, ans *api.EndpointsAnswer, s *staleSet, all bool) {
 	fmt.Fprintln(w, "mynet has these, which the engine no longer has:")
 	for _, n := range ans.Networks {
 		if why, ok := s.networks[n.ID]; ok {
-			fmt.Fprintf(w, "  network %s (bridge %s%s): %s\n", shortID(n.ID), n.Bridge, subnetsText(n), why)
+			fmt.Fprintf(w, "  network %s (bridge %s%s): %s\n", ids.Short(n.ID), n.Bridge, subnetsText(n), why)
 		}
 	}
 	for _, ep := range ans.Endpoints {
@@ -143,7 +144,7 @@ func printStale(w io.Writer, ans *api.EndpointsAnswer, s *staleSet, all bool) {
 
 func printPruned(w io.Writer, done *api.PruneAnswer) {
 	for _, n := range done.Networks {
-		fmt.Fprintf(w, "removed network %s (bridge %s%s)\n", shortID(n.ID), n.Bridge, subnetsText(n))
+		fmt.Fprintf(w, "removed network %s (bridge %s%s)\n", ids.Short(n.ID), n.Bridge, subnetsText(n))
 	}
 	for _, ep := range done.Endpoints {
 		fmt.Fprintf(w, "removed %s\n", endpointText(ep))
@@ -152,7 +153,7 @@ func printPruned(w io.Writer, done *api.PruneAnswer) {
 		fmt.Fprintf(w, "released pool %s\n", p)
 	}
 	for _, k := range done.Kept {
-		fmt.Fprintf(w, "kept %s %s: %s\n", k.Kind, shortID(k.ID), k.Reason)
+		fmt.Fprintf(w, "kept %s %s: %s\n", k.Kind, ids.Short(k.ID), k.Reason)
 	}
 }
 
@@ -173,7 +174,7 @@ func endpointText(ep api.EndpointInfo) string {
 		kind = "attachment"
 	}
 	l := listedEndpoint{EndpointInfo: ep}
-	s := fmt.Sprintf("%s %s of network %s, %s", kind, shortID(ep.ID), shortID(ep.NetworkID), l.addresses())
+	s := fmt.Sprintf("%s %s of network %s, %s", kind, ids.Short(ep.ID), ids.Short(ep.NetworkID), l.addresses())
 	if p := l.ports(); p != "-" {
 		s += ", ports " + p
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 const (
@@ -86,16 +87,16 @@ func TestFindStale(t *testing.T) {
 	}
 	for id, want := range map[string]string{epInGone: "its network is gone", epGone: "no container of the engine", atGone: "no longer has its container c2c2c2c2c2c2"} {
 		if !strings.Contains(s.endpoints[id], want) {
-			t.Errorf("endpoint %s: why %q, want %q", shortID(id), s.endpoints[id], want)
+			t.Errorf("endpoint %s: why %q, want %q", ids.Short(id), s.endpoints[id], want)
 		}
 	}
 	for _, id := range []string{epLive, atLive, atPID} {
 		if why, ok := s.endpoints[id]; ok {
-			t.Errorf("endpoint %s the engine has (or never had: --pid) marked stale: %s", shortID(id), why)
+			t.Errorf("endpoint %s the engine has (or never had: --pid) marked stale: %s", ids.Short(id), why)
 		}
 	}
 	if len(s.networks) != 1 || s.networks[netGone] == "" {
-		t.Errorf("stale networks %v, want %s only", s.networks, shortID(netGone))
+		t.Errorf("stale networks %v, want %s only", s.networks, ids.Short(netGone))
 	}
 
 	// An engine network (of another driver) with the forgotten network's
@@ -285,8 +286,8 @@ func TestListMarksStale(t *testing.T) {
 	if err := runList(context.Background(), c, "", false, &out); err != nil {
 		t.Fatal(err)
 	}
-	for word, stale := range map[string]bool{shortID(epLive): false, shortID(epGone): true, shortID(epInGone): true,
-		shortID(atLive): false, shortID(atGone): true, shortID(atPID): false} {
+	for word, stale := range map[string]bool{ids.Short(epLive): false, ids.Short(epGone): true, ids.Short(epInGone): true,
+		ids.Short(atLive): false, ids.Short(atGone): true, ids.Short(atPID): false} {
 		line := ""
 		for _, l := range strings.Split(out.String(), "\n") {
 			if strings.Contains(l, word) {

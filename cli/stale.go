@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // engineNetwork is a network as `docker network inspect` shows it, with
@@ -148,7 +149,7 @@ func endpointStale(ep api.EndpointInfo, n *engineNetwork, v *engineView) string 
 	case n == nil:
 		return "its network is gone from the engine"
 	case ep.Attach != nil && ep.Attach.Container != "" && v.containers != nil && !v.containers[ep.Attach.Container]:
-		return "the engine no longer has its container " + shortID(ep.Attach.Container)
+		return "the engine no longer has its container " + ids.Short(ep.Attach.Container)
 	case ep.Attach != nil:
 		return ""
 	}

@@ -25,7 +25,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/mynet/mynet/api"
 	"net"
 	"net/netip"
 	"regexp"
@@ -33,6 +32,9 @@ import (
 
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
 	"github.com/sirupsen/logrus"
+
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // AddressBook is the part of mynet's IPAM that attachments and prune use;
@@ -100,7 +102,7 @@ func (d *Driver) Attach(req *api.AttachRequest) (_ *api.AttachAnswer, retErr err
 	}
 	defer func() {
 		if retErr != nil {
-			d.forget(ep)
+			d.unplumbAttachment(ep)
 		}
 	}()
 	if err := d.publish(n, ep); err != nil {
@@ -169,7 +171,7 @@ func (d *Driver) checkNotAttached(n *networkState, req *api.AttachRequest) error
 	for _, ep := range d.sortedEndpoints() {
 		if ep.Attach != nil && ep.NetworkID == n.ID && ep.Attach.Netns == req.Netns {
 			return fmt.Errorf("%s is already attached to network %s (endpoint %s, %s as %s): detach it first",
-				attachedWho(ep.Attach), shortID(n.ID), shortID(ep.ID), ep.Address, ep.Attach.Ifname)
+				attachedWho(ep.Attach), ids.Short(n.ID), ids.Short(ep.ID), ep.Address, ep.Attach.Ifname)
 		}
 	}
 	return nil
@@ -224,13 +226,13 @@ func (d *Driver) lease(n *networkState, subnet netip.Prefix, want string, v6 boo
 	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 	if !subnet.IsValid() {
 		if want != "" {
-			return netip.Prefix{}, "", fmt.Errorf("network %s has no %s subnet, so no %s address %s", shortID(n.ID), fam, fam, want)
+			return netip.Prefix{}, "", fmt.Errorf("network %s has no %s subnet, so no %s address %s", ids.Short(n.ID), fam, fam, want)
 		}
 		return netip.Prefix{}, "", nil
 	}
 	pool, ok := d.addrs.PoolOf(subnet)
 	if !ok {
-		return netip.Prefix{}, "", fmt.Errorf("network %s does not use mynet's IPAM (its subnet %s is not a mynet pool): the engine could give the address to a container; create the network with --ipam-driver naming mynet", shortID(n.ID), subnet)
+		return netip.Prefix{}, "", fmt.Errorf("network %s does not use mynet's IPAM (its subnet %s is not a mynet pool): the engine could give the address to a container; create the network with --ipam-driver naming mynet", ids.Short(n.ID), subnet)
 	}
 	if want != "" {
 		a, err := netip.ParseAddr(want)
@@ -238,13 +240,13 @@ func (d *Driver) lease(n *networkState, subnet netip.Prefix, want string, v6 boo
 		case err != nil || a.Zone() != "" || a.Is6() != v6 || a.Is4In6():
 			return netip.Prefix{}, "", fmt.Errorf("address %q is not an %s address", want, fam)
 		case !subnet.Contains(a):
-			return netip.Prefix{}, "", fmt.Errorf("address %s is outside subnet %s of network %s", a, subnet, shortID(n.ID))
+			return netip.Prefix{}, "", fmt.Errorf("address %s is outside subnet %s of network %s", a, subnet, ids.Short(n.ID))
 		}
 	}
 	resp, err := d.addrs.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: pool, Address: want,
 		Options: map[string]string{attachOption: epID}})
 	if err != nil {
-		return netip.Prefix{}, "", fmt.Errorf("attach to network %s: %w", shortID(n.ID), err)
+		return netip.Prefix{}, "", fmt.Errorf("attach to network %s: %w", ids.Short(n.ID), err)
 	}
 	p, err := netip.ParsePrefix(resp.Address)
 	if err != nil {
@@ -301,16 +303,19 @@ func (d *Driver) plumbAttachment(n *networkState, ep *endpointState) (retErr err
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
-		return fmt.Errorf("record attachment %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("record attachment %s: %w", ids.Short(ep.ID), err)
 	}
 	d.endpoints[ep.ID] = ep
 	return nil
 }
 
-// forget undoes plumbAttachment after a later step failed: the ports
-// (publish leaves none on failure, this covers a partial state anyway),
-// the pair and the record. Caller holds d.mu.
-func (d *Driver) forget(ep *endpointState) {
+// unplumbAttachment undoes plumbAttachment after a later step failed: the
+// ports (publish leaves none on failure, this covers a partial state
+// anyway), the pair and the record. Unlike removeAttachment it is
+// best-effort (an undo has no one to return an error to: each failure is
+// logged), always forgets the endpoint, and leaves the leases to Attach's
+// own undo (releaseLeases). Caller holds d.mu.
+func (d *Driver) unplumbAttachment(ep *endpointState) {
 	err := errors.Join(d.unpublish(ep), removeVeth(d.nl, ep.HostVeth, ep.PeerVeth), d.st.Delete(endpointsBucket, ep.ID))
 	if err != nil {
 		d.log.WithFields(ep.logFields()).WithError(err).Warn("undoing a failed attachment")
@@ -359,7 +364,7 @@ func (d *Driver) Detach(req *api.DetachRequest) (*api.DetachAnswer, error) {
 		return nil, err
 	}
 	if len(ans.Endpoints) == 0 {
-		return nil, fmt.Errorf("no attachment of %s on network %s: %w", detachWhat(req), shortID(req.NetworkID), ErrNotFound)
+		return nil, fmt.Errorf("no attachment of %s on network %s: %w", detachWhat(req), ids.Short(req.NetworkID), ErrNotFound)
 	}
 	return ans, nil
 }
@@ -376,30 +381,31 @@ func detachSelects(r *api.DetachRequest, ep *endpointState) bool {
 func detachWhat(r *api.DetachRequest) string {
 	switch {
 	case r.EndpointID != "":
-		return "endpoint " + shortID(r.EndpointID)
+		return "endpoint " + ids.Short(r.EndpointID)
 	case r.Container != "":
-		return "container " + shortID(r.Container)
+		return "container " + ids.Short(r.Container)
 	}
 	return "namespace " + r.Netns
 }
 
 // removeAttachment unpublishes ep's ports, deletes the pair, releases the
-// addresses, then drops the record. A failure keeps the record, so a later
+// addresses, then drops the record: removeEndpoint plus the leases, which
+// mynet took for the attachment where the engine takes an endpoint's. A failure keeps the record, so a later
 // detach or reap can finish: the address stays leased until the pair is
 // gone, and is never released while the record could still be retried.
 // Caller holds d.mu.
 func (d *Driver) removeAttachment(ep *endpointState) error {
 	if err := d.unpublish(ep); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	if err := d.releaseAddresses(ep); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
 	return nil
@@ -410,7 +416,7 @@ func attachedWho(a *api.Attachment) string {
 	case a.Name != "":
 		return "container " + a.Name
 	case a.Container != "":
-		return "container " + shortID(a.Container)
+		return "container " + ids.Short(a.Container)
 	}
 	return fmt.Sprintf("process %d's namespace %s", a.PID, a.Netns)
 }
@@ -418,7 +424,7 @@ func attachedWho(a *api.Attachment) string {
 func attachFields(a *api.Attachment) logrus.Fields {
 	f := logrus.Fields{"pid": a.PID, "netns": a.Netns, "ifname": a.Ifname}
 	if a.Container != "" {
-		f["container"] = shortID(a.Container)
+		f["container"] = ids.Short(a.Container)
 	}
 	if a.Name != "" {
 		f["name"] = a.Name

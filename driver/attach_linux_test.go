@@ -4,7 +4,6 @@ package driver
 
 import (
 	"errors"
-	"github.com/mynet/mynet/api"
 	"net"
 	"net/netip"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/nstest"
 	"github.com/mynet/mynet/internal/plumb"
 	"github.com/mynet/mynet/ipam"

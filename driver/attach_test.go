@@ -2,7 +2,6 @@ package driver
 
 import (
 	"errors"
-	"github.com/mynet/mynet/api"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/fake"
 	"github.com/mynet/mynet/ipam"
 )

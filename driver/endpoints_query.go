@@ -2,9 +2,10 @@ package driver
 
 import (
 	"fmt"
-	"github.com/mynet/mynet/api"
 	"strings"
 	"time"
+
+	"github.com/mynet/mynet/api"
 )
 
 // Endpoints lists the endpoints of the selected networks, after removing

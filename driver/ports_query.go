@@ -2,9 +2,10 @@ package driver
 
 import (
 	"fmt"
-	"github.com/mynet/mynet/api"
 	"slices"
 	"strings"
+
+	"github.com/mynet/mynet/api"
 )
 
 // Ports answers a PortsQuery from memory. A prefix that names no endpoint

@@ -19,11 +19,13 @@ package driver
 import (
 	"errors"
 	"fmt"
-	"github.com/mynet/mynet/api"
 	"net/netip"
 	"time"
 
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
+
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // pruneMinAge is how old a record must be to be pruned. The engine lists
@@ -164,7 +166,7 @@ func (d *Driver) pruneNetwork(req api.PruneNetwork, now time.Time, ans *api.Prun
 		}
 		epInfo := d.endpointInfo(ep)
 		if err := d.removeStaleEndpoint(ep, false); err != nil {
-			return fmt.Errorf("prune network %s: %w", shortID(n.ID), err)
+			return fmt.Errorf("prune network %s: %w", ids.Short(n.ID), err)
 		}
 		ans.Endpoints = append(ans.Endpoints, epInfo)
 	}
@@ -192,7 +194,7 @@ func (d *Driver) keepNetwork(n *networkState, now time.Time) (string, error) {
 			return "", err
 		}
 		if live {
-			return fmt.Sprintf("endpoint %s is in a live network namespace: a running container or process still uses the network", shortID(ep.ID)), nil
+			return fmt.Sprintf("endpoint %s is in a live network namespace: a running container or process still uses the network", ids.Short(ep.ID)), nil
 		}
 	}
 	return "", nil
@@ -212,7 +214,7 @@ func (d *Driver) releasePools(n *networkState, ans *api.PruneAnswer) error {
 			continue // Docker's IPAM, or released already
 		}
 		if err := d.addrs.ReleasePool(&ipamapi.ReleasePoolRequest{PoolID: pool}); err != nil {
-			errs = append(errs, fmt.Errorf("prune network %s: release pool %s: %w", shortID(n.ID), subnet, err))
+			errs = append(errs, fmt.Errorf("prune network %s: release pool %s: %w", ids.Short(n.ID), subnet, err))
 			continue
 		}
 		d.log.WithFields(n.logFields()).WithField("pool", pool).Info("pool of a pruned network released")
@@ -244,7 +246,7 @@ func (d *Driver) NetworkWith(subnet netip.Prefix) (string, bool) {
 // pruneHint is the fix for a conflict with network id that the engine
 // may have forgotten; only the engine knows, and the plugin must not ask.
 func pruneHint(id string) string {
-	return fmt.Sprintf(`; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, shortID(id))
+	return fmt.Sprintf(`; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, ids.Short(id))
 }
 
 // namePortHolder adds, to a refused host port that another mynet endpoint
@@ -258,7 +260,7 @@ func (d *Driver) namePortHolder(err error, self string) error {
 	}
 	for _, ep := range d.sortedEndpoints() {
 		if ep.ID != self && ep.Published && publishes(ep.Mapped, inUse) {
-			return fmt.Errorf(`%w, by mynet endpoint %s; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`, err, shortID(ep.ID))
+			return fmt.Errorf(`%w, by mynet endpoint %s; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`, err, ids.Short(ep.ID))
 		}
 	}
 	return err

@@ -24,9 +24,10 @@ package firewall
 import (
 	"errors"
 	"fmt"
-	"github.com/mynet/mynet/internal/ifname"
 	"net/netip"
 	"strings"
+
+	"github.com/mynet/mynet/internal/ifname"
 )
 
 // Tables mynet writes to.
