@@ -172,7 +172,7 @@ func TestAttachRouteRefusesHostileRequests(t *testing.T) {
 }
 
 // The private route and its client: a port published through the real
-// driver (on a fake kernel) comes back from QueryPorts over a unix socket,
+// driver (on a fake kernel) comes back from Client.Ports over a unix socket,
 // selected by endpoint ID, by network ID prefix, or not at all; an unknown
 // prefix is an error naming it.
 func TestClientPorts(t *testing.T) {

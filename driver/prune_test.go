@@ -154,7 +154,7 @@ func TestHeldSubnetNamesNetwork(t *testing.T) {
 		t.Errorf("RequestPool of a held subnet: %v\nwant %s (ErrPoolOverlap)", err, want)
 	}
 	_, err = r.am.RequestPool(&ipamapi.RequestPoolRequest{Pool: "10.50.0.0/16"})
-	if err == nil || !strings.Contains(err.Error(), "overlaps subnet 10.50.0.0/24 of mynet network a1b2c3d4e5f6") || !strings.Contains(err.Error(), "mynet prune") {
+	if !errors.Is(err, ipam.ErrPoolOverlap) || !strings.Contains(err.Error(), "overlaps subnet 10.50.0.0/24 of mynet network a1b2c3d4e5f6") || !strings.Contains(err.Error(), "mynet prune") {
 		t.Errorf("RequestPool of an overlapping subnet: %v", err)
 	}
 	err = r.d.CreateNetwork(&network.CreateNetworkRequest{NetworkID: "ff" + testNetID[2:],
