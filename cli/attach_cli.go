@@ -22,8 +22,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ifname"
 )
 
 const attachUsage = `usage: mynet attach [OPTIONS] NETWORK CONTAINER
@@ -61,7 +61,7 @@ type attachOpts struct {
 	ip, ip6            string
 	ifname             string
 	noDefaultRoute     bool
-	ports              []driver.PortBinding
+	ports              []api.PortBinding
 }
 
 func parseAttach(args []string, stderr io.Writer) (*attachOpts, error) {
@@ -140,9 +140,9 @@ func (o *attachOpts) validate() error {
 }
 
 // checkIfname applies the kernel's rules for interface names, as bytes
-// (firewall.CheckIfName); the plugin checks them again.
+// (ifname.Check); the plugin checks them again.
 func checkIfname(name string) error {
-	if err := firewall.CheckIfName(name); err != nil {
+	if err := ifname.Check(name); err != nil {
 		return fmt.Errorf("--ifname %q: %w", name, err)
 	}
 	return nil

@@ -10,27 +10,27 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/api"
 )
 
 func TestParsePublish(t *testing.T) {
-	b := func(proto, port int, ip string, hp, hpe int) driver.PortBinding {
-		return driver.PortBinding{Proto: proto, Port: port, HostIP: ip, HostPort: hp, HostPortEnd: hpe}
+	b := func(proto, port int, ip string, hp, hpe int) api.PortBinding {
+		return api.PortBinding{Proto: proto, Port: port, HostIP: ip, HostPort: hp, HostPortEnd: hpe}
 	}
 	for _, c := range []struct {
 		spec string
-		want []driver.PortBinding
+		want []api.PortBinding
 		err  string
 	}{
-		{"80", []driver.PortBinding{b(6, 80, "", 0, 0)}, ""},
-		{"8080:80", []driver.PortBinding{b(6, 80, "", 8080, 8080)}, ""},
-		{"127.0.0.1:8080:80/udp", []driver.PortBinding{b(17, 80, "127.0.0.1", 8080, 8080)}, ""},
-		{"127.0.0.1::80", []driver.PortBinding{b(6, 80, "127.0.0.1", 0, 0)}, ""},
-		{"53/SCTP", []driver.PortBinding{b(132, 53, "", 0, 0)}, ""},
-		{"8000-8010:80", []driver.PortBinding{b(6, 80, "", 8000, 8010)}, ""}, // any one of the range
-		{"9000-9001:7000-7001", []driver.PortBinding{b(6, 7000, "", 9000, 9000), b(6, 7001, "", 9001, 9001)}, ""},
-		{"7000-7001", []driver.PortBinding{b(6, 7000, "", 0, 0), b(6, 7001, "", 0, 0)}, ""},
-		{"[::1]:8080:80", []driver.PortBinding{b(6, 80, "::1", 8080, 8080)}, ""},
+		{"80", []api.PortBinding{b(6, 80, "", 0, 0)}, ""},
+		{"8080:80", []api.PortBinding{b(6, 80, "", 8080, 8080)}, ""},
+		{"127.0.0.1:8080:80/udp", []api.PortBinding{b(17, 80, "127.0.0.1", 8080, 8080)}, ""},
+		{"127.0.0.1::80", []api.PortBinding{b(6, 80, "127.0.0.1", 0, 0)}, ""},
+		{"53/SCTP", []api.PortBinding{b(132, 53, "", 0, 0)}, ""},
+		{"8000-8010:80", []api.PortBinding{b(6, 80, "", 8000, 8010)}, ""}, // any one of the range
+		{"9000-9001:7000-7001", []api.PortBinding{b(6, 7000, "", 9000, 9000), b(6, 7001, "", 9001, 9001)}, ""},
+		{"7000-7001", []api.PortBinding{b(6, 7000, "", 0, 0), b(6, 7001, "", 0, 0)}, ""},
+		{"[::1]:8080:80", []api.PortBinding{b(6, 80, "::1", 8080, 8080)}, ""},
 		{"80/icmp", nil, `protocol "icmp"`},
 		{"0", nil, "is not a port"},
 		{"65536", nil, "is not a port"},
@@ -192,13 +192,13 @@ func TestPluginSocket(t *testing.T) {
 
 func TestPrintTable(t *testing.T) {
 	eps := []listedEndpoint{
-		{EndpointInfo: driver.EndpointInfo{ID: "aaaaaaaaaaaaaaaa", NetworkID: "nnnnnnnnnnnnnnnn", Origin: "docker", Address: "10.50.0.2/24",
+		{EndpointInfo: api.EndpointInfo{ID: "aaaaaaaaaaaaaaaa", NetworkID: "nnnnnnnnnnnnnnnn", Origin: "docker", Address: "10.50.0.2/24",
 			MAC: "02:42:0a:32:00:02", HostVeth: "mnhaaaaaaaaaaaa"}, NetworkName: "n1", ContainerName: "web"},
-		{EndpointInfo: driver.EndpointInfo{ID: "bbbbbbbbbbbbbbbb", NetworkID: "nnnnnnnnnnnnnnnn", Origin: "attach", Address: "10.50.0.77/24",
-			MAC: "02:42:0a:32:00:4d", HostVeth: "mnhbbbbbbbbbbbb", Attach: &driver.Attachment{Name: "vm1", PID: 4242, Ifname: "eth0"},
-			Ports: []driver.PublishedPort{{Proto: "tcp", Port: 80, PortEnd: 82, HostIP: "0.0.0.0", HostPort: 8080}}}, NetworkName: "n1", ContainerName: "vm1"},
-		{EndpointInfo: driver.EndpointInfo{ID: "cccc", NetworkID: "nnnnnnnnnnnnnnnn", Origin: "attach", Address: "10.50.0.78/24",
-			MAC: "02:42:0a:32:00:4e", HostVeth: "mnhcccc", Attach: &driver.Attachment{PID: 7, Ifname: "net1"}}},
+		{EndpointInfo: api.EndpointInfo{ID: "bbbbbbbbbbbbbbbb", NetworkID: "nnnnnnnnnnnnnnnn", Origin: "attach", Address: "10.50.0.77/24",
+			MAC: "02:42:0a:32:00:4d", HostVeth: "mnhbbbbbbbbbbbb", Attach: &api.Attachment{Name: "vm1", PID: 4242, Ifname: "eth0"},
+			Ports: []api.PublishedPort{{Proto: "tcp", Port: 80, PortEnd: 82, HostIP: "0.0.0.0", HostPort: 8080}}}, NetworkName: "n1", ContainerName: "vm1"},
+		{EndpointInfo: api.EndpointInfo{ID: "cccc", NetworkID: "nnnnnnnnnnnnnnnn", Origin: "attach", Address: "10.50.0.78/24",
+			MAC: "02:42:0a:32:00:4e", HostVeth: "mnhcccc", Attach: &api.Attachment{PID: 7, Ifname: "net1"}}},
 	}
 	var b bytes.Buffer
 	printTable(&b, eps)

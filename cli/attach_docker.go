@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // pluginsDir is where the engine finds legacy plugins' sockets and where
@@ -137,7 +139,7 @@ func (r *containerRef) checkAttachable(n *networkRef) error {
 	case mode == "host":
 		return fmt.Errorf("container %s uses the host's network (--network host): it has no network namespace of its own to attach", r.Name)
 	case strings.HasPrefix(mode, "container:"):
-		other := shortID(strings.TrimPrefix(mode, "container:"))
+		other := ids.Short(strings.TrimPrefix(mode, "container:"))
 		return fmt.Errorf("container %s shares the network namespace of container %s (--network container:%s): attach that container instead", r.Name, other, other)
 	case !r.State.Running || r.State.Pid <= 0:
 		return fmt.Errorf("container %s is not running (%s): start it first; an attachment lives as long as the running container's network namespace", r.Name, r.State.Status)

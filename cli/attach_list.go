@@ -10,21 +10,21 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/plugin"
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // listedEndpoint is an endpoint with the names Docker knows it by, for
 // `mynet inspect`; Stale says why the engine no longer has it.
 type listedEndpoint struct {
-	driver.EndpointInfo
+	api.EndpointInfo
 	NetworkName   string `json:",omitempty"`
 	ContainerName string `json:",omitempty"`
 	Stale         string `json:",omitempty"`
 }
 
 type listedNetwork struct {
-	driver.NetworkInfo
+	api.NetworkInfo
 	Name  string `json:",omitempty"`
 	Stale string `json:",omitempty"`
 }
@@ -34,7 +34,7 @@ type listedNetwork struct {
 // best effort: without it, IDs are shown and nothing is marked.
 func runList(ctx context.Context, c commonFlags, network string, asJSON bool, w io.Writer) error {
 	dk := dockerCLI{c.docker}
-	q := &driver.EndpointsQuery{}
+	q := &api.EndpointsQuery{}
 	var driverName string
 	if network != "" {
 		n, err := dk.network(ctx, network)
@@ -47,7 +47,7 @@ func runList(ctx context.Context, c commonFlags, network string, asJSON bool, w 
 	if err != nil {
 		return err
 	}
-	ans, err := plugin.NewClient(sock).Endpoints(ctx, q)
+	ans, err := NewClient(sock).Endpoints(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func runList(ctx context.Context, c commonFlags, network string, asJSON bool, w 
 
 // nameAll adds the engine's network and container names to the answer
 // and, when the view is known, marks what the engine no longer has.
-func nameAll(ans *driver.EndpointsAnswer, v *engineView, known bool) ([]listedNetwork, []listedEndpoint) {
+func nameAll(ans *api.EndpointsAnswer, v *engineView, known bool) ([]listedNetwork, []listedEndpoint) {
 	s := &staleSet{}
 	if known {
 		s = findStale(ans, v)
@@ -112,7 +112,7 @@ func printStaleNetworks(w io.Writer, nets []listedNetwork, eps []listedEndpoint)
 	stale := 0
 	for _, n := range nets {
 		if n.Stale != "" {
-			fmt.Fprintf(w, "stale network %s (bridge %s%s): %s\n", shortID(n.ID), n.Bridge, subnetsText(n.NetworkInfo), n.Stale)
+			fmt.Fprintf(w, "stale network %s (bridge %s%s): %s\n", ids.Short(n.ID), n.Bridge, subnetsText(n.NetworkInfo), n.Stale)
 			stale++
 		}
 	}
@@ -130,8 +130,8 @@ func printTable(w io.Writer, eps []listedEndpoint) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETWORK\tENDPOINT\tORIGIN\tCONTAINER\tIFACE\tADDRESS\tMAC\tVETH\tPORTS")
 	for _, ep := range eps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(ep.NetworkName, shortID(ep.NetworkID)),
-			shortID(ep.ID), ep.origin(), ep.container(), ep.iface(), ep.addresses(), ep.MAC, ep.HostVeth, ep.ports())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(ep.NetworkName, ids.Short(ep.NetworkID)),
+			ids.Short(ep.ID), ep.origin(), ep.container(), ep.iface(), ep.addresses(), ep.MAC, ep.HostVeth, ep.ports())
 	}
 	_ = tw.Flush()
 }
@@ -151,7 +151,7 @@ func (ep listedEndpoint) container() string {
 	if a == nil {
 		return orDash(ep.ContainerName, "-")
 	}
-	who := orDash(ep.ContainerName, shortID(a.Container))
+	who := orDash(ep.ContainerName, ids.Short(a.Container))
 	if who == "" {
 		return "pid " + strconv.Itoa(a.PID)
 	}
@@ -181,7 +181,7 @@ func (ep listedEndpoint) ports() string {
 
 // publishedLine writes a published run as docker ps does:
 // "0.0.0.0:8080->80/tcp", "0.0.0.0:8000-8002->80-82/tcp".
-func publishedLine(p driver.PublishedPort) string {
+func publishedLine(p api.PublishedPort) string {
 	n := p.PortEnd - p.Port
 	host, ctr := strconv.Itoa(int(p.HostPort)), strconv.Itoa(int(p.Port))
 	if n > 0 {

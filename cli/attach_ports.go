@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/api"
 )
 
 // IP protocol numbers, as in the engine's bindings.
@@ -29,7 +29,7 @@ func (p *publishFlag) Set(v string) error { *p = append(*p, v); return nil }
 // range of the same length port by port, a single container port with a
 // host range takes any one free port of it, and no host port means an
 // ephemeral one.
-func parsePublish(spec string) ([]driver.PortBinding, error) {
+func parsePublish(spec string) ([]api.PortBinding, error) {
 	bad := func(why string, args ...any) error {
 		return fmt.Errorf("-p %s: %s", spec, fmt.Sprintf(why, args...))
 	}
@@ -63,9 +63,9 @@ func parsePublish(spec string) ([]driver.PortBinding, error) {
 	if h0 != 0 && c1 != c0 && h1-h0 != c1-c0 {
 		return nil, bad("host ports %s and container ports %s are ranges of different lengths", hostPorts, ctrPorts)
 	}
-	var out []driver.PortBinding
+	var out []api.PortBinding
 	for p := c0; p <= c1; p++ {
-		b := driver.PortBinding{Proto: protoNum, Port: p, HostIP: hostIP, HostPort: h0, HostPortEnd: h1}
+		b := api.PortBinding{Proto: protoNum, Port: p, HostIP: hostIP, HostPort: h0, HostPortEnd: h1}
 		if c1 != c0 && h0 != 0 {
 			b.HostPort = h0 + (p - c0)
 			b.HostPortEnd = b.HostPort

@@ -12,9 +12,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 	"github.com/mynet/mynet/internal/plumb"
-	"github.com/mynet/mynet/plugin"
 )
 
 // target is the namespace to attach: a container's or a process's.
@@ -102,7 +102,7 @@ func runAttach(ctx context.Context, o *attachOpts, stdout io.Writer) (retErr err
 	if err != nil {
 		return err
 	}
-	cl := plugin.NewClient(sock)
+	cl := NewClient(sock)
 	ans, err := cl.Attach(ctx, o.request(n, t))
 	if err != nil {
 		return notMynet(err, n)
@@ -132,8 +132,8 @@ func runAttach(ctx context.Context, o *attachOpts, stdout io.Writer) (retErr err
 }
 
 // request is the plugin request for o on network n in namespace t.
-func (o *attachOpts) request(n *networkRef, t *target) *driver.AttachRequest {
-	r := &driver.AttachRequest{NetworkID: n.ID, Address: o.ip, Address6: o.ip6, PID: t.pid,
+func (o *attachOpts) request(n *networkRef, t *target) *api.AttachRequest {
+	r := &api.AttachRequest{NetworkID: n.ID, Address: o.ip, Address6: o.ip6, PID: t.pid,
 		Netns: t.identity, Ifname: o.ifname, Ports: o.ports}
 	if t.container != nil {
 		r.Container, r.Name = t.container.ID, t.container.Name
@@ -142,7 +142,7 @@ func (o *attachOpts) request(n *networkRef, t *target) *driver.AttachRequest {
 }
 
 // spec is what to set up in the namespace, from the plugin's answer.
-func (o *attachOpts) spec(ans *driver.AttachAnswer) (plumb.Spec, error) {
+func (o *attachOpts) spec(ans *api.AttachAnswer) (plumb.Spec, error) {
 	s := plumb.Spec{Veth: ans.Veth, Ifname: o.ifname}
 	for _, a := range []string{ans.Address, ans.Address6} {
 		if a == "" {
@@ -186,7 +186,7 @@ func plumbCheck(inside *netlink.Handle, t *target, s plumb.Spec) error {
 
 // notMynet explains a socket that is not mynet's.
 func notMynet(err error, n *networkRef) error {
-	if errors.Is(err, plugin.ErrNotMynet) {
+	if errors.Is(err, ErrNotMynet) {
 		return fmt.Errorf("network %s's driver %s is not mynet: %w", n.Name, n.Driver, err)
 	}
 	return err
@@ -194,24 +194,24 @@ func notMynet(err error, n *networkRef) error {
 
 // rollback asks the plugin to remove the endpoint it made, so a failed
 // attach leaves nothing: no lease, no veth, no rule, no record.
-func rollback(cl *plugin.Client, ans *driver.AttachAnswer, cause error) error {
+func rollback(cl *Client, ans *api.AttachAnswer, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := cl.Detach(ctx, &driver.DetachRequest{NetworkID: ans.NetworkID, EndpointID: ans.EndpointID})
+	_, err := cl.Detach(ctx, &api.DetachRequest{NetworkID: ans.NetworkID, EndpointID: ans.EndpointID})
 	if err != nil {
-		return fmt.Errorf("%w; rolling back endpoint %s also failed: %v (mynet removes it within a few minutes)", cause, shortID(ans.EndpointID), err)
+		return fmt.Errorf("%w; rolling back endpoint %s also failed: %v (mynet removes it within a few minutes)", cause, ids.Short(ans.EndpointID), err)
 	}
 	return cause
 }
 
-func printAttached(w io.Writer, t *target, n *networkRef, o *attachOpts, ans *driver.AttachAnswer) {
+func printAttached(w io.Writer, t *target, n *networkRef, o *attachOpts, ans *api.AttachAnswer) {
 	addrs := strings.TrimSuffix(ans.Address+" "+ans.Address6, " ")
 	route := "no default route"
 	if gws := strings.TrimSpace(ans.Gateway + " " + ans.Gateway6); gws != "" && !o.noDefaultRoute {
 		route = "default route via " + strings.ReplaceAll(gws, " ", " and ")
 	}
 	fmt.Fprintf(w, "%s attached to network %s: %s %s, MAC %s, %s (endpoint %s)\n",
-		t, n.Name, o.ifname, strings.TrimSpace(addrs), ans.MAC, route, shortID(ans.EndpointID))
+		t, n.Name, o.ifname, strings.TrimSpace(addrs), ans.MAC, route, ids.Short(ans.EndpointID))
 	for _, p := range ans.Ports {
 		fmt.Fprintln(w, publishedLine(p))
 	}
@@ -225,7 +225,7 @@ func runDetach(ctx context.Context, o *attachOpts, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	req := &driver.DetachRequest{NetworkID: n.ID}
+	req := &api.DetachRequest{NetworkID: n.ID}
 	what := fmt.Sprintf("process %d", o.pid)
 	if o.container != "" {
 		c, err := dk.container(ctx, o.container)
@@ -245,13 +245,13 @@ func runDetach(ctx context.Context, o *attachOpts, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ans, err := plugin.NewClient(sock).Detach(ctx, req)
+	ans, err := NewClient(sock).Detach(ctx, req)
 	if err != nil {
 		return notMynet(err, n)
 	}
 	for _, ep := range ans.Endpoints {
 		fmt.Fprintf(stdout, "%s detached from network %s: %s released, endpoint %s removed\n",
-			what, n.Name, strings.TrimSpace(ep.Address+" "+ep.Address6), shortID(ep.ID))
+			what, n.Name, strings.TrimSpace(ep.Address+" "+ep.Address6), ids.Short(ep.ID))
 	}
 	return nil
 }

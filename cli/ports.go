@@ -20,8 +20,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/plugin"
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 const portsUsage = `usage: mynet ports [--socket PATH] [--driver NAME] [--docker CMD] [CONTAINER|NETWORK|ID-PREFIX [PORT[/PROTO]]]
@@ -66,33 +66,33 @@ func portsMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // queryPorts asks the running mynet, found as every subcommand finds it.
-func queryPorts(ctx context.Context, c commonFlags, q *driver.PortsQuery) (*driver.PortsAnswer, error) {
+func queryPorts(ctx context.Context, c commonFlags, q *api.PortsQuery) (*api.PortsAnswer, error) {
 	sock, err := c.socketFor(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	return plugin.QueryPorts(ctx, sock, q)
+	return NewClient(sock).Ports(ctx, q)
 }
 
 // resolveSelector turns the user's argument into a query: a container's
 // endpoints or a network's ID through docker, else an ID prefix. single
 // says the argument names one container, whose lines need no header.
-func resolveSelector(ctx context.Context, dockerCmd, sel string) (*driver.PortsQuery, bool) {
+func resolveSelector(ctx context.Context, dockerCmd, sel string) (*api.PortsQuery, bool) {
 	if sel == "" {
-		return &driver.PortsQuery{}, false
+		return &api.PortsQuery{}, false
 	}
 	if dk := (dockerCLI{dockerCmd}); dockerCmd != "" {
 		out, err := dk.run(ctx, "container", "inspect", "--format",
 			"{{range .NetworkSettings.Networks}}{{.EndpointID}} {{end}}", sel)
 		if err == nil {
-			return &driver.PortsQuery{Endpoints: strings.Fields(string(out))}, true
+			return &api.PortsQuery{Endpoints: strings.Fields(string(out))}, true
 		}
 		out, err = dk.run(ctx, "network", "inspect", "--format", "{{.Id}}", sel)
 		if id := strings.TrimSpace(string(out)); err == nil && id != "" {
-			return &driver.PortsQuery{Prefixes: []string{id}}, false
+			return &api.PortsQuery{Prefixes: []string{id}}, false
 		}
 	}
-	return &driver.PortsQuery{Prefixes: []string{sel}}, false
+	return &api.PortsQuery{Prefixes: []string{sel}}, false
 }
 
 // portLine is one published port as docker port prints it.
@@ -105,7 +105,7 @@ type portLine struct {
 func (l portLine) String() string { return fmt.Sprintf("%d/%s -> %s", l.port, l.proto, l.host) }
 
 // lines expands ep's runs into one line per port, sorted like docker port.
-func lines(ep driver.EndpointPorts) []portLine {
+func lines(ep api.EndpointPorts) []portLine {
 	var out []portLine
 	for _, p := range ep.Ports {
 		for i := 0; i <= int(p.PortEnd-p.Port); i++ {
@@ -132,14 +132,14 @@ func hostPort(ip string, port uint16) string {
 
 // printPorts prints the lines of every endpoint; with several endpoints
 // (or none selected), each gets a header naming it.
-func printPorts(w io.Writer, ans *driver.PortsAnswer, plain bool) {
+func printPorts(w io.Writer, ans *api.PortsAnswer, plain bool) {
 	for _, ep := range ans.Endpoints {
 		if !plain {
 			addrs := ep.Address
 			if ep.Address6 != "" {
 				addrs = strings.TrimPrefix(addrs+", "+ep.Address6, ", ")
 			}
-			fmt.Fprintf(w, "endpoint %s (network %s, %s):\n", shortID(ep.EndpointID), shortID(ep.NetworkID), addrs)
+			fmt.Fprintf(w, "endpoint %s (network %s, %s):\n", ids.Short(ep.EndpointID), ids.Short(ep.NetworkID), addrs)
 		}
 		for _, l := range lines(ep) {
 			fmt.Fprintln(w, l)
@@ -149,7 +149,7 @@ func printPorts(w io.Writer, ans *driver.PortsAnswer, plain bool) {
 
 // printPort prints the host addresses of one container port, as
 // `docker port CONTAINER PORT` does; tcp when no protocol is given.
-func printPort(stdout, stderr io.Writer, ans *driver.PortsAnswer, spec string) int {
+func printPort(stdout, stderr io.Writer, ans *api.PortsAnswer, spec string) int {
 	num, proto, _ := strings.Cut(spec, "/")
 	if proto == "" {
 		proto = "tcp"
@@ -173,11 +173,4 @@ func printPort(stdout, stderr io.Writer, ans *driver.PortsAnswer, spec string) i
 		return 1
 	}
 	return 0
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/api"
 )
 
-var twoEndpoints = &driver.PortsAnswer{Endpoints: []driver.EndpointPorts{
-	{EndpointID: "1a2b3c4d5e6f7a8b", NetworkID: "9f8e7d6c5b4a3210", Address: "10.50.0.2", Ports: []driver.PublishedPort{
+var twoEndpoints = &api.PortsAnswer{Endpoints: []api.EndpointPorts{
+	{EndpointID: "1a2b3c4d5e6f7a8b", NetworkID: "9f8e7d6c5b4a3210", Address: "10.50.0.2", Ports: []api.PublishedPort{
 		{Proto: "udp", Port: 53, PortEnd: 53, HostIP: "127.0.0.1", HostPort: 5353},
 		{Proto: "tcp", Port: 8000, PortEnd: 8002, HostIP: "0.0.0.0", HostPort: 9000},
 		{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "0.0.0.0", HostPort: 32768},
 	}},
-	{EndpointID: "2b", NetworkID: "9f8e7d6c5b4a3210", Address: "10.50.0.3", Address6: "fd00::3", Ports: []driver.PublishedPort{
+	{EndpointID: "2b", NetworkID: "9f8e7d6c5b4a3210", Address: "10.50.0.3", Address6: "fd00::3", Ports: []api.PublishedPort{
 		{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "::", HostPort: 8080},
 		{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "0.0.0.0", HostPort: 8080},
 		{Proto: "udp", Port: 53, PortEnd: 53, HostIP: "::1", HostPort: 5353},
@@ -41,7 +41,7 @@ endpoint 2b (network 9f8e7d6c5b4a, 10.50.0.3, fd00::3):
 		t.Errorf("printPorts:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	printPorts(&b, &driver.PortsAnswer{Endpoints: twoEndpoints.Endpoints[1:]}, true)
+	printPorts(&b, &api.PortsAnswer{Endpoints: twoEndpoints.Endpoints[1:]}, true)
 	if b.String() != "53/udp -> [::1]:5353\n80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n" {
 		t.Errorf("one container: %q, want docker port's lines only", b.String())
 	}
@@ -95,6 +95,6 @@ esac
 	}
 }
 
-func fmtQuery(q *driver.PortsQuery) string {
+func fmtQuery(q *api.PortsQuery) string {
 	return "{Endpoints:[" + strings.Join(q.Endpoints, " ") + "] Prefixes:[" + strings.Join(q.Prefixes, " ") + "]}"
 }

@@ -15,8 +15,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mynet/mynet/driver"
-	"github.com/mynet/mynet/plugin"
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 const pruneUsage = `usage: mynet prune [OPTIONS]
@@ -80,8 +80,8 @@ func runPrune(ctx context.Context, o *pruneOpts, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	client := plugin.NewClient(sock)
-	ans, err := client.Endpoints(ctx, &driver.EndpointsQuery{})
+	client := NewClient(sock)
+	ans, err := client.Endpoints(ctx, &api.EndpointsQuery{})
 	if err != nil {
 		return err
 	}
@@ -125,11 +125,11 @@ func confirm(w io.Writer) error {
 // printStale lists the stale records. all says every network of mynet's
 // is stale, which is also what a docker CLI pointed at another engine
 // would show.
-func printStale(w io.Writer, ans *driver.EndpointsAnswer, s *staleSet, all bool) {
+func printStale(w io.Writer, ans *api.EndpointsAnswer, s *staleSet, all bool) {
 	fmt.Fprintln(w, "mynet has these, which the engine no longer has:")
 	for _, n := range ans.Networks {
 		if why, ok := s.networks[n.ID]; ok {
-			fmt.Fprintf(w, "  network %s (bridge %s%s): %s\n", shortID(n.ID), n.Bridge, subnetsText(n), why)
+			fmt.Fprintf(w, "  network %s (bridge %s%s): %s\n", ids.Short(n.ID), n.Bridge, subnetsText(n), why)
 		}
 	}
 	for _, ep := range ans.Endpoints {
@@ -142,9 +142,9 @@ func printStale(w io.Writer, ans *driver.EndpointsAnswer, s *staleSet, all bool)
 	}
 }
 
-func printPruned(w io.Writer, done *driver.PruneAnswer) {
+func printPruned(w io.Writer, done *api.PruneAnswer) {
 	for _, n := range done.Networks {
-		fmt.Fprintf(w, "removed network %s (bridge %s%s)\n", shortID(n.ID), n.Bridge, subnetsText(n))
+		fmt.Fprintf(w, "removed network %s (bridge %s%s)\n", ids.Short(n.ID), n.Bridge, subnetsText(n))
 	}
 	for _, ep := range done.Endpoints {
 		fmt.Fprintf(w, "removed %s\n", endpointText(ep))
@@ -153,11 +153,11 @@ func printPruned(w io.Writer, done *driver.PruneAnswer) {
 		fmt.Fprintf(w, "released pool %s\n", p)
 	}
 	for _, k := range done.Kept {
-		fmt.Fprintf(w, "kept %s %s: %s\n", k.Kind, shortID(k.ID), k.Reason)
+		fmt.Fprintf(w, "kept %s %s: %s\n", k.Kind, ids.Short(k.ID), k.Reason)
 	}
 }
 
-func subnetsText(n driver.NetworkInfo) string {
+func subnetsText(n api.NetworkInfo) string {
 	var s string
 	for _, sub := range []string{n.Subnet, n.Subnet6} {
 		if sub != "" {
@@ -168,13 +168,13 @@ func subnetsText(n driver.NetworkInfo) string {
 }
 
 // endpointText names an endpoint with its network, addresses and ports.
-func endpointText(ep driver.EndpointInfo) string {
+func endpointText(ep api.EndpointInfo) string {
 	kind := "endpoint"
 	if ep.Attach != nil {
 		kind = "attachment"
 	}
 	l := listedEndpoint{EndpointInfo: ep}
-	s := fmt.Sprintf("%s %s of network %s, %s", kind, shortID(ep.ID), shortID(ep.NetworkID), l.addresses())
+	s := fmt.Sprintf("%s %s of network %s, %s", kind, ids.Short(ep.ID), ids.Short(ep.NetworkID), l.addresses())
 	if p := l.ports(); p != "-" {
 		s += ", ports " + p
 	}

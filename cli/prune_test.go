@@ -13,7 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 const (
@@ -34,23 +35,23 @@ const (
 // records is what mynet holds in the tests: three networks (one the
 // engine forgot, one of Docker's IPAM), engine endpoints and attachments
 // of every kind.
-func records() *driver.EndpointsAnswer {
-	at := func(id, ctr string) driver.EndpointInfo {
-		return driver.EndpointInfo{ID: id, NetworkID: netLive, Origin: driver.OriginAttach, Address: "10.50.0.77/24",
-			Attach: &driver.Attachment{Container: ctr, PID: 42, Ifname: "eth0"}}
+func records() *api.EndpointsAnswer {
+	at := func(id, ctr string) api.EndpointInfo {
+		return api.EndpointInfo{ID: id, NetworkID: netLive, Origin: api.OriginAttach, Address: "10.50.0.77/24",
+			Attach: &api.Attachment{Container: ctr, PID: 42, Ifname: "eth0"}}
 	}
-	return &driver.EndpointsAnswer{
-		Networks: []driver.NetworkInfo{
+	return &api.EndpointsAnswer{
+		Networks: []api.NetworkInfo{
 			{ID: netLive, Bridge: "mynet-111111111", Subnet: "10.50.0.0/24"},
 			{ID: netGone, Bridge: "mynet-222222222", Subnet: "10.214.2.0/24"},
 			{ID: netDflt, Bridge: "mynet-333333333", Subnet: "10.60.0.0/24"},
 		},
-		Endpoints: []driver.EndpointInfo{
-			{ID: epLive, NetworkID: netLive, Origin: driver.OriginDocker, Address: "10.50.0.2/24"},
-			{ID: epGone, NetworkID: netLive, Origin: driver.OriginDocker, Address: "10.50.0.3/24",
-				Ports: []driver.PublishedPort{{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "0.0.0.0", HostPort: 18990}}},
-			{ID: epInGone, NetworkID: netGone, Origin: driver.OriginDocker, Address: "10.214.2.5/24"},
-			{ID: epDflt, NetworkID: netDflt, Origin: driver.OriginDocker, Address: "10.60.0.3/24"},
+		Endpoints: []api.EndpointInfo{
+			{ID: epLive, NetworkID: netLive, Origin: api.OriginDocker, Address: "10.50.0.2/24"},
+			{ID: epGone, NetworkID: netLive, Origin: api.OriginDocker, Address: "10.50.0.3/24",
+				Ports: []api.PublishedPort{{Proto: "tcp", Port: 80, PortEnd: 80, HostIP: "0.0.0.0", HostPort: 18990}}},
+			{ID: epInGone, NetworkID: netGone, Origin: api.OriginDocker, Address: "10.214.2.5/24"},
+			{ID: epDflt, NetworkID: netDflt, Origin: api.OriginDocker, Address: "10.60.0.3/24"},
 			at(atLive, ctrLive), at(atGone, ctrGone), at(atPID, ""),
 		},
 	}
@@ -73,9 +74,9 @@ func engine() *engineView {
 
 func TestFindStale(t *testing.T) {
 	s := findStale(records(), engine())
-	wantReq := driver.PruneRequest{
-		Networks: []driver.PruneNetwork{{ID: netGone, ReleasePools: true}},
-		Endpoints: []driver.PruneEndpoint{
+	wantReq := api.PruneRequest{
+		Networks: []api.PruneNetwork{{ID: netGone, ReleasePools: true}},
+		Endpoints: []api.PruneEndpoint{
 			{ID: epGone, ReleaseLease: true}, // mynet's IPAM: the lease is mynet's
 			{ID: epDflt},                     // Docker's IPAM: no lease in mynet
 			{ID: atGone},
@@ -86,16 +87,16 @@ func TestFindStale(t *testing.T) {
 	}
 	for id, want := range map[string]string{epInGone: "its network is gone", epGone: "no container of the engine", atGone: "no longer has its container c2c2c2c2c2c2"} {
 		if !strings.Contains(s.endpoints[id], want) {
-			t.Errorf("endpoint %s: why %q, want %q", shortID(id), s.endpoints[id], want)
+			t.Errorf("endpoint %s: why %q, want %q", ids.Short(id), s.endpoints[id], want)
 		}
 	}
 	for _, id := range []string{epLive, atLive, atPID} {
 		if why, ok := s.endpoints[id]; ok {
-			t.Errorf("endpoint %s the engine has (or never had: --pid) marked stale: %s", shortID(id), why)
+			t.Errorf("endpoint %s the engine has (or never had: --pid) marked stale: %s", ids.Short(id), why)
 		}
 	}
 	if len(s.networks) != 1 || s.networks[netGone] == "" {
-		t.Errorf("stale networks %v, want %s only", s.networks, shortID(netGone))
+		t.Errorf("stale networks %v, want %s only", s.networks, ids.Short(netGone))
 	}
 
 	// An engine network (of another driver) with the forgotten network's
@@ -160,10 +161,10 @@ esac
 type fakeMynet struct {
 	sock   string
 	mu     sync.Mutex
-	pruned []driver.PruneRequest
+	pruned []api.PruneRequest
 }
 
-func newFakeMynet(t *testing.T, recs *driver.EndpointsAnswer) *fakeMynet {
+func newFakeMynet(t *testing.T, recs *api.EndpointsAnswer) *fakeMynet {
 	t.Helper()
 	f := &fakeMynet{sock: filepath.Join(t.TempDir(), "mynet.sock")}
 	l, err := net.Listen("unix", f.sock)
@@ -173,14 +174,14 @@ func newFakeMynet(t *testing.T, recs *driver.EndpointsAnswer) *fakeMynet {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/Mynet.Endpoints", func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(recs) })
 	mux.HandleFunc("/Mynet.Prune", func(w http.ResponseWriter, r *http.Request) {
-		var req driver.PruneRequest
+		var req api.PruneRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		f.mu.Lock()
 		f.pruned = append(f.pruned, req)
 		f.mu.Unlock()
-		ans := driver.PruneAnswer{Pools: []string{"10.214.2.0/24"}}
+		ans := api.PruneAnswer{Pools: []string{"10.214.2.0/24"}}
 		for _, n := range req.Networks {
-			ans.Networks = append(ans.Networks, driver.NetworkInfo{ID: n.ID, Bridge: "mynet-222222222", Subnet: "10.214.2.0/24"})
+			ans.Networks = append(ans.Networks, api.NetworkInfo{ID: n.ID, Bridge: "mynet-222222222", Subnet: "10.214.2.0/24"})
 		}
 		_ = json.NewEncoder(w).Encode(ans)
 	})
@@ -190,7 +191,7 @@ func newFakeMynet(t *testing.T, recs *driver.EndpointsAnswer) *fakeMynet {
 	return f
 }
 
-func (f *fakeMynet) requests() []driver.PruneRequest {
+func (f *fakeMynet) requests() []api.PruneRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.pruned
@@ -261,7 +262,7 @@ func TestPruneCommand(t *testing.T) {
 		})
 	}
 	t.Run("nothing stale", func(t *testing.T) {
-		f := newFakeMynet(t, &driver.EndpointsAnswer{Networks: records().Networks[:1], Endpoints: records().Endpoints[:1]})
+		f := newFakeMynet(t, &api.EndpointsAnswer{Networks: records().Networks[:1], Endpoints: records().Endpoints[:1]})
 		out, _, code := prune(t, f, dk, "-f")
 		if code != 0 || len(f.requests()) != 0 || !strings.Contains(out, "nothing to prune") {
 			t.Errorf("exit %d, %d requests:\n%s", code, len(f.requests()), out)
@@ -285,8 +286,8 @@ func TestListMarksStale(t *testing.T) {
 	if err := runList(context.Background(), c, "", false, &out); err != nil {
 		t.Fatal(err)
 	}
-	for word, stale := range map[string]bool{shortID(epLive): false, shortID(epGone): true, shortID(epInGone): true,
-		shortID(atLive): false, shortID(atGone): true, shortID(atPID): false} {
+	for word, stale := range map[string]bool{ids.Short(epLive): false, ids.Short(epGone): true, ids.Short(epInGone): true,
+		ids.Short(atLive): false, ids.Short(atGone): true, ids.Short(atPID): false} {
 		line := ""
 		for _, l := range strings.Split(out.String(), "\n") {
 			if strings.Contains(l, word) {

@@ -27,7 +27,8 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // engineNetwork is a network as `docker network inspect` shows it, with
@@ -96,7 +97,7 @@ func readEngine(ctx context.Context, dk dockerCLI, needContainers bool) (*engine
 
 // namesContainers reports whether any attachment in ans names a
 // container, which readEngine then has to list.
-func namesContainers(ans *driver.EndpointsAnswer) bool {
+func namesContainers(ans *api.EndpointsAnswer) bool {
 	for _, ep := range ans.Endpoints {
 		if ep.Attach != nil && ep.Attach.Container != "" {
 			return true
@@ -110,7 +111,7 @@ func namesContainers(ans *driver.EndpointsAnswer) bool {
 type staleSet struct {
 	networks  map[string]string // stale network ID -> why
 	endpoints map[string]string // stale endpoint ID -> why
-	req       driver.PruneRequest
+	req       api.PruneRequest
 }
 
 func (s *staleSet) empty() bool { return len(s.networks) == 0 && len(s.endpoints) == 0 }
@@ -119,7 +120,7 @@ func (s *staleSet) empty() bool { return len(s.networks) == 0 && len(s.endpoints
 // the records were read before the engine's view, so a record the engine
 // made after its listing cannot be in it (the plugin also refuses young
 // records).
-func findStale(ans *driver.EndpointsAnswer, v *engineView) *staleSet {
+func findStale(ans *api.EndpointsAnswer, v *engineView) *staleSet {
 	s := &staleSet{networks: map[string]string{}, endpoints: map[string]string{}}
 	subnets := v.subnets()
 	for _, n := range ans.Networks {
@@ -127,14 +128,14 @@ func findStale(ans *driver.EndpointsAnswer, v *engineView) *staleSet {
 			continue
 		}
 		s.networks[n.ID] = "the engine no longer has this network"
-		s.req.Networks = append(s.req.Networks, driver.PruneNetwork{ID: n.ID, ReleasePools: !subnets[n.Subnet] && !subnets[n.Subnet6]})
+		s.req.Networks = append(s.req.Networks, api.PruneNetwork{ID: n.ID, ReleasePools: !subnets[n.Subnet] && !subnets[n.Subnet6]})
 	}
 	for _, ep := range ans.Endpoints {
 		n := v.networks[ep.NetworkID]
 		if why := endpointStale(ep, n, v); why != "" {
 			s.endpoints[ep.ID] = why
 			if n != nil { // else removed with its network
-				s.req.Endpoints = append(s.req.Endpoints, driver.PruneEndpoint{ID: ep.ID, ReleaseLease: ep.Attach == nil && n.mynetIPAM()})
+				s.req.Endpoints = append(s.req.Endpoints, api.PruneEndpoint{ID: ep.ID, ReleaseLease: ep.Attach == nil && n.mynetIPAM()})
 			}
 		}
 	}
@@ -143,12 +144,12 @@ func findStale(ans *driver.EndpointsAnswer, v *engineView) *staleSet {
 
 // endpointStale says why the engine no longer has ep, or "". n is ep's
 // network as the engine has it, nil if it has not.
-func endpointStale(ep driver.EndpointInfo, n *engineNetwork, v *engineView) string {
+func endpointStale(ep api.EndpointInfo, n *engineNetwork, v *engineView) string {
 	switch {
 	case n == nil:
 		return "its network is gone from the engine"
 	case ep.Attach != nil && ep.Attach.Container != "" && v.containers != nil && !v.containers[ep.Attach.Container]:
-		return "the engine no longer has its container " + shortID(ep.Attach.Container)
+		return "the engine no longer has its container " + ids.Short(ep.Attach.Container)
 	case ep.Attach != nil:
 		return ""
 	}

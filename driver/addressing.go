@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/mynet/mynet/internal/ids"
 	"github.com/mynet/mynet/ipam"
 )
 
@@ -70,7 +71,7 @@ func checkEndpointSpecial(n *networkState, ep *endpointState) error {
 		}
 		a := c.addr.Addr()
 		if c.gw.IsValid() && a == c.gw.Addr() {
-			return fmt.Errorf("endpoint address %s is the gateway of network %s", a, shortID(n.ID))
+			return fmt.Errorf("endpoint address %s is the gateway of network %s", a, ids.Short(n.ID))
 		}
 		if what := reservedAddr(c.subnet, a); what != "" {
 			return fmt.Errorf("endpoint address %s is the %s of subnet %s", a, what, c.subnet)

@@ -32,6 +32,9 @@ import (
 
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
 	"github.com/sirupsen/logrus"
+
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // AddressBook is the part of mynet's IPAM that attachments and prune use;
@@ -55,12 +58,6 @@ func (d *Driver) UseIPAM(a AddressBook) {
 	d.addrs = a
 }
 
-// Origins of an endpoint, as `mynet ls` shows them.
-const (
-	OriginDocker = "docker"
-	OriginAttach = "attach"
-)
-
 // attachOption marks mynet's own address requests (the lease's kind is
 // then "endpoint", as for the engine's).
 const attachOption = "mynet.attach"
@@ -70,88 +67,10 @@ const attachOption = "mynet.attach"
 // attach` that died between asking the plugin and moving the interface.
 const abandonAfter = time.Minute
 
-// Attachment is what the record of an attached endpoint adds: whose
-// namespace it is in, and where its addresses were leased.
-type Attachment struct {
-	// Container is the container's full ID; empty for `--pid`.
-	Container string `json:"container,omitempty"`
-	Name      string `json:"name,omitempty"`
-	PID       int    `json:"pid"`
-	// Netns identifies the namespace, as /proc/PID/ns/net reads
-	// ("net:[4026532281]").
-	Netns  string `json:"netns"`
-	Ifname string `json:"ifname"`
-	// Pool and Pool6 are the IPAM pools the addresses were leased from.
-	Pool    string    `json:"pool,omitempty"`
-	Pool6   string    `json:"pool6,omitempty"`
-	Created time.Time `json:"created"`
-}
-
-// PortBinding is one published port as the engine sends it in
-// com.docker.network.portmap: Proto is the IP protocol number (6 tcp, 17
-// udp, 132 sctp), HostPort 0 an ephemeral port, HostPortEnd above
-// HostPort a host port range to choose one port from.
-type PortBinding struct {
-	Proto       int
-	IP          string `json:",omitempty"`
-	Port        int
-	HostIP      string `json:",omitempty"`
-	HostPort    int    `json:",omitempty"`
-	HostPortEnd int    `json:",omitempty"`
-}
-
-// AttachRequest asks for an endpoint of a network for a namespace.
-type AttachRequest struct {
-	NetworkID string
-	// Address and Address6 are the addresses wanted; "" means the next
-	// free one (for IPv6, only on networks that have an IPv6 subnet).
-	Address  string `json:",omitempty"`
-	Address6 string `json:",omitempty"`
-	// Container, Name and PID say whose namespace Netns is, for the record.
-	Container string `json:",omitempty"`
-	Name      string `json:",omitempty"`
-	PID       int
-	Netns     string
-	Ifname    string
-	Ports     []PortBinding `json:",omitempty"`
-}
-
-// AttachAnswer is what the CLI needs to finish the job in the namespace.
-type AttachAnswer struct {
-	EndpointID string
-	NetworkID  string
-	Bridge     string
-	// Veth is the container end, in the host namespace, to be moved.
-	Veth     string
-	Address  string `json:",omitempty"` // CIDR
-	Address6 string `json:",omitempty"`
-	// Gateway and Gateway6 are the default routes; none on internal
-	// networks or where the bridge has no address.
-	Gateway  string `json:",omitempty"`
-	Gateway6 string `json:",omitempty"`
-	MAC      string
-	MTU      int
-	Ports    []PublishedPort `json:",omitempty"`
-}
-
-// DetachRequest names the attachments to remove from a network: by
-// endpoint (the CLI's rollback), by container or by namespace.
-type DetachRequest struct {
-	NetworkID  string
-	EndpointID string `json:",omitempty"`
-	Container  string `json:",omitempty"`
-	Netns      string `json:",omitempty"`
-}
-
-// DetachAnswer lists what was removed.
-type DetachAnswer struct {
-	Endpoints []EndpointInfo
-}
-
 // Attach creates an attachment: lease, veth pair, record, ports. On
 // failure nothing is left: no lease, no link, no record, no rule.
-func (d *Driver) Attach(req *AttachRequest) (_ *AttachAnswer, retErr error) {
-	ports, err := req.validate()
+func (d *Driver) Attach(req *api.AttachRequest) (_ *api.AttachAnswer, retErr error) {
+	ports, err := validateAttach(req)
 	if err != nil {
 		return nil, err
 	}
@@ -183,26 +102,26 @@ func (d *Driver) Attach(req *AttachRequest) (_ *AttachAnswer, retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
-			d.forget(ep)
+			d.unplumbAttachment(ep)
 		}
 	}()
 	if err := d.publish(n, ep); err != nil {
 		return nil, err
 	}
-	d.log.WithFields(ep.logFields()).WithFields(ep.Attach.logFields()).Info("container attached")
+	d.log.WithFields(ep.logFields()).WithFields(attachFields(ep.Attach)).Info("container attached")
 	return d.attachAnswer(n, ep), nil
 }
 
 // validate checks the request before anything is touched and returns its
 // port requests.
-func (r *AttachRequest) validate() ([]portRequest, error) {
+func validateAttach(r *api.AttachRequest) ([]portRequest, error) {
 	switch {
 	case r.NetworkID == "":
 		return nil, errors.New("attach: NetworkID is empty")
 	case r.Netns == "":
 		return nil, errors.New("attach: Netns is empty: name the namespace (e.g. net:[4026532281])")
 	}
-	if err := r.checkWho(); err != nil {
+	if err := checkWho(r); err != nil {
 		return nil, fmt.Errorf("attach: %w", err)
 	}
 	bindings := make([]any, len(r.Ports))
@@ -228,7 +147,7 @@ var (
 // checkWho checks what the CLI checked before sending: the route is open
 // to anyone who can reach the socket, and these fields end up in the
 // record, in logs and in the interface name the CLI creates.
-func (r *AttachRequest) checkWho() error {
+func checkWho(r *api.AttachRequest) error {
 	switch {
 	case r.PID <= 0:
 		return fmt.Errorf("PID %d is not a process ID", r.PID)
@@ -248,11 +167,11 @@ func (r *AttachRequest) checkWho() error {
 // checkNotAttached refuses a second attachment of one namespace to one
 // network, as the engine refuses to connect a container twice. Caller
 // holds d.mu.
-func (d *Driver) checkNotAttached(n *networkState, req *AttachRequest) error {
+func (d *Driver) checkNotAttached(n *networkState, req *api.AttachRequest) error {
 	for _, ep := range d.sortedEndpoints() {
 		if ep.Attach != nil && ep.NetworkID == n.ID && ep.Attach.Netns == req.Netns {
 			return fmt.Errorf("%s is already attached to network %s (endpoint %s, %s as %s): detach it first",
-				ep.Attach.who(), shortID(n.ID), shortID(ep.ID), ep.Address, ep.Attach.Ifname)
+				attachedWho(ep.Attach), ids.Short(n.ID), ids.Short(ep.ID), ep.Address, ep.Attach.Ifname)
 		}
 	}
 	return nil
@@ -260,14 +179,14 @@ func (d *Driver) checkNotAttached(n *networkState, req *AttachRequest) error {
 
 // newAttachment makes the record of a new attachment, with a random
 // endpoint ID of the engine's form (the veth names derive from it).
-func newAttachment(req *AttachRequest) (*endpointState, error) {
+func newAttachment(req *api.AttachRequest) (*endpointState, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("attach: endpoint ID: %w", err)
 	}
 	ep := &endpointState{ID: hex.EncodeToString(b[:]), NetworkID: req.NetworkID}
 	ep.HostVeth, ep.PeerVeth = vethNames(ep.ID)
-	ep.Attach = &Attachment{Container: req.Container, Name: req.Name, PID: req.PID, Netns: req.Netns,
+	ep.Attach = &api.Attachment{Container: req.Container, Name: req.Name, PID: req.PID, Netns: req.Netns,
 		Ifname: req.Ifname, Created: time.Now().UTC()}
 	return ep, nil
 }
@@ -275,7 +194,7 @@ func newAttachment(req *AttachRequest) (*endpointState, error) {
 // leaseAddresses leases ep's address in each family the network has, and
 // derives the MAC from it as for the engine's endpoints. On failure it
 // releases what it leased. Caller holds d.mu.
-func (d *Driver) leaseAddresses(n *networkState, ep *endpointState, req *AttachRequest) (retErr error) {
+func (d *Driver) leaseAddresses(n *networkState, ep *endpointState, req *api.AttachRequest) (retErr error) {
 	if d.addrs == nil {
 		return errors.New("attach: this mynet runs without its IPAM")
 	}
@@ -307,13 +226,13 @@ func (d *Driver) lease(n *networkState, subnet netip.Prefix, want string, v6 boo
 	fam := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 	if !subnet.IsValid() {
 		if want != "" {
-			return netip.Prefix{}, "", fmt.Errorf("network %s has no %s subnet, so no %s address %s", shortID(n.ID), fam, fam, want)
+			return netip.Prefix{}, "", fmt.Errorf("network %s has no %s subnet, so no %s address %s", ids.Short(n.ID), fam, fam, want)
 		}
 		return netip.Prefix{}, "", nil
 	}
 	pool, ok := d.addrs.PoolOf(subnet)
 	if !ok {
-		return netip.Prefix{}, "", fmt.Errorf("network %s does not use mynet's IPAM (its subnet %s is not a mynet pool): the engine could give the address to a container; create the network with --ipam-driver naming mynet", shortID(n.ID), subnet)
+		return netip.Prefix{}, "", fmt.Errorf("network %s does not use mynet's IPAM (its subnet %s is not a mynet pool): the engine could give the address to a container; create the network with --ipam-driver naming mynet", ids.Short(n.ID), subnet)
 	}
 	if want != "" {
 		a, err := netip.ParseAddr(want)
@@ -321,13 +240,13 @@ func (d *Driver) lease(n *networkState, subnet netip.Prefix, want string, v6 boo
 		case err != nil || a.Zone() != "" || a.Is6() != v6 || a.Is4In6():
 			return netip.Prefix{}, "", fmt.Errorf("address %q is not an %s address", want, fam)
 		case !subnet.Contains(a):
-			return netip.Prefix{}, "", fmt.Errorf("address %s is outside subnet %s of network %s", a, subnet, shortID(n.ID))
+			return netip.Prefix{}, "", fmt.Errorf("address %s is outside subnet %s of network %s", a, subnet, ids.Short(n.ID))
 		}
 	}
 	resp, err := d.addrs.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: pool, Address: want,
 		Options: map[string]string{attachOption: epID}})
 	if err != nil {
-		return netip.Prefix{}, "", fmt.Errorf("attach to network %s: %w", shortID(n.ID), err)
+		return netip.Prefix{}, "", fmt.Errorf("attach to network %s: %w", ids.Short(n.ID), err)
 	}
 	p, err := netip.ParsePrefix(resp.Address)
 	if err != nil {
@@ -384,16 +303,19 @@ func (d *Driver) plumbAttachment(n *networkState, ep *endpointState) (retErr err
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
-		return fmt.Errorf("record attachment %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("record attachment %s: %w", ids.Short(ep.ID), err)
 	}
 	d.endpoints[ep.ID] = ep
 	return nil
 }
 
-// forget undoes plumbAttachment after a later step failed: the ports
-// (publish leaves none on failure, this covers a partial state anyway),
-// the pair and the record. Caller holds d.mu.
-func (d *Driver) forget(ep *endpointState) {
+// unplumbAttachment undoes plumbAttachment after a later step failed: the
+// ports (publish leaves none on failure, this covers a partial state
+// anyway), the pair and the record. Unlike removeAttachment it is
+// best-effort (an undo has no one to return an error to: each failure is
+// logged), always forgets the endpoint, and leaves the leases to Attach's
+// own undo (releaseLeases). Caller holds d.mu.
+func (d *Driver) unplumbAttachment(ep *endpointState) {
 	err := errors.Join(d.unpublish(ep), removeVeth(d.nl, ep.HostVeth, ep.PeerVeth), d.st.Delete(endpointsBucket, ep.ID))
 	if err != nil {
 		d.log.WithFields(ep.logFields()).WithError(err).Warn("undoing a failed attachment")
@@ -401,8 +323,8 @@ func (d *Driver) forget(ep *endpointState) {
 	delete(d.endpoints, ep.ID)
 }
 
-func (d *Driver) attachAnswer(n *networkState, ep *endpointState) *AttachAnswer {
-	a := &AttachAnswer{EndpointID: ep.ID, NetworkID: n.ID, Bridge: n.Bridge, Veth: ep.PeerVeth,
+func (d *Driver) attachAnswer(n *networkState, ep *endpointState) *api.AttachAnswer {
+	a := &api.AttachAnswer{EndpointID: ep.ID, NetworkID: n.ID, Bridge: n.Bridge, Veth: ep.PeerVeth,
 		MAC: ep.MAC, MTU: n.Options.MTU, Ports: ep.published().Ports}
 	if ep.Address.IsValid() {
 		a.Address = ep.Address.String()
@@ -417,17 +339,17 @@ func (d *Driver) attachAnswer(n *networkState, ep *endpointState) *AttachAnswer 
 // Detach removes the attachments req names. Naming none that exists is
 // an error (ErrNotFound), so a typo does not look like success; the CLI's
 // rollback by endpoint ID ignores it.
-func (d *Driver) Detach(req *DetachRequest) (*DetachAnswer, error) {
+func (d *Driver) Detach(req *api.DetachRequest) (*api.DetachAnswer, error) {
 	if req.EndpointID == "" && req.Container == "" && req.Netns == "" {
 		return nil, errors.New("detach: name an endpoint, a container or a namespace")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reap(time.Now())
-	ans := &DetachAnswer{Endpoints: []EndpointInfo{}}
+	ans := &api.DetachAnswer{Endpoints: []api.EndpointInfo{}}
 	var errs []error
 	for _, ep := range d.sortedEndpoints() {
-		if !req.selects(ep) {
+		if !detachSelects(req, ep) {
 			continue
 		}
 		info := d.endpointInfo(ep)
@@ -435,19 +357,19 @@ func (d *Driver) Detach(req *DetachRequest) (*DetachAnswer, error) {
 			errs = append(errs, err)
 			continue
 		}
-		d.log.WithFields(ep.logFields()).WithFields(ep.Attach.logFields()).Info("container detached")
+		d.log.WithFields(ep.logFields()).WithFields(attachFields(ep.Attach)).Info("container detached")
 		ans.Endpoints = append(ans.Endpoints, info)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	if len(ans.Endpoints) == 0 {
-		return nil, fmt.Errorf("no attachment of %s on network %s: %w", req.what(), shortID(req.NetworkID), ErrNotFound)
+		return nil, fmt.Errorf("no attachment of %s on network %s: %w", detachWhat(req), ids.Short(req.NetworkID), ErrNotFound)
 	}
 	return ans, nil
 }
 
-func (r *DetachRequest) selects(ep *endpointState) bool {
+func detachSelects(r *api.DetachRequest, ep *endpointState) bool {
 	if ep.Attach == nil || r.NetworkID != "" && ep.NetworkID != r.NetworkID {
 		return false
 	}
@@ -456,52 +378,53 @@ func (r *DetachRequest) selects(ep *endpointState) bool {
 		r.Netns != "" && ep.Attach.Netns == r.Netns
 }
 
-func (r *DetachRequest) what() string {
+func detachWhat(r *api.DetachRequest) string {
 	switch {
 	case r.EndpointID != "":
-		return "endpoint " + shortID(r.EndpointID)
+		return "endpoint " + ids.Short(r.EndpointID)
 	case r.Container != "":
-		return "container " + shortID(r.Container)
+		return "container " + ids.Short(r.Container)
 	}
 	return "namespace " + r.Netns
 }
 
 // removeAttachment unpublishes ep's ports, deletes the pair, releases the
-// addresses, then drops the record. A failure keeps the record, so a later
+// addresses, then drops the record: removeEndpoint plus the leases, which
+// mynet took for the attachment where the engine takes an endpoint's. A failure keeps the record, so a later
 // detach or reap can finish: the address stays leased until the pair is
 // gone, and is never released while the record could still be retried.
 // Caller holds d.mu.
 func (d *Driver) removeAttachment(ep *endpointState) error {
 	if err := d.unpublish(ep); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	if err := d.releaseAddresses(ep); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
-		return fmt.Errorf("detach endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("detach endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
 	return nil
 }
 
-func (a *Attachment) who() string {
+func attachedWho(a *api.Attachment) string {
 	switch {
 	case a.Name != "":
 		return "container " + a.Name
 	case a.Container != "":
-		return "container " + shortID(a.Container)
+		return "container " + ids.Short(a.Container)
 	}
 	return fmt.Sprintf("process %d's namespace %s", a.PID, a.Netns)
 }
 
-func (a *Attachment) logFields() logrus.Fields {
+func attachFields(a *api.Attachment) logrus.Fields {
 	f := logrus.Fields{"pid": a.PID, "netns": a.Netns, "ifname": a.Ifname}
 	if a.Container != "" {
-		f["container"] = shortID(a.Container)
+		f["container"] = ids.Short(a.Container)
 	}
 	if a.Name != "" {
 		f["name"] = a.Name

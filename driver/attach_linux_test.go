@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/nstest"
 	"github.com/mynet/mynet/internal/plumb"
 	"github.com/mynet/mynet/ipam"
@@ -49,7 +50,7 @@ func TestAttachKernel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ans, err := d.Attach(&AttachRequest{NetworkID: testNetID, Address: "10.50.0.77", PID: 1, Netns: id, Ifname: "eth0"})
+		ans, err := d.Attach(&api.AttachRequest{NetworkID: testNetID, Address: "10.50.0.77", PID: 1, Netns: id, Ifname: "eth0"})
 		if err != nil {
 			box.Close()
 			t.Fatal(err)

@@ -51,7 +51,7 @@ func (d *Driver) reap(now time.Time) int {
 			continue // the engine's: it removes them itself
 		}
 		why, err := d.deadReason(ep, now)
-		log := d.log.WithFields(ep.logFields()).WithFields(ep.Attach.logFields())
+		log := d.log.WithFields(ep.logFields()).WithFields(attachFields(ep.Attach))
 		if err != nil {
 			log.WithError(err).Warn("checking an attachment")
 			continue

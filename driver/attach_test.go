@@ -9,6 +9,7 @@ import (
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/fake"
 	"github.com/mynet/mynet/ipam"
 )
@@ -51,8 +52,8 @@ func newAttachRig(t *testing.T) *attachRig {
 	return r
 }
 
-func attachReq(netns, addr string, ports ...PortBinding) *AttachRequest {
-	return &AttachRequest{NetworkID: testNetID, Address: addr, Container: "c0ffee" + netns, Name: "vm-" + netns,
+func attachReq(netns, addr string, ports ...api.PortBinding) *api.AttachRequest {
+	return &api.AttachRequest{NetworkID: testNetID, Address: addr, Container: "c0ffee" + netns, Name: "vm-" + netns,
 		PID: 4242, Netns: "net:[" + netns + "]", Ifname: "eth0", Ports: ports}
 }
 
@@ -96,11 +97,11 @@ func (r *attachRig) assertClean(t *testing.T, addr string) {
 
 func TestAttachDetach(t *testing.T) {
 	r := newAttachRig(t)
-	ans, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
+	ans, err := r.d.Attach(attachReq("1", "10.50.0.77", api.PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := AttachAnswer{EndpointID: ans.EndpointID, NetworkID: testNetID, Bridge: "mynet-a1b2c3d4e", Veth: ans.Veth,
+	want := api.AttachAnswer{EndpointID: ans.EndpointID, NetworkID: testNetID, Bridge: "mynet-a1b2c3d4e", Veth: ans.Veth,
 		Address: "10.50.0.77/24", Gateway: "10.50.0.1", MAC: "02:42:0a:32:00:4d", MTU: 1500, Ports: ans.Ports}
 	if ans.Veth != "mnc"+ans.EndpointID[:12] || len(ans.EndpointID) != 64 {
 		t.Errorf("endpoint %q, veth %q: want a 64-hex ID and the veth named after it", ans.EndpointID, ans.Veth)
@@ -130,22 +131,22 @@ func TestAttachDetach(t *testing.T) {
 		t.Errorf("second attach of one namespace: %v, want already attached", err)
 	}
 
-	got, err := r.d.Endpoints(&EndpointsQuery{})
+	got, err := r.d.Endpoints(&api.EndpointsQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Endpoints) != 2 || got.Endpoints[0].Origin != OriginAttach || got.Endpoints[0].Attach == nil {
+	if len(got.Endpoints) != 2 || got.Endpoints[0].Origin != api.OriginAttach || got.Endpoints[0].Attach == nil {
 		t.Fatalf("endpoints %+v, want the two attachments", got.Endpoints)
 	}
 
-	if _, err := r.d.Detach(&DetachRequest{NetworkID: testNetID, Container: "c0ffee1"}); err != nil {
+	if _, err := r.d.Detach(&api.DetachRequest{NetworkID: testNetID, Container: "c0ffee1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.d.Detach(&DetachRequest{NetworkID: testNetID, Netns: "net:[2]"}); err != nil {
+	if _, err := r.d.Detach(&api.DetachRequest{NetworkID: testNetID, Netns: "net:[2]"}); err != nil {
 		t.Fatal(err)
 	}
 	r.assertClean(t, "10.50.0.77")
-	if _, err := r.d.Detach(&DetachRequest{NetworkID: testNetID, Netns: "net:[2]"}); !errors.Is(err, ErrNotFound) {
+	if _, err := r.d.Detach(&api.DetachRequest{NetworkID: testNetID, Netns: "net:[2]"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("detach again: %v, want ErrNotFound", err)
 	}
 }
@@ -155,30 +156,30 @@ func TestAttachDetach(t *testing.T) {
 func TestAttachRefusals(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		req  func(*attachRig) *AttachRequest
+		req  func(*attachRig) *api.AttachRequest
 		want string
 	}{
-		{"unknown network", func(*attachRig) *AttachRequest {
+		{"unknown network", func(*attachRig) *api.AttachRequest {
 			q := attachReq("1", "")
 			q.NetworkID = "ffff"
 			return q
 		}, "not found"},
-		{"outside the subnet", func(*attachRig) *AttachRequest { return attachReq("1", "10.60.0.5") }, "outside subnet 10.50.0.0/24"},
-		{"the gateway", func(*attachRig) *AttachRequest { return attachReq("1", "10.50.0.1") }, "already in use"},
-		{"in use", func(r *attachRig) *AttachRequest {
+		{"outside the subnet", func(*attachRig) *api.AttachRequest { return attachReq("1", "10.60.0.5") }, "outside subnet 10.50.0.0/24"},
+		{"the gateway", func(*attachRig) *api.AttachRequest { return attachReq("1", "10.50.0.1") }, "already in use"},
+		{"in use", func(r *attachRig) *api.AttachRequest {
 			_, _ = r.am.RequestAddress(&ipamapi.RequestAddressRequest{PoolID: r.pool, Address: "10.50.0.9", Options: map[string]string{"x": "y"}})
 			return attachReq("1", "10.50.0.9")
 		}, "10.50.0.9 is already in use"},
-		{"broadcast", func(*attachRig) *AttachRequest { return attachReq("1", "10.50.0.255") }, "broadcast"},
-		{"not IPv4", func(*attachRig) *AttachRequest { return attachReq("1", "fd00::5") }, "not an IPv4 address"},
-		{"IPv6 on an IPv4 network", func(*attachRig) *AttachRequest {
+		{"broadcast", func(*attachRig) *api.AttachRequest { return attachReq("1", "10.50.0.255") }, "broadcast"},
+		{"not IPv4", func(*attachRig) *api.AttachRequest { return attachReq("1", "fd00::5") }, "not an IPv4 address"},
+		{"IPv6 on an IPv4 network", func(*attachRig) *api.AttachRequest {
 			q := attachReq("1", "")
 			q.Address6 = "fd00::5"
 			return q
 		}, "no IPv6 subnet"},
-		{"bad port", func(*attachRig) *AttachRequest { return attachReq("1", "", PortBinding{Proto: 6, Port: 0}) }, "container port must be 1-65535"},
-		{"bad protocol", func(*attachRig) *AttachRequest { return attachReq("1", "", PortBinding{Proto: 1, Port: 80}) }, "IP protocol 1"},
-		{"no namespace", func(*attachRig) *AttachRequest {
+		{"bad port", func(*attachRig) *api.AttachRequest { return attachReq("1", "", api.PortBinding{Proto: 6, Port: 0}) }, "container port must be 1-65535"},
+		{"bad protocol", func(*attachRig) *api.AttachRequest { return attachReq("1", "", api.PortBinding{Proto: 1, Port: 80}) }, "IP protocol 1"},
+		{"no namespace", func(*attachRig) *api.AttachRequest {
 			q := attachReq("1", "")
 			q.Netns = ""
 			return q
@@ -230,7 +231,7 @@ func TestAttachRollsBack(t *testing.T) {
 	t.Run("ports", func(t *testing.T) {
 		r := newAttachRig(t)
 		r.fw.failPorts = errInjected
-		_, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
+		_, err := r.d.Attach(attachReq("1", "10.50.0.77", api.PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
 		r.fw.failPorts = nil
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("err = %v, want the injected failure", err)
@@ -246,7 +247,7 @@ func TestReapAttachments(t *testing.T) {
 	if _, err := r.d.CreateEndpoint(epReq("10.50.0.3/24", "")); err != nil {
 		t.Fatal(err)
 	}
-	ans, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
+	ans, err := r.d.Attach(attachReq("1", "10.50.0.77", api.PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,17 +303,17 @@ func TestAttachSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2.UseIPAM(r.am)
-	got, err := d2.Endpoints(&EndpointsQuery{Network: testNetID[:6]})
+	got, err := d2.Endpoints(&api.EndpointsQuery{Network: testNetID[:6]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got.Endpoints) != 1 || got.Endpoints[0].ID != ans.EndpointID || got.Endpoints[0].Attach.Name != "vm-1" {
 		t.Fatalf("after restart: %+v", got.Endpoints)
 	}
-	if _, err := d2.Endpoints(&EndpointsQuery{Network: "zzz"}); !errors.Is(err, ErrNotFound) {
+	if _, err := d2.Endpoints(&api.EndpointsQuery{Network: "zzz"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown network prefix: %v, want ErrNotFound", err)
 	}
-	if _, err := d2.Detach(&DetachRequest{NetworkID: testNetID, EndpointID: ans.EndpointID}); err != nil {
+	if _, err := d2.Detach(&api.DetachRequest{NetworkID: testNetID, EndpointID: ans.EndpointID}); err != nil {
 		t.Fatal(err)
 	}
 	r.d = d2
@@ -380,7 +381,7 @@ func TestAttachDualStack(t *testing.T) {
 		t.Errorf("IPv6 address outside the subnet: %v", err)
 	}
 	for _, ns := range []string{"net:[1]", "net:[2]"} {
-		if _, err := r.d.Detach(&DetachRequest{NetworkID: testNetID2, Netns: ns}); err != nil {
+		if _, err := r.d.Detach(&api.DetachRequest{NetworkID: testNetID2, Netns: ns}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // Store is what the driver needs from persistence; *store.Store fits.
@@ -152,13 +153,13 @@ func (d *Driver) restoreNetwork(n *networkState) error {
 	kept := n.MACKept
 	if err := d.programNetwork(n); err != nil {
 		d.unrestored[n.ID] = true
-		return fmt.Errorf("restore network %s: %w", shortID(n.ID), err)
+		return fmt.Errorf("restore network %s: %w", ids.Short(n.ID), err)
 	}
 	delete(d.unrestored, n.ID)
-	d.log.WithFields(logrus.Fields{"network": shortID(n.ID), "bridge": n.Bridge}).Info("network restored")
+	d.log.WithFields(logrus.Fields{"network": ids.Short(n.ID), "bridge": n.Bridge}).Info("network restored")
 	if n.MACKept != kept {
 		if err := d.st.Put(networksBucket, n.ID, n); err != nil {
-			return fmt.Errorf("record network %s: %w", shortID(n.ID), err)
+			return fmt.Errorf("record network %s: %w", ids.Short(n.ID), err)
 		}
 	}
 	return nil

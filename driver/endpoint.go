@@ -10,6 +10,9 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
+
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // endpointState is an endpoint as recorded in the store.
@@ -46,14 +49,14 @@ type endpointState struct {
 
 	// Attach is set on endpoints `mynet attach` made (attach.go), which
 	// no engine knows of.
-	Attach *Attachment `json:"attach,omitempty"`
+	Attach *api.Attachment `json:"attach,omitempty"`
 	// Created is when CreateEndpoint made the record (zero in records of
 	// older builds): `mynet prune` leaves young endpoints alone.
 	Created time.Time `json:"created,omitzero"`
 }
 
 func (ep *endpointState) logFields() logrus.Fields {
-	f := logrus.Fields{"network": shortID(ep.NetworkID), "endpoint": shortID(ep.ID), "veth": ep.HostVeth}
+	f := logrus.Fields{"network": ids.Short(ep.NetworkID), "endpoint": ids.Short(ep.ID), "veth": ep.HostVeth}
 	if ep.Address.IsValid() {
 		f["address"] = ep.Address
 	}
@@ -96,7 +99,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 			// Its bridge went with it; the kernel's EINVAL says nothing.
 			return nil, errNetworkDeleted(ep)
 		}
-		return nil, fmt.Errorf("endpoint %s: %w", shortID(ep.ID), err)
+		return nil, fmt.Errorf("endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	defer func() {
 		if retErr != nil {
@@ -104,7 +107,7 @@ func (d *Driver) CreateEndpoint(req *network.CreateEndpointRequest) (_ *network.
 		}
 	}()
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
-		return nil, fmt.Errorf("record endpoint %s: %w", shortID(ep.ID), err)
+		return nil, fmt.Errorf("record endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -131,7 +134,7 @@ func (d *Driver) networkGone(ep *endpointState) bool {
 }
 
 func errNetworkDeleted(ep *endpointState) error {
-	return fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", shortID(ep.ID), shortID(ep.NetworkID))
+	return fmt.Errorf("endpoint %s: network %s was deleted while the endpoint was being created", ids.Short(ep.ID), ids.Short(ep.NetworkID))
 }
 
 // reserveEndpoint checks ep against its network, reserves its ID and
@@ -144,7 +147,7 @@ func (d *Driver) reserveEndpoint(req *network.CreateEndpointRequest, ep *endpoin
 		return vethSpec{}, err
 	}
 	if _, ok := d.endpoints[ep.ID]; ok || d.creating[ep.ID] {
-		return vethSpec{}, fmt.Errorf("endpoint %s already exists", shortID(ep.ID))
+		return vethSpec{}, fmt.Errorf("endpoint %s already exists", ids.Short(ep.ID))
 	}
 	if err := checkEndpointAddrs(n, ep); err != nil {
 		return vethSpec{}, err
@@ -220,9 +223,9 @@ func checkEndpointAddrs(n *networkState, ep *endpointState) error {
 	}{{ep.Address, n.Subnet, "IPv4"}, {ep.Address6, n.Subnet6, "IPv6"}} {
 		switch {
 		case c.addr.IsValid() && !c.subnet.IsValid():
-			return fmt.Errorf("endpoint has %s address %s but network %s has no %s subnet", c.fam, c.addr.Addr(), shortID(n.ID), c.fam)
+			return fmt.Errorf("endpoint has %s address %s but network %s has no %s subnet", c.fam, c.addr.Addr(), ids.Short(n.ID), c.fam)
 		case c.addr.IsValid() && !c.subnet.Contains(c.addr.Addr()):
-			return fmt.Errorf("endpoint address %s is outside subnet %s of network %s", c.addr.Addr(), c.subnet, shortID(n.ID))
+			return fmt.Errorf("endpoint address %s is outside subnet %s of network %s", c.addr.Addr(), c.subnet, ids.Short(n.ID))
 		}
 	}
 	return checkEndpointSpecial(n, ep)

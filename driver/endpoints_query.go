@@ -4,55 +4,19 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/mynet/mynet/api"
 )
-
-// EndpointsQuery selects the networks whose endpoints Endpoints lists:
-// Network is a network ID or its prefix; empty selects every network.
-type EndpointsQuery struct {
-	Network string `json:",omitempty"`
-}
-
-// EndpointsAnswer is the query behind `mynet ls` and `mynet inspect`.
-type EndpointsAnswer struct {
-	Networks  []NetworkInfo
-	Endpoints []EndpointInfo
-}
-
-// NetworkInfo is a network as mynet knows it.
-type NetworkInfo struct {
-	ID       string
-	Bridge   string
-	Subnet   string `json:",omitempty"`
-	Gateway  string `json:",omitempty"`
-	Subnet6  string `json:",omitempty"`
-	Gateway6 string `json:",omitempty"`
-}
-
-// EndpointInfo is an endpoint as mynet knows it, with its origin: the
-// engine's ("docker") or `mynet attach`'s ("attach", with Attach set).
-type EndpointInfo struct {
-	ID         string
-	NetworkID  string
-	Origin     string
-	Address    string `json:",omitempty"`
-	Address6   string `json:",omitempty"`
-	MAC        string
-	HostVeth   string
-	PeerVeth   string
-	SandboxKey string          `json:",omitempty"`
-	Ports      []PublishedPort `json:",omitempty"`
-	Attach     *Attachment     `json:",omitempty"`
-}
 
 // Endpoints lists the endpoints of the selected networks, after removing
 // dead attachments so that none is shown. A network prefix that matches
 // no network is an error, so that a typo does not look like "no
 // endpoints".
-func (d *Driver) Endpoints(q *EndpointsQuery) (*EndpointsAnswer, error) {
+func (d *Driver) Endpoints(q *api.EndpointsQuery) (*api.EndpointsAnswer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reap(time.Now())
-	ans := &EndpointsAnswer{Networks: []NetworkInfo{}, Endpoints: []EndpointInfo{}}
+	ans := &api.EndpointsAnswer{Networks: []api.NetworkInfo{}, Endpoints: []api.EndpointInfo{}}
 	for _, id := range sortedKeys(d.networks) {
 		if strings.HasPrefix(id, q.Network) {
 			ans.Networks = append(ans.Networks, d.networks[id].info())
@@ -69,8 +33,8 @@ func (d *Driver) Endpoints(q *EndpointsQuery) (*EndpointsAnswer, error) {
 	return ans, nil
 }
 
-func (n *networkState) info() NetworkInfo {
-	i := NetworkInfo{ID: n.ID, Bridge: n.Bridge}
+func (n *networkState) info() api.NetworkInfo {
+	i := api.NetworkInfo{ID: n.ID, Bridge: n.Bridge}
 	if n.Subnet.IsValid() {
 		i.Subnet = n.Subnet.String()
 	}
@@ -87,8 +51,8 @@ func (n *networkState) info() NetworkInfo {
 }
 
 // endpointInfo describes ep. Caller holds d.mu.
-func (d *Driver) endpointInfo(ep *endpointState) EndpointInfo {
-	i := EndpointInfo{ID: ep.ID, NetworkID: ep.NetworkID, Origin: OriginDocker, MAC: ep.MAC,
+func (d *Driver) endpointInfo(ep *endpointState) api.EndpointInfo {
+	i := api.EndpointInfo{ID: ep.ID, NetworkID: ep.NetworkID, Origin: api.OriginDocker, MAC: ep.MAC,
 		HostVeth: ep.HostVeth, PeerVeth: ep.PeerVeth, SandboxKey: ep.SandboxKey}
 	if ep.Address.IsValid() {
 		i.Address = ep.Address.String()
@@ -101,7 +65,7 @@ func (d *Driver) endpointInfo(ep *endpointState) EndpointInfo {
 	}
 	if ep.Attach != nil {
 		a := *ep.Attach
-		i.Origin, i.Attach = OriginAttach, &a
+		i.Origin, i.Attach = api.OriginAttach, &a
 	}
 	return i
 }

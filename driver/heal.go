@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // Heal puts back mynet's firewall rules if something removed them: a
@@ -41,7 +43,7 @@ func (d *Driver) Heal() (bool, error) {
 	var errs []error
 	for _, n := range d.networks {
 		if err := d.programFirewall(n); err != nil {
-			errs = append(errs, fmt.Errorf("network %s: %w", shortID(n.ID), err))
+			errs = append(errs, fmt.Errorf("network %s: %w", ids.Short(n.ID), err))
 		}
 	}
 	for _, ep := range d.sortedEndpoints() {
@@ -50,7 +52,7 @@ func (d *Driver) Heal() (bool, error) {
 			continue
 		}
 		if err := d.applyPorts(n, ep); err != nil {
-			errs = append(errs, fmt.Errorf("ports of endpoint %s: %w", shortID(ep.ID), err))
+			errs = append(errs, fmt.Errorf("ports of endpoint %s: %w", ids.Short(ep.ID), err))
 		}
 	}
 	d.log.WithFields(logrus.Fields{"missing": why, "took": time.Since(start).String()}).Warn("firewall rules were removed from outside mynet; restored them")

@@ -8,6 +8,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // Join hands the container end of the veth to the engine, which moves it
@@ -71,7 +72,7 @@ func (d *Driver) Leave(req *network.LeaveRequest) error {
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[req.EndpointID]
 	if !ok {
-		d.log.WithField("endpoint", shortID(req.EndpointID)).Debug("leave of unknown endpoint, nothing to do")
+		d.log.WithField("endpoint", ids.Short(req.EndpointID)).Debug("leave of unknown endpoint, nothing to do")
 		return nil
 	}
 	if err := d.unpublish(ep); err != nil {
@@ -99,7 +100,7 @@ func (d *Driver) DeleteEndpoint(req *network.DeleteEndpointRequest) error {
 	if ep == nil || err != nil {
 		return err
 	}
-	err = d.dropEndpoint(ep)
+	err = d.removePairAndRecord(ep)
 	d.endDelete(ep, err == nil)
 	return err
 }
@@ -111,11 +112,11 @@ func (d *Driver) beginDelete(id string) (*endpointState, error) {
 	defer d.mu.Unlock()
 	ep, ok := d.endpoints[id]
 	if !ok {
-		d.log.WithField("endpoint", shortID(id)).Debug("delete of unknown endpoint, nothing to do")
+		d.log.WithField("endpoint", ids.Short(id)).Debug("delete of unknown endpoint, nothing to do")
 		return nil, nil
 	}
 	if err := d.unpublish(ep); err != nil {
-		return nil, fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
+		return nil, fmt.Errorf("delete endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	ep.deleting++
 	return ep, nil
@@ -138,13 +139,15 @@ func (d *Driver) endDelete(ep *endpointState, dropped bool) {
 }
 
 // removeEndpoint unpublishes the endpoint's ports, deletes the pair, then
-// the record; a failure keeps the record so a retry can finish. Caller
-// holds d.mu.
+// the record; a failure keeps the record so a retry can finish. The
+// engine releases an endpoint's addresses itself (ReleaseAddress); an
+// attachment's are mynet's to release, see removeAttachment. Caller holds
+// d.mu.
 func (d *Driver) removeEndpoint(ep *endpointState) error {
 	if err := d.unpublish(ep); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("delete endpoint %s: %w", ids.Short(ep.ID), err)
 	}
-	if err := d.dropEndpoint(ep); err != nil {
+	if err := d.removePairAndRecord(ep); err != nil {
 		return err
 	}
 	delete(d.endpoints, ep.ID)
@@ -152,14 +155,16 @@ func (d *Driver) removeEndpoint(ep *endpointState) error {
 	return nil
 }
 
-// dropEndpoint deletes ep's pair, then its record: a failure keeps the
-// record so a retry can finish. Both are idempotent.
-func (d *Driver) dropEndpoint(ep *endpointState) error {
+// removePairAndRecord deletes ep's pair, then its record: a failure keeps
+// the record so a retry can finish. Both are idempotent. It is the part of
+// removeEndpoint that DeleteEndpoint runs without d.mu (deleting a veth
+// waits for the kernel's rtnl lock); it leaves ports and memory alone.
+func (d *Driver) removePairAndRecord(ep *endpointState) error {
 	if err := removeVeth(d.nl, ep.HostVeth, ep.PeerVeth); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("delete endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("delete endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	return nil
 }
@@ -217,10 +222,10 @@ func (d *Driver) RevokeExternalConnectivity(req *network.RevokeExternalConnectiv
 func (d *Driver) endpoint(id string) (*endpointState, error) {
 	ep, ok := d.endpoints[id]
 	if !ok {
-		return nil, fmt.Errorf("endpoint %s: %w in mynet's state", shortID(id), ErrNotFound)
+		return nil, fmt.Errorf("endpoint %s: %w in mynet's state", ids.Short(id), ErrNotFound)
 	}
 	if ep.deleting > 0 {
-		return nil, fmt.Errorf("endpoint %s %w", shortID(id), ErrEndpointDeleting)
+		return nil, fmt.Errorf("endpoint %s %w", ids.Short(id), ErrEndpointDeleting)
 	}
 	return ep, nil
 }

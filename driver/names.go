@@ -24,9 +24,6 @@ func short(id string, n int) string {
 	return id
 }
 
-// shortID is an ID as Docker's CLI prints it: its first 12 characters.
-func shortID(id string) string { return short(id, 12) }
-
 func bridgeName(networkID string) string {
 	return bridgePrefix + idPart(networkID, maxIfName-len(bridgePrefix))
 }

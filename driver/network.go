@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // networkState is a network as recorded in the store. A network has an
@@ -87,7 +88,7 @@ func (n *networkState) firewall6() firewall.Network {
 }
 
 func (n *networkState) logFields() logrus.Fields {
-	f := logrus.Fields{"network": shortID(n.ID), "bridge": n.Bridge}
+	f := logrus.Fields{"network": ids.Short(n.ID), "bridge": n.Bridge}
 	if n.Subnet.IsValid() {
 		f["subnet"] = n.Subnet
 	}
@@ -126,7 +127,7 @@ func (d *Driver) CreateNetwork(req *network.CreateNetworkRequest) (retErr error)
 		}
 	}()
 	if err := d.st.Put(networksBucket, n.ID, n); err != nil {
-		return fmt.Errorf("record network %s: %w", shortID(n.ID), err)
+		return fmt.Errorf("record network %s: %w", ids.Short(n.ID), err)
 	}
 	d.networks[n.ID] = n
 	d.log.WithFields(n.logFields()).Info("network created")
@@ -236,16 +237,16 @@ func parseIPAMData(d *network.IPAMData, v6 bool) (subnet, gw netip.Prefix, err e
 // else would stop two networks sharing addresses. Caller holds d.mu.
 func (d *Driver) checkConflicts(n *networkState) error {
 	if old, ok := d.networks[n.ID]; ok {
-		return fmt.Errorf("network %s already exists (bridge %s)", shortID(n.ID), old.Bridge)
+		return fmt.Errorf("network %s already exists (bridge %s)", ids.Short(n.ID), old.Bridge)
 	}
 	for _, o := range d.networks {
 		for _, pair := range [][2]netip.Prefix{{n.Subnet, o.Subnet}, {n.Subnet6, o.Subnet6}} {
 			if pair[0].IsValid() && pair[1].IsValid() && pair[0].Overlaps(pair[1]) {
-				return fmt.Errorf("subnet %s overlaps subnet %s of mynet network %s (bridge %s)%s", pair[0], pair[1], shortID(o.ID), o.Bridge, pruneHint(o.ID))
+				return fmt.Errorf("subnet %s overlaps subnet %s of mynet network %s (bridge %s)%s", pair[0], pair[1], ids.Short(o.ID), o.Bridge, pruneHint(o.ID))
 			}
 		}
 		if o.Bridge == n.Bridge {
-			return fmt.Errorf("bridge %s is already used by mynet network %s: choose another %s%s", n.Bridge, shortID(o.ID), optBridgeName, pruneHint(o.ID))
+			return fmt.Errorf("bridge %s is already used by mynet network %s: choose another %s%s", n.Bridge, ids.Short(o.ID), optBridgeName, pruneHint(o.ID))
 		}
 	}
 	return nil
@@ -400,7 +401,7 @@ func (d *Driver) DeleteNetwork(req *network.DeleteNetworkRequest) error {
 	defer d.mu.Unlock()
 	n, ok := d.networks[req.NetworkID]
 	if !ok {
-		d.log.WithField("network", shortID(req.NetworkID)).Debug("delete of unknown network, nothing to do")
+		d.log.WithField("network", ids.Short(req.NetworkID)).Debug("delete of unknown network, nothing to do")
 		return nil
 	}
 	return d.deleteNetwork(n)
@@ -419,10 +420,10 @@ func (d *Driver) deleteNetwork(n *networkState) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		// Keep the record so that a retry can finish the job.
-		return fmt.Errorf("delete network %s: %w", shortID(n.ID), err)
+		return fmt.Errorf("delete network %s: %w", ids.Short(n.ID), err)
 	}
 	if err := d.st.Delete(networksBucket, n.ID); err != nil {
-		return fmt.Errorf("delete network %s: %w", shortID(n.ID), err)
+		return fmt.Errorf("delete network %s: %w", ids.Short(n.ID), err)
 	}
 	delete(d.networks, n.ID)
 	delete(d.unrestored, n.ID)
@@ -435,7 +436,7 @@ func (d *Driver) deleteNetwork(n *networkState) error {
 func (d *Driver) network(id string) (*networkState, error) {
 	n, ok := d.networks[id]
 	if !ok {
-		return nil, fmt.Errorf("network %s: %w in mynet's state; it may have been created by another plugin or the state dir was lost (remove and re-create the network)", shortID(id), ErrNotFound)
+		return nil, fmt.Errorf("network %s: %w in mynet's state; it may have been created by another plugin or the state dir was lost (remove and re-create the network)", ids.Short(id), ErrNotFound)
 	}
 	return n, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/ifname"
 )
 
 // Option keys, under the names Docker's bridge driver uses, so that a user
@@ -249,8 +250,8 @@ func parseBool(s string) (bool, error) {
 }
 
 // validIfName applies the kernel's rules for interface names, as bytes:
-// see firewall.CheckIfName.
-func validIfName(s string) error { return firewall.CheckIfName(s) }
+// see ifname.Check.
+func validIfName(s string) error { return ifname.Check(s) }
 
 // boolField reads a boolean the engine sends as JSON true/false; older
 // engines and hand-written requests sometimes send strings.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/mynet/mynet/internal/ids"
 	"github.com/mynet/mynet/internal/nldump"
 )
 
@@ -196,7 +197,7 @@ func (d *Driver) reapEndpoint(ep *endpointState, log *logrus.Entry) error {
 		return err
 	}
 	if err := d.st.Delete(endpointsBucket, ep.ID); err != nil {
-		return fmt.Errorf("delete endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("delete endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	delete(d.endpoints, ep.ID)
 	delete(d.orphans.since, ep.ID)
@@ -232,7 +233,7 @@ func (d *Driver) releaseOrphanLeases(ep *endpointState) ([]netip.Addr, error) {
 		}
 		freed, err := d.orphans.leases.ReleaseLease(pool, a)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("release address %s of endpoint %s: %w", a, shortID(ep.ID), err))
+			errs = append(errs, fmt.Errorf("release address %s of endpoint %s: %w", a, ids.Short(ep.ID), err))
 			continue
 		}
 		if freed {

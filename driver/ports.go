@@ -36,6 +36,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // Keys of the endpoint, join and program options that carry ports.
@@ -150,7 +151,7 @@ func (d *Driver) recordPorts(ep *endpointState, opts map[string]any) error {
 	}
 	ep.Ports = reqs
 	if err := d.st.Put(endpointsBucket, ep.ID, ep); err != nil {
-		return fmt.Errorf("record ports of endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("record ports of endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	return nil
 }
@@ -178,7 +179,7 @@ func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
 	maps.Copy(prefs, d.takeOver(ep))
 	mapped, holds, err := d.choosePorts(n, ep, prefs)
 	if err != nil {
-		return fmt.Errorf("publish ports of endpoint %s: %w", shortID(ep.ID), d.namePortHolder(err, ep.ID))
+		return fmt.Errorf("publish ports of endpoint %s: %w", ids.Short(ep.ID), d.namePortHolder(err, ep.ID))
 	}
 	defer func() {
 		if retErr != nil {
@@ -232,7 +233,7 @@ func (d *Driver) setPublished(ep *endpointState, mapped []portMapping, on bool) 
 			// in force, or Heal would put the rules of unheld ports back.
 			ep.Published, ep.Mapped, ep.MappedFor = was, wasMapped, wasFor
 		}
-		return fmt.Errorf("record ports of endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("record ports of endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	return nil
 }
@@ -255,7 +256,7 @@ func (d *Driver) takeOver(ep *endpointState) map[prefKey]uint16 {
 		if !o.Published {
 			continue
 		}
-		d.log.WithFields(o.logFields()).WithField("to", shortID(ep.ID)).Info("container's ports move to its new gateway endpoint")
+		d.log.WithFields(o.logFields()).WithField("to", ids.Short(ep.ID)).Info("container's ports move to its new gateway endpoint")
 		if err := d.unpublish(o); err != nil {
 			d.log.WithFields(o.logFields()).WithError(err).Warn("unpublishing ports of the previous gateway endpoint")
 		}
@@ -279,7 +280,7 @@ func (d *Driver) unpublish(ep *endpointState) error {
 		return d.setPublished(ep, ep.Mapped, false)
 	}
 	if err := d.withdraw(n, ep); err != nil {
-		return fmt.Errorf("unpublish ports of endpoint %s: %w", shortID(ep.ID), err)
+		return fmt.Errorf("unpublish ports of endpoint %s: %w", ids.Short(ep.ID), err)
 	}
 	releaseAll(d.holds[ep.ID])
 	delete(d.holds, ep.ID)
@@ -403,7 +404,7 @@ func (d *Driver) restorePorts() error {
 			d.holds[ep.ID] = d.startForwarders(n, ep, d.rehold(log, ep.Mapped, m4, m6))
 		}
 		if err := d.applyPorts(n, ep); err != nil {
-			errs = append(errs, fmt.Errorf("restore ports of endpoint %s: %w", shortID(ep.ID), err))
+			errs = append(errs, fmt.Errorf("restore ports of endpoint %s: %w", ids.Short(ep.ID), err))
 			continue
 		}
 		log.WithField("ports", mappingsText(ep.Mapped)).Info("ports restored")

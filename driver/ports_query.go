@@ -4,47 +4,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mynet/mynet/api"
 )
-
-// PortsQuery selects endpoints for Ports, the query behind `mynet ports`
-// (the engine cannot show a remote driver's ports: moby/libnetwork#2451).
-// With neither field set it selects every endpoint.
-type PortsQuery struct {
-	// Endpoints are exact endpoint IDs, e.g. a container's, found by the
-	// CLI with `docker container inspect`.
-	Endpoints []string `json:",omitempty"`
-	// Prefixes are endpoint or network ID prefixes.
-	Prefixes []string `json:",omitempty"`
-}
-
-// PortsAnswer lists the selected endpoints that have published ports.
-type PortsAnswer struct {
-	Endpoints []EndpointPorts
-}
-
-// EndpointPorts is one endpoint's published ports.
-type EndpointPorts struct {
-	EndpointID string
-	NetworkID  string
-	SandboxKey string `json:",omitempty"`
-	Address    string `json:",omitempty"`
-	Address6   string `json:",omitempty"`
-	Ports      []PublishedPort
-}
-
-// PublishedPort is a run of published ports: container ports
-// Port..PortEnd on HostIP's HostPort.. .
-type PublishedPort struct {
-	Proto    string
-	Port     uint16
-	PortEnd  uint16
-	HostIP   string
-	HostPort uint16
-}
 
 // Ports answers a PortsQuery from memory. A prefix that names no endpoint
 // and no network is an error, so that a typo does not look like "no ports".
-func (d *Driver) Ports(q *PortsQuery) (*PortsAnswer, error) {
+func (d *Driver) Ports(q *api.PortsQuery) (*api.PortsAnswer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, p := range q.Prefixes {
@@ -52,9 +18,9 @@ func (d *Driver) Ports(q *PortsQuery) (*PortsAnswer, error) {
 			return nil, fmt.Errorf("no mynet endpoint or network ID starts with %q: %w", p, ErrNotFound)
 		}
 	}
-	ans := &PortsAnswer{Endpoints: []EndpointPorts{}}
+	ans := &api.PortsAnswer{Endpoints: []api.EndpointPorts{}}
 	for _, ep := range d.sortedEndpoints() {
-		if !ep.Published || !q.selects(ep) {
+		if !ep.Published || !portsSelect(q, ep) {
 			continue
 		}
 		ans.Endpoints = append(ans.Endpoints, ep.published())
@@ -79,7 +45,7 @@ func (d *Driver) knownPrefix(p string) bool {
 	return false
 }
 
-func (q *PortsQuery) selects(ep *endpointState) bool {
+func portsSelect(q *api.PortsQuery, ep *endpointState) bool {
 	if len(q.Endpoints) == 0 && len(q.Prefixes) == 0 {
 		return true
 	}
@@ -94,8 +60,8 @@ func (q *PortsQuery) selects(ep *endpointState) bool {
 	return false
 }
 
-func (ep *endpointState) published() EndpointPorts {
-	out := EndpointPorts{EndpointID: ep.ID, NetworkID: ep.NetworkID, SandboxKey: ep.SandboxKey, Ports: []PublishedPort{}}
+func (ep *endpointState) published() api.EndpointPorts {
+	out := api.EndpointPorts{EndpointID: ep.ID, NetworkID: ep.NetworkID, SandboxKey: ep.SandboxKey, Ports: []api.PublishedPort{}}
 	if ep.Address.IsValid() {
 		out.Address = ep.Address.Addr().String()
 	}
@@ -103,7 +69,7 @@ func (ep *endpointState) published() EndpointPorts {
 		out.Address6 = ep.Address6.Addr().String()
 	}
 	for _, m := range ep.Mapped {
-		out.Ports = append(out.Ports, PublishedPort{Proto: m.Proto, Port: m.Port, PortEnd: m.PortEnd,
+		out.Ports = append(out.Ports, api.PublishedPort{Proto: m.Proto, Port: m.Port, PortEnd: m.PortEnd,
 			HostIP: m.HostIP.String(), HostPort: m.HostPort})
 	}
 	return out

@@ -23,6 +23,9 @@ import (
 	"time"
 
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
+
+	"github.com/mynet/mynet/api"
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // pruneMinAge is how old a record must be to be pruned. The engine lists
@@ -31,59 +34,13 @@ import (
 // start: well under this even on a loaded host.
 const pruneMinAge = 15 * time.Second
 
-// PruneRequest names the records that the engine no longer has, as the
-// CLI found them.
-type PruneRequest struct {
-	Networks  []PruneNetwork  `json:",omitempty"`
-	Endpoints []PruneEndpoint `json:",omitempty"`
-}
-
-// PruneNetwork is a network to remove, with its endpoints.
-type PruneNetwork struct {
-	ID string
-	// ReleasePools releases mynet IPAM's pools of the network's subnets,
-	// with their leases, as the engine's ReleasePool would. The CLI sets
-	// it when no network the engine has uses those subnets: a network
-	// made with Docker's IPAM has no pool of its own, and a pool of the
-	// same subnet then belongs to another network.
-	ReleasePools bool `json:",omitempty"`
-}
-
-// PruneEndpoint is an endpoint (or attachment) to remove, of a network
-// that stays.
-type PruneEndpoint struct {
-	ID string
-	// ReleaseLease releases an engine endpoint's addresses in mynet's
-	// IPAM, as the engine's ReleaseAddress would; the CLI sets it when the
-	// network takes its addresses from mynet. Attachments always release
-	// theirs.
-	ReleaseLease bool `json:",omitempty"`
-}
-
-// PruneAnswer lists what was removed and what was left, and why.
-type PruneAnswer struct {
-	Networks  []NetworkInfo
-	Endpoints []EndpointInfo
-	// Pools are the subnets whose pools were released.
-	Pools []string `json:",omitempty"`
-	// Kept are the records named but left alone, each with the reason.
-	Kept []PruneKept `json:",omitempty"`
-}
-
-// PruneKept is a record Prune left alone.
-type PruneKept struct {
-	ID     string
-	Kind   string // "network" or "endpoint"
-	Reason string
-}
-
 // Prune removes the records req names. Each removal is independent: a
 // failure is returned (joined) after the others were tried, and keeps the
 // record so that a second prune can finish the job.
-func (d *Driver) Prune(req *PruneRequest) (*PruneAnswer, error) {
+func (d *Driver) Prune(req *api.PruneRequest) (*api.PruneAnswer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ans := &PruneAnswer{Networks: []NetworkInfo{}, Endpoints: []EndpointInfo{}}
+	ans := &api.PruneAnswer{Networks: []api.NetworkInfo{}, Endpoints: []api.EndpointInfo{}}
 	now := time.Now()
 	var errs []error
 	for _, e := range req.Endpoints {
@@ -96,13 +53,13 @@ func (d *Driver) Prune(req *PruneRequest) (*PruneAnswer, error) {
 }
 
 // pruneEndpoint removes one stale endpoint, if it may. Caller holds d.mu.
-func (d *Driver) pruneEndpoint(req PruneEndpoint, now time.Time, ans *PruneAnswer) error {
+func (d *Driver) pruneEndpoint(req api.PruneEndpoint, now time.Time, ans *api.PruneAnswer) error {
 	ep, ok := d.endpoints[req.ID]
 	if !ok {
 		return nil // removed meanwhile (the reaper, a detach): nothing to do
 	}
 	if why, err := d.keepEndpoint(ep, now); err != nil || why != "" {
-		ans.keep(ep.ID, "endpoint", why)
+		keep(ans, ep.ID, "endpoint", why)
 		return err
 	}
 	info := d.endpointInfo(ep)
@@ -158,7 +115,7 @@ func (d *Driver) removeStaleEndpoint(ep *endpointState, releaseLease bool) error
 		if err := d.removeAttachment(ep); err != nil {
 			return err
 		}
-		d.log.WithFields(ep.logFields()).WithFields(ep.Attach.logFields()).Info("stale attachment pruned")
+		d.log.WithFields(ep.logFields()).WithFields(attachFields(ep.Attach)).Info("stale attachment pruned")
 		return nil
 	}
 	if err := d.removeEndpoint(ep); err != nil {
@@ -191,13 +148,13 @@ func (d *Driver) releaseEngineLease(ep *endpointState) {
 
 // pruneNetwork removes one stale network with its endpoints and, if asked,
 // its pools, if it may. Caller holds d.mu.
-func (d *Driver) pruneNetwork(req PruneNetwork, now time.Time, ans *PruneAnswer) error {
+func (d *Driver) pruneNetwork(req api.PruneNetwork, now time.Time, ans *api.PruneAnswer) error {
 	n, ok := d.networks[req.ID]
 	if !ok {
 		return nil // removed meanwhile: nothing to do
 	}
 	if why, err := d.keepNetwork(n, now); err != nil || why != "" {
-		ans.keep(n.ID, "network", why)
+		keep(ans, n.ID, "network", why)
 		return err
 	}
 	info := n.info()
@@ -209,7 +166,7 @@ func (d *Driver) pruneNetwork(req PruneNetwork, now time.Time, ans *PruneAnswer)
 		}
 		epInfo := d.endpointInfo(ep)
 		if err := d.removeStaleEndpoint(ep, false); err != nil {
-			return fmt.Errorf("prune network %s: %w", shortID(n.ID), err)
+			return fmt.Errorf("prune network %s: %w", ids.Short(n.ID), err)
 		}
 		ans.Endpoints = append(ans.Endpoints, epInfo)
 	}
@@ -237,7 +194,7 @@ func (d *Driver) keepNetwork(n *networkState, now time.Time) (string, error) {
 			return "", err
 		}
 		if live {
-			return fmt.Sprintf("endpoint %s is in a live network namespace: a running container or process still uses the network", shortID(ep.ID)), nil
+			return fmt.Sprintf("endpoint %s is in a live network namespace: a running container or process still uses the network", ids.Short(ep.ID)), nil
 		}
 	}
 	return "", nil
@@ -246,7 +203,7 @@ func (d *Driver) keepNetwork(n *networkState, now time.Time) (string, error) {
 // releasePools releases the pools of n's subnets, with their leases.
 // Caller holds d.mu (IPAM's lock is taken after the driver's, as in
 // Attach).
-func (d *Driver) releasePools(n *networkState, ans *PruneAnswer) error {
+func (d *Driver) releasePools(n *networkState, ans *api.PruneAnswer) error {
 	if d.addrs == nil {
 		return nil
 	}
@@ -257,7 +214,7 @@ func (d *Driver) releasePools(n *networkState, ans *PruneAnswer) error {
 			continue // Docker's IPAM, or released already
 		}
 		if err := d.addrs.ReleasePool(&ipamapi.ReleasePoolRequest{PoolID: pool}); err != nil {
-			errs = append(errs, fmt.Errorf("prune network %s: release pool %s: %w", shortID(n.ID), subnet, err))
+			errs = append(errs, fmt.Errorf("prune network %s: release pool %s: %w", ids.Short(n.ID), subnet, err))
 			continue
 		}
 		d.log.WithFields(n.logFields()).WithField("pool", pool).Info("pool of a pruned network released")
@@ -266,9 +223,9 @@ func (d *Driver) releasePools(n *networkState, ans *PruneAnswer) error {
 	return errors.Join(errs...)
 }
 
-func (a *PruneAnswer) keep(id, kind, why string) {
+func keep(a *api.PruneAnswer, id, kind, why string) {
 	if why != "" {
-		a.Kept = append(a.Kept, PruneKept{ID: id, Kind: kind, Reason: why})
+		a.Kept = append(a.Kept, api.PruneKept{ID: id, Kind: kind, Reason: why})
 	}
 }
 
@@ -289,7 +246,7 @@ func (d *Driver) NetworkWith(subnet netip.Prefix) (string, bool) {
 // pruneHint is the fix for a conflict with network id that the engine
 // may have forgotten; only the engine knows, and the plugin must not ask.
 func pruneHint(id string) string {
-	return fmt.Sprintf(`; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, shortID(id))
+	return fmt.Sprintf(`; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, ids.Short(id))
 }
 
 // namePortHolder adds, to a refused host port that another mynet endpoint
@@ -303,7 +260,7 @@ func (d *Driver) namePortHolder(err error, self string) error {
 	}
 	for _, ep := range d.sortedEndpoints() {
 		if ep.ID != self && ep.Published && publishes(ep.Mapped, inUse) {
-			return fmt.Errorf(`%w, by mynet endpoint %s; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`, err, shortID(ep.ID))
+			return fmt.Errorf(`%w, by mynet endpoint %s; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`, err, ids.Short(ep.ID))
 		}
 	}
 	return err

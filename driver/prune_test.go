@@ -10,6 +10,7 @@ import (
 	ipamapi "github.com/docker/go-plugins-helpers/ipam"
 	"github.com/docker/go-plugins-helpers/network"
 
+	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/fake"
 	"github.com/mynet/mynet/ipam"
 )
@@ -56,11 +57,11 @@ func (r *attachRig) age() {
 func TestPruneNetwork(t *testing.T) {
 	r := newAttachRig(t)
 	r.publishedEndpoint(t, "10.50.0.9", 8080)
-	if _, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8081})); err != nil {
+	if _, err := r.d.Attach(attachReq("1", "10.50.0.77", api.PortBinding{Proto: 6, Port: 80, HostPort: 8081})); err != nil {
 		t.Fatal(err)
 	}
 	r.age()
-	ans, err := r.d.Prune(&PruneRequest{Networks: []PruneNetwork{{ID: testNetID, ReleasePools: true}}})
+	ans, err := r.d.Prune(&api.PruneRequest{Networks: []api.PruneNetwork{{ID: testNetID, ReleasePools: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestPruneNetwork(t *testing.T) {
 	if _, err := r.am.RequestPool(&ipamapi.RequestPoolRequest{Pool: "10.50.0.0/24"}); err != nil {
 		t.Errorf("the pruned network's subnet is not free: %v", err)
 	}
-	if again, err := r.d.Prune(&PruneRequest{Networks: []PruneNetwork{{ID: testNetID, ReleasePools: true}}}); err != nil || len(again.Networks) != 0 {
+	if again, err := r.d.Prune(&api.PruneRequest{Networks: []api.PruneNetwork{{ID: testNetID, ReleasePools: true}}}); err != nil || len(again.Networks) != 0 {
 		t.Errorf("second prune: %+v, %v; want nothing done, no error", again, err)
 	}
 }
@@ -87,7 +88,7 @@ func TestPruneNetwork(t *testing.T) {
 func TestPruneNetworkKeepsOthersPool(t *testing.T) {
 	r := newAttachRig(t)
 	r.age()
-	if _, err := r.d.Prune(&PruneRequest{Networks: []PruneNetwork{{ID: testNetID}}}); err != nil {
+	if _, err := r.d.Prune(&api.PruneRequest{Networks: []api.PruneNetwork{{ID: testNetID}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := r.am.PoolOf(netip.MustParsePrefix("10.50.0.0/24")); !ok {
@@ -101,7 +102,7 @@ func TestPruneEndpoint(t *testing.T) {
 	r := newAttachRig(t)
 	r.publishedEndpoint(t, "10.50.0.9", 8080)
 	r.age()
-	ans, err := r.d.Prune(&PruneRequest{Endpoints: []PruneEndpoint{{ID: testEpID, ReleaseLease: true}}})
+	ans, err := r.d.Prune(&api.PruneRequest{Endpoints: []api.PruneEndpoint{{ID: testEpID, ReleaseLease: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +121,8 @@ func TestPruneEndpoint(t *testing.T) {
 func TestPruneKeepsLiveAndYoung(t *testing.T) {
 	r := newAttachRig(t)
 	r.publishedEndpoint(t, "10.50.0.9", 8080)
-	req := &PruneRequest{Networks: []PruneNetwork{{ID: testNetID, ReleasePools: true}},
-		Endpoints: []PruneEndpoint{{ID: testEpID, ReleaseLease: true}}}
+	req := &api.PruneRequest{Networks: []api.PruneNetwork{{ID: testNetID, ReleasePools: true}},
+		Endpoints: []api.PruneEndpoint{{ID: testEpID, ReleaseLease: true}}}
 	ans, err := r.d.Prune(req)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +154,7 @@ func TestHeldSubnetNamesNetwork(t *testing.T) {
 		t.Errorf("RequestPool of a held subnet: %v\nwant %s (ErrPoolOverlap)", err, want)
 	}
 	_, err = r.am.RequestPool(&ipamapi.RequestPoolRequest{Pool: "10.50.0.0/16"})
-	if err == nil || !strings.Contains(err.Error(), "overlaps subnet 10.50.0.0/24 of mynet network a1b2c3d4e5f6") || !strings.Contains(err.Error(), "mynet prune") {
+	if !errors.Is(err, ipam.ErrPoolOverlap) || !strings.Contains(err.Error(), "overlaps subnet 10.50.0.0/24 of mynet network a1b2c3d4e5f6") || !strings.Contains(err.Error(), "mynet prune") {
 		t.Errorf("RequestPool of an overlapping subnet: %v", err)
 	}
 	err = r.d.CreateNetwork(&network.CreateNetworkRequest{NetworkID: "ff" + testNetID[2:],
@@ -169,7 +170,7 @@ func TestHeldPortNamesEndpoint(t *testing.T) {
 	r := newAttachRig(t)
 	r.d.ports.holder = newFakeReserver()
 	r.publishedEndpoint(t, "10.50.0.9", 8080)
-	_, err := r.d.Attach(attachReq("1", "10.50.0.77", PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
+	_, err := r.d.Attach(attachReq("1", "10.50.0.77", api.PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
 	var inUse *PortInUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), `8080/tcp on 0.0.0.0 is already in use, by mynet endpoint e1e2e3e4e5e6; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`) {
 		t.Errorf("attach on a held port: %v", err)

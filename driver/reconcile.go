@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 
+	"github.com/mynet/mynet/internal/ids"
 	"github.com/mynet/mynet/internal/nldump"
 )
 
@@ -127,7 +128,7 @@ func (d *Driver) deleteLink(l netlink.Link, id string) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: delete %s %s: %w", l.Type(), l.Attrs().Name, err)
 	}
-	d.log.WithFields(logrus.Fields{"link": l.Attrs().Name, "type": l.Type(), "owner": shortID(id)}).Warn("reconcile: removed a link mynet made but no longer records")
+	d.log.WithFields(logrus.Fields{"link": l.Attrs().Name, "type": l.Type(), "owner": ids.Short(id)}).Warn("reconcile: removed a link mynet made but no longer records")
 	return nil
 }
 

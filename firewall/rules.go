@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/mynet/mynet/internal/ifname"
 )
 
 // Tables mynet writes to.
@@ -65,9 +67,6 @@ const (
 // instance and network a rule belongs to and lets a later reconciler find
 // an instance's rules without knowing the network's options.
 const commentPrefix = "mynet:"
-
-// maxIfNameLen is IFNAMSIZ (16) less the terminating NUL.
-const maxIfNameLen = 15
 
 // ErrInvalidNetwork is returned when a Network cannot be expressed safely as
 // rules; nothing is changed in the kernel.
@@ -363,33 +362,12 @@ func validBridgeName(name string) error {
 	return nil
 }
 
-// CheckIfName reports whether name is an interface name the kernel keeps
-// byte for byte (dev_valid_name): 1 to 15 bytes, not "." or "..", and only
-// printable ASCII other than '/' and ':'. The kernel cuts a name at a NUL
-// (netlink's IFLA_IFNAME is a C string), so "docker0\x00" would name
-// docker0; control and non-ASCII bytes would make names that logs, JSON
-// records (which replace invalid UTF-8) and iptables render differently.
-func CheckIfName(name string) error {
-	if name == "" || len(name) > maxIfNameLen {
-		return fmt.Errorf("an interface name must be 1 to %d bytes, got %d", maxIfNameLen, len(name))
-	}
-	if name == "." || name == ".." {
-		return errors.New("an interface name cannot be . or ..")
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c > '~' || c == '/' || c == ':' {
-			return fmt.Errorf("an interface name may hold printable ASCII only, without '/', ':' or white space (byte %d is %q)", i, c)
-		}
-	}
-	return nil
-}
-
 // CheckMatchName reports whether name can be given to iptables' -i and
 // -o matches as exactly that interface: a valid interface name without
 // '+' (iptables' wildcard: "+" alone matches every interface) or '!' (a
 // negation).
 func CheckMatchName(name string) error {
-	if err := CheckIfName(name); err != nil {
+	if err := ifname.Check(name); err != nil {
 		return err
 	}
 	if strings.ContainsAny(name, "+!") {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/mynet/mynet/internal/ids"
 )
 
 // NetworkFinder names the mynet network whose subnet is subnet;
@@ -54,13 +56,6 @@ func nameHolder(err error, f NetworkFinder) error {
 		return err
 	}
 	named := *oe
-	named.holder = "mynet network " + shortID(id)
-	return fmt.Errorf(`%w; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, &named, shortID(id))
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
+	named.holder = "mynet network " + ids.Short(id)
+	return fmt.Errorf(`%w; if the engine no longer has that network (docker network ls shows no %s), run "mynet prune"`, &named, ids.Short(id))
 }

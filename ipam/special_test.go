@@ -56,7 +56,7 @@ func TestRequestPoolRefusesSpecialRanges(t *testing.T) {
 
 func TestCheckSubnetDefaultPools(t *testing.T) {
 	for _, s := range []string{"127.0.0.0/8/24", "fe80::/48/64", "128.0.0.0/1/24"} {
-		if _, err := ParseDefaultPools(s); err == nil || !strings.Contains(err.Error(), "overlaps") {
+		if _, err := ParseDefaultPools(s); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "overlaps") {
 			t.Errorf("default pools %s: %v, want an overlap error", s, err)
 		}
 	}

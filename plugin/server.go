@@ -94,14 +94,8 @@ func NewHandler(d network.Driver, i ipam.Ipam, log *logrus.Entry, opts ...Option
 	h("/IpamDriver.RequestAddress", call(i.RequestAddress))
 	h("/IpamDriver.ReleaseAddress", errOnly(i.ReleaseAddress))
 
-	// mynet's own: the published ports, for `mynet ports`.
-	if pq, ok := d.(portsQuerier); ok {
-		h(PortsPath, call(pq.Ports))
-	}
-	// mynet's own: attachments, for `mynet attach`, `detach`, `ls`.
-	handleAttach(h, d)
-	// mynet's own: removing what the engine forgot, for `mynet prune`.
-	handlePrune(h, d)
+	// mynet's own routes, for the CLI (package api).
+	handlePrivate(h, d)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"Err": fmt.Sprintf("mynet does not implement %s %s", r.Method, r.URL.Path)})

@@ -101,3 +101,11 @@ func postSocket(t *testing.T, sock, path, body string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// The driver serves every private route: a method that drifted from its
+// interface would silently drop the route from NewHandler.
+var (
+	_ PortsQuerier = (*driver.Driver)(nil)
+	_ Attacher     = (*driver.Driver)(nil)
+	_ Pruner       = (*driver.Driver)(nil)
+)

@@ -1,4 +1,4 @@
-package plugin
+package cli
 
 import (
 	"bytes"
@@ -10,44 +10,20 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/mynet/mynet/driver"
+	"github.com/mynet/mynet/api"
 )
-
-// mynet's private routes for `mynet attach`, `detach`, `ls` and `inspect`;
-// the engine never calls them. Like PortsPath they answer once start-up
-// restore is done (see WaitReady).
-const (
-	AttachPath    = "/Mynet.Attach"
-	DetachPath    = "/Mynet.Detach"
-	EndpointsPath = "/Mynet.Endpoints"
-)
-
-// attacher is the driver side of the attach routes; *driver.Driver fits.
-type attacher interface {
-	Attach(*driver.AttachRequest) (*driver.AttachAnswer, error)
-	Detach(*driver.DetachRequest) (*driver.DetachAnswer, error)
-	Endpoints(*driver.EndpointsQuery) (*driver.EndpointsAnswer, error)
-}
-
-// handleAttach registers the attach routes with h (NewHandler's
-// registration function) when the driver serves them.
-func handleAttach(h func(string, func([]byte) (any, error)), d any) {
-	a, ok := d.(attacher)
-	if !ok {
-		return
-	}
-	h(AttachPath, call(a.Attach))
-	h(DetachPath, call(a.Detach))
-	h(EndpointsPath, call(a.Endpoints))
-}
 
 // ErrNotMynet: the socket answered, but not the route: whatever serves it
 // is not mynet (or a mynet too old for the command).
 var ErrNotMynet = errors.New("not a mynet socket")
 
-// Client calls mynet's private routes on the unix socket of a running
-// mynet: the running plugin holds the state file's lock, so asking it is
-// the only way to read or change its state.
+// maxAnswer bounds an answer of the private API; `mynet ls` on a large
+// host is a few MB.
+const maxAnswer = 64 << 20
+
+// Client calls mynet's private API (package api) on the unix socket of a
+// running mynet: the running plugin holds the state file's lock, so
+// asking it is the only way to read or change its state.
 type Client struct {
 	sock string
 	hc   *http.Client
@@ -62,26 +38,39 @@ func NewClient(sock string) *Client {
 	}}}
 }
 
+// Ports asks mynet for the published ports q selects.
+func (c *Client) Ports(ctx context.Context, q *api.PortsQuery) (*api.PortsAnswer, error) {
+	ans := &api.PortsAnswer{}
+	return ans, c.do(ctx, api.PortsPath, q, ans)
+}
+
 // Attach asks mynet to create an attachment.
-func (c *Client) Attach(ctx context.Context, req *driver.AttachRequest) (*driver.AttachAnswer, error) {
-	ans := &driver.AttachAnswer{}
-	return ans, c.do(ctx, AttachPath, req, ans)
+func (c *Client) Attach(ctx context.Context, req *api.AttachRequest) (*api.AttachAnswer, error) {
+	ans := &api.AttachAnswer{}
+	return ans, c.do(ctx, api.AttachPath, req, ans)
 }
 
 // Detach asks mynet to remove attachments.
-func (c *Client) Detach(ctx context.Context, req *driver.DetachRequest) (*driver.DetachAnswer, error) {
-	ans := &driver.DetachAnswer{}
-	return ans, c.do(ctx, DetachPath, req, ans)
+func (c *Client) Detach(ctx context.Context, req *api.DetachRequest) (*api.DetachAnswer, error) {
+	ans := &api.DetachAnswer{}
+	return ans, c.do(ctx, api.DetachPath, req, ans)
 }
 
 // Endpoints asks mynet for its networks and endpoints.
-func (c *Client) Endpoints(ctx context.Context, q *driver.EndpointsQuery) (*driver.EndpointsAnswer, error) {
-	ans := &driver.EndpointsAnswer{}
-	return ans, c.do(ctx, EndpointsPath, q, ans)
+func (c *Client) Endpoints(ctx context.Context, q *api.EndpointsQuery) (*api.EndpointsAnswer, error) {
+	ans := &api.EndpointsAnswer{}
+	return ans, c.do(ctx, api.EndpointsPath, q, ans)
+}
+
+// Prune asks mynet to remove the records the engine no longer has.
+func (c *Client) Prune(ctx context.Context, req *api.PruneRequest) (*api.PruneAnswer, error) {
+	ans := &api.PruneAnswer{}
+	return ans, c.do(ctx, api.PrunePath, req, ans)
 }
 
 // do posts req to path and decodes the answer into ans. Errors are
-// mynet's own message, which is self-contained.
+// mynet's own message, which is self-contained; a route the socket does
+// not serve is ErrNotMynet.
 func (c *Client) do(ctx context.Context, path string, req, ans any) error {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -91,13 +80,13 @@ func (c *Client) do(ctx context.Context, path string, req, ans any) error {
 	if err != nil {
 		return err
 	}
-	r.Header.Set("Content-Type", contentType)
+	r.Header.Set("Content-Type", "application/vnd.docker.plugins.v1.2+json")
 	resp, err := c.hc.Do(r)
 	if err != nil {
 		return fmt.Errorf("asking mynet on %s (is it running? --socket names its socket): %w", c.sock, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("reading mynet's answer: %w", err)
 	}
