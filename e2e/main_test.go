@@ -64,10 +64,11 @@ import (
 	"flag"
 	"os"
 	"testing"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runMain(m))
+	os.Exit(harness.Main(m))
 }
-

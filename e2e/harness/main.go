@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"flag"
@@ -14,10 +14,16 @@ import (
 )
 
 // env is the one private engine shared by every test of this run. Tests
-// reach it through useEngine/usePlugin; TestMain owns its lifetime.
+// reach it through UseEngine/UsePlugin or Shared; Main owns its lifetime.
 var env *Env
 
-func runMain(m *testing.M) (code int) {
+// Shared is the run's private engine, nil before Main has set it up.
+func Shared() *Env { return env }
+
+// Main sets up the private engine, runs the tests and tears everything
+// down; a package's TestMain passes its result to os.Exit. Without root it
+// skips the whole package.
+func Main(m *testing.M) (code int) {
 	if os.Geteuid() != 0 {
 		fmt.Println("e2e: needs root (network namespaces, dockerd, iptables); skipping the whole package")
 		return 0
@@ -38,7 +44,7 @@ func runMain(m *testing.M) (code int) {
 		}()
 	}
 	if err != nil {
-		logf("setup: %v", err)
+		Logf("setup: %v", err)
 		if e != nil {
 			e.failed.Store(true)
 		}
@@ -57,11 +63,11 @@ func onceTeardown(e *Env) func() {
 	return func() {
 		once.Do(func() {
 			if err := e.Close(); err != nil {
-				logf("teardown: %v", err)
+				Logf("teardown: %v", err)
 				e.unclean.Store(true)
 			}
-			if left := leftovers(e.lay); len(left) > 0 {
-				logf("teardown left these behind:\n  %s", joinLines(left))
+			if left := leftovers(e.Layout); len(left) > 0 {
+				Logf("teardown left these behind:\n  %s", joinLines(left))
 				e.unclean.Store(true)
 			}
 		})
@@ -79,7 +85,7 @@ func guardTeardown(teardown func()) (stop func()) {
 	var timer *time.Timer
 	if d := timeoutBudget(); d > 0 {
 		timer = time.AfterFunc(d, func() {
-			logf("test timeout is near: tearing down the private engine now")
+			Logf("test timeout is near: tearing down the private engine now")
 			teardown()
 		})
 	}
@@ -87,7 +93,7 @@ func guardTeardown(teardown func()) (stop func()) {
 	go func() {
 		select {
 		case s := <-sig:
-			logf("got %v: tearing down", s)
+			Logf("got %v: tearing down", s)
 			teardown()
 			os.Exit(2)
 		case <-done:
@@ -120,6 +126,6 @@ func timeoutBudget() time.Duration {
 	return d - margin
 }
 
-func logf(format string, args ...any) {
+func Logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
 }

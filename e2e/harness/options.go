@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"encoding/json"
@@ -22,22 +22,22 @@ import (
 
 // Option keys as users type them after -o.
 const (
-	keyICC         = "com.docker.network.bridge.enable_icc"
-	keyMasquerade  = "com.docker.network.bridge.enable_ip_masquerade"
-	keyGWModeV4    = "com.docker.network.bridge.gateway_mode_ipv4"
-	keyGWModeV6    = "com.docker.network.bridge.gateway_mode_ipv6"
-	keyHostIPv4    = "com.docker.network.host_ipv4"
-	keyMTU         = "com.docker.network.driver.mtu"
-	keyBridgeName  = "com.docker.network.bridge.name"
-	keyInhibitIPv4 = "com.docker.network.bridge.inhibit_ipv4"
-	keyIfacePrefix = "com.docker.network.container_iface_prefix"
-	keyTrusted     = "com.docker.network.bridge.trusted_host_interfaces"
+	KeyICC         = "com.docker.network.bridge.enable_icc"
+	KeyMasquerade  = "com.docker.network.bridge.enable_ip_masquerade"
+	KeyGWModeV4    = "com.docker.network.bridge.gateway_mode_ipv4"
+	KeyGWModeV6    = "com.docker.network.bridge.gateway_mode_ipv6"
+	KeyHostIPv4    = "com.docker.network.host_ipv4"
+	KeyMTU         = "com.docker.network.driver.mtu"
+	KeyBridgeName  = "com.docker.network.bridge.name"
+	KeyInhibitIPv4 = "com.docker.network.bridge.inhibit_ipv4"
+	KeyIfacePrefix = "com.docker.network.container_iface_prefix"
+	KeyTrusted     = "com.docker.network.bridge.trusted_host_interfaces"
 )
 
 // The IPv6 link between the engine namespace and ext (see withExtIPv6).
 const (
-	engineAddr6 = "fd00:ee::1"
-	extAddr6    = "fd00:ee::2"
+	EngineAddr6 = "fd00:ee::1"
+	ExtAddr6    = "fd00:ee::2"
 )
 
 // listenerSeq numbers listeners for their directories and logs.
@@ -46,42 +46,42 @@ var listenerSeq atomic.Int32
 // nsListener is a busybox httpd in the engine or ext namespace. With -vv it
 // logs each request as "CLIENT:PORT: url:/", which tells the address a
 // packet arrived from: masqueraded or not.
-type nsListener struct {
-	url  string
-	page string
+type NSListener struct {
+	URL  string
+	Page string
 	log  string
 }
 
 // startListener serves a page of its own on hostport ("198.18.0.2:8090",
 // "[fd00:ee::2]:8090") in namespace ns and waits until it answers there.
 // It stops when the test ends.
-func startListener(t *testing.T, ns, hostport string) *nsListener {
+func StartListener(t *testing.T, ns, hostport string) *NSListener {
 	t.Helper()
 	n := listenerSeq.Add(1)
-	dir := filepath.Join(env.lay.workDir, "listeners", fmt.Sprint(n))
-	l := &nsListener{
-		url:  "http://" + hostport + "/",
-		page: fmt.Sprintf("mynet-e2e listener %d on %s", n, hostport),
-		log:  filepath.Join(env.lay.logDir, fmt.Sprintf("listener-%d.log", n)),
+	dir := filepath.Join(env.Layout.WorkDir, "listeners", fmt.Sprint(n))
+	l := &NSListener{
+		URL:  "http://" + hostport + "/",
+		Page: fmt.Sprintf("mynet-e2e listener %d on %s", n, hostport),
+		log:  filepath.Join(env.Layout.LogDir, fmt.Sprintf("listener-%d.log", n)),
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(l.page+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(l.Page+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := startLogged("listener "+hostport, l.log, nil, syscall.SIGKILL,
-		"nsenter", "--net="+env.lay.nsPath(ns), hostBusybox, "httpd", "-f", "-vv", "-p", hostport, "-h", dir)
+	p, err := StartLogged("listener "+hostport, l.log, nil, syscall.SIGKILL,
+		"nsenter", "--net="+env.Layout.NSPath(ns), HostBusybox, "httpd", "-f", "-vv", "-p", hostport, "-h", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.stop(syscall.SIGKILL, time.Second) })
-	err = waitFor(60*time.Second, 50*time.Millisecond, func() error {
-		if p.exited() {
-			return fmt.Errorf("httpd exited: %v\n%s", p.err, tailFile(l.log, 0, 5))
+	t.Cleanup(func() { _ = p.Stop(syscall.SIGKILL, time.Second) })
+	err = WaitFor(60*time.Second, 50*time.Millisecond, func() error {
+		if p.Exited() {
+			return fmt.Errorf("httpd exited: %v\n%s", p.Err, TailFile(l.log, 0, 5))
 		}
-		if _, ok := fetchFromNS(ns, l.url, l.page); !ok {
-			return errNotYet
+		if _, ok := FetchFromNS(ns, l.URL, l.Page); !ok {
+			return ErrNotYet
 		}
 		return nil
 	})
@@ -92,7 +92,7 @@ func startListener(t *testing.T, ns, hostport string) *nsListener {
 }
 
 // clients are the addresses the listener was contacted from, in order.
-func (l *nsListener) clients(t *testing.T) []netip.Addr {
+func (l *NSListener) clients(t *testing.T) []netip.Addr {
 	t.Helper()
 	b, err := os.ReadFile(l.log)
 	if err != nil {
@@ -112,35 +112,35 @@ func (l *nsListener) clients(t *testing.T) []netip.Addr {
 }
 
 // lastClient is the address of the most recent request.
-func (l *nsListener) lastClient(t *testing.T) netip.Addr {
+func (l *NSListener) LastClient(t *testing.T) netip.Addr {
 	t.Helper()
 	c := l.clients(t)
 	if len(c) == 0 {
-		t.Fatalf("listener %s logged no request:\n%s", l.url, tailFile(l.log, 0, 10))
+		t.Fatalf("listener %s logged no request:\n%s", l.URL, TailFile(l.log, 0, 10))
 	}
 	return c[len(c)-1]
 }
 
 // fetchFromNS fetches url from a namespace with a 2 s limit and reports
 // whether the answer holds want.
-func fetchFromNS(ns, url, want string) (string, bool) {
-	out, err := inNS(ns, 10*time.Second, hostBusybox, "timeout", "2", hostBusybox, "wget", "-qO-", url)
+func FetchFromNS(ns, url, want string) (string, bool) {
+	out, err := InNS(ns, 10*time.Second, HostBusybox, "timeout", "2", HostBusybox, "wget", "-qO-", url)
 	return out, err == nil && strings.Contains(out, want)
 }
 
 // pingFromNS sends one ping from a namespace.
-func pingFromNS(ns, addr string) bool {
-	_, err := inNS(ns, 10*time.Second, hostBusybox, "ping", "-c1", "-W1", addr)
+func PingFromNS(ns, addr string) bool {
+	_, err := InNS(ns, 10*time.Second, HostBusybox, "ping", "-c1", "-W1", addr)
 	return err == nil
 }
 
 // reachFromNS is fetchFromNS for a fetch that must pass: it asks again for
 // up to reachWait, as mustPass does, since one 2 s try can miss on a loaded
 // machine (a must-pass fetch from ext failed once in a full run).
-func reachFromNS(ns, url, want string) (out string, ok bool) {
-	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
-		if out, ok = fetchFromNS(ns, url, want); !ok {
-			return errNotYet
+func ReachFromNS(ns, url, want string) (out string, ok bool) {
+	_ = WaitFor(reachWait, 500*time.Millisecond, func() error {
+		if out, ok = FetchFromNS(ns, url, want); !ok {
+			return ErrNotYet
 		}
 		return nil
 	})
@@ -148,10 +148,10 @@ func reachFromNS(ns, url, want string) (out string, ok bool) {
 }
 
 // pingsFromNS is pingFromNS for a ping that must pass.
-func pingsFromNS(ns, addr string) (ok bool) {
-	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
-		if ok = pingFromNS(ns, addr); !ok {
-			return errNotYet
+func PingsFromNS(ns, addr string) (ok bool) {
+	_ = WaitFor(reachWait, 500*time.Millisecond, func() error {
+		if ok = PingFromNS(ns, addr); !ok {
+			return ErrNotYet
 		}
 		return nil
 	})
@@ -163,12 +163,12 @@ func pingsFromNS(ns, addr string) (ok bool) {
 type check struct{ name, cmd string }
 
 // fetchCheck fetches url (3 s limit) and succeeds if the answer holds want.
-func fetchCheck(name, url, want string) check {
+func FetchCheck(name, url, want string) check {
 	return check{name, fmt.Sprintf("timeout 3 wget -qO- %q 2>/dev/null | grep -qF %q", url, want)}
 }
 
 // pingCheck sends one ping (1 s limit); IPv6 addresses use ping -6.
-func pingCheck(name, addr string) check {
+func PingCheck(name, addr string) check {
 	flag := ""
 	if strings.Contains(addr, ":") {
 		flag = "-6 "
@@ -188,7 +188,7 @@ func runChecks(t *testing.T, container string, checks ...check) map[string]bool 
 	}
 	script.WriteString("wait")
 	status := map[string]string{}
-	for _, f := range strings.Fields(execIn(t, container, sh(script.String())...)) {
+	for _, f := range strings.Fields(ExecIn(t, container, Sh(script.String())...)) {
 		if k, v, ok := strings.Cut(f, "="); ok {
 			status[k] = v
 		}
@@ -206,21 +206,21 @@ func runChecks(t *testing.T, container string, checks ...check) map[string]bool 
 
 // fetchFrom fetches url inside container once and reports whether the
 // answer holds want: for a fetch that must be blocked.
-func fetchFrom(t *testing.T, container, url, want string) bool {
+func FetchFrom(t *testing.T, container, url, want string) bool {
 	t.Helper()
-	return runChecks(t, container, fetchCheck("fetch", url, want))["fetch"]
+	return runChecks(t, container, FetchCheck("fetch", url, want))["fetch"]
 }
 
 // canFetch and canPing are for a fetch or ping that must pass: they ask
 // again for up to reachWait, since one try can miss on a loaded machine.
-func canFetch(t *testing.T, container, url, want string) bool {
+func CanFetch(t *testing.T, container, url, want string) bool {
 	t.Helper()
-	return passing(t, container, fetchCheck("fetch", url, want))["fetch"]
+	return passing(t, container, FetchCheck("fetch", url, want))["fetch"]
 }
 
-func canPing(t *testing.T, container, addr string) bool {
+func CanPing(t *testing.T, container, addr string) bool {
 	t.Helper()
-	return passing(t, container, pingCheck("ping", addr))["ping"]
+	return passing(t, container, PingCheck("ping", addr))["ping"]
 }
 
 // passing runs checks concurrently until every one passes, for up to
@@ -228,11 +228,11 @@ func canPing(t *testing.T, container, addr string) bool {
 func passing(t *testing.T, container string, checks ...check) map[string]bool {
 	t.Helper()
 	var got map[string]bool
-	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
+	_ = WaitFor(reachWait, 500*time.Millisecond, func() error {
 		got = runChecks(t, container, checks...)
 		for _, c := range checks {
 			if !got[c.name] {
-				return errNotYet
+				return ErrNotYet
 			}
 		}
 		return nil
@@ -242,7 +242,7 @@ func passing(t *testing.T, container string, checks ...check) map[string]bool {
 
 // mustPass and mustBlock run checks concurrently and require each to
 // succeed, or each to fail.
-func mustPass(t *testing.T, container string, checks ...check) {
+func MustPass(t *testing.T, container string, checks ...check) {
 	t.Helper()
 	got := passing(t, container, checks...)
 	for _, c := range checks {
@@ -252,7 +252,7 @@ func mustPass(t *testing.T, container string, checks ...check) {
 	}
 }
 
-func mustBlock(t *testing.T, container string, checks ...check) {
+func MustBlock(t *testing.T, container string, checks ...check) {
 	t.Helper()
 	got := runChecks(t, container, checks...)
 	for _, c := range checks {
@@ -263,7 +263,7 @@ func mustBlock(t *testing.T, container string, checks ...check) {
 }
 
 // urlOf is the web server URL of an address of either family.
-func urlOf(addr string) string {
+func URLOf(addr string) string {
 	if strings.Contains(addr, ":") {
 		return "http://[" + addr + "]/"
 	}
@@ -272,15 +272,15 @@ func urlOf(addr string) string {
 
 // extRoute routes prefix from the ext namespace into the engine namespace,
 // as a router in front of the host would; removed when the test ends.
-func extRoute(t *testing.T, prefix string) {
+func ExtRoute(t *testing.T, prefix string) {
 	t.Helper()
-	via := engineAddr
+	via := EngineAddr
 	if strings.Contains(prefix, ":") {
-		via = engineAddr6
+		via = EngineAddr6
 	}
-	inExt(t, "ip", "route", "add", prefix, "via", via)
+	InExt(t, "ip", "route", "add", prefix, "via", via)
 	t.Cleanup(func() {
-		if _, err := inNS(env.lay.extNS, 10*time.Second, "ip", "route", "del", prefix); err != nil {
+		if _, err := InNS(env.Layout.ExtNS, 10*time.Second, "ip", "route", "del", prefix); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -290,18 +290,18 @@ func extRoute(t *testing.T, prefix string) {
 // namespace, fd00:ee::2 in ext, and a default IPv6 route from the engine
 // namespace to ext. Ext gets no route to any container subnet. Undone when
 // the test ends.
-func withExtIPv6(t *testing.T) {
+func WithExtIPv6(t *testing.T) {
 	t.Helper()
-	inEngine(t, "ip", "-6", "addr", "add", engineAddr6+"/64", "dev", engineLink, "nodad")
-	inExt(t, "ip", "-6", "addr", "add", extAddr6+"/64", "dev", extLink, "nodad")
-	inEngine(t, "ip", "-6", "route", "add", "default", "via", extAddr6)
+	InEngine(t, "ip", "-6", "addr", "add", EngineAddr6+"/64", "dev", EngineLink, "nodad")
+	InExt(t, "ip", "-6", "addr", "add", ExtAddr6+"/64", "dev", extLink, "nodad")
+	InEngine(t, "ip", "-6", "route", "add", "default", "via", ExtAddr6)
 	t.Cleanup(func() {
 		for _, c := range [][]string{
-			{env.lay.engineNS, "ip", "-6", "route", "del", "default", "via", extAddr6},
-			{env.lay.engineNS, "ip", "-6", "addr", "del", engineAddr6 + "/64", "dev", engineLink},
-			{env.lay.extNS, "ip", "-6", "addr", "del", extAddr6 + "/64", "dev", extLink},
+			{env.Layout.EngineNS, "ip", "-6", "route", "del", "default", "via", ExtAddr6},
+			{env.Layout.EngineNS, "ip", "-6", "addr", "del", EngineAddr6 + "/64", "dev", EngineLink},
+			{env.Layout.ExtNS, "ip", "-6", "addr", "del", ExtAddr6 + "/64", "dev", extLink},
 		} {
-			if _, err := inNS(c[0], 10*time.Second, c[1:]...); err != nil {
+			if _, err := InNS(c[0], 10*time.Second, c[1:]...); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
@@ -309,8 +309,8 @@ func withExtIPv6(t *testing.T) {
 }
 
 // engineNS and extNS name the two namespaces for startListener and friends.
-func engineNS() string { return env.lay.engineNS }
-func extNS() string    { return env.lay.extNS }
+func EngineNS() string { return env.Layout.EngineNS }
+func ExtNS() string    { return env.Layout.ExtNS }
 
 // linkDetail is what the option scenarios read of one link.
 type linkDetail struct {
@@ -333,7 +333,7 @@ type linkDetail struct {
 
 // addrs lists the link's addresses of family ("inet" or "inet6") with
 // global scope, as CIDRs.
-func (l linkDetail) addrs(family string) []string {
+func (l linkDetail) Addrs(family string) []string {
 	var out []string
 	for _, a := range l.AddrInfo {
 		if a.Family == family && a.Scope == "global" {
@@ -345,9 +345,9 @@ func (l linkDetail) addrs(family string) []string {
 
 // engineLinkDetail returns a link of the engine namespace; ok is false when
 // there is none of that name.
-func engineLinkDetail(t *testing.T, name string) (linkDetail, bool) {
+func EngineLinkDetail(t *testing.T, name string) (linkDetail, bool) {
 	t.Helper()
-	out, err := inEngineErr("ip", "-j", "-d", "addr", "show", "dev", name)
+	out, err := InEngineErr("ip", "-j", "-d", "addr", "show", "dev", name)
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") {
 			return linkDetail{}, false
@@ -362,9 +362,9 @@ func engineLinkDetail(t *testing.T, name string) (linkDetail, bool) {
 }
 
 // engineBridgePorts lists the ports of bridge with their details.
-func engineBridgePorts(t *testing.T, bridge string) []linkDetail {
+func EngineBridgePorts(t *testing.T, bridge string) []linkDetail {
 	t.Helper()
-	out := inEngine(t, "ip", "-j", "-d", "link", "show", "master", bridge)
+	out := InEngine(t, "ip", "-j", "-d", "link", "show", "master", bridge)
 	var links []linkDetail
 	if err := json.Unmarshal([]byte(out), &links); err != nil {
 		t.Fatalf("parsing `ip -j -d link show master %s`: %v\n%s", bridge, err, out)
@@ -374,9 +374,9 @@ func engineBridgePorts(t *testing.T, bridge string) []linkDetail {
 
 // mynetBridge is the bridge mynet names after the network's ID when no
 // bridge name is given: "mynet-" and the ID's first 9 characters.
-func mynetBridge(t *testing.T, network string) string {
+func MynetBridge(t *testing.T, network string) string {
 	t.Helper()
-	id := docker(t, "network", "inspect", "-f", "{{.Id}}", network)
+	id := Docker(t, "network", "inspect", "-f", "{{.Id}}", network)
 	if len(id) < 9 {
 		t.Fatalf("network %s: ID %q", network, id)
 	}
@@ -384,27 +384,27 @@ func mynetBridge(t *testing.T, network string) string {
 }
 
 // netInspect runs `docker network inspect -f FORMAT network`.
-func netInspect(t *testing.T, network, format string) string {
+func NetInspect(t *testing.T, network, format string) string {
 	t.Helper()
-	return docker(t, "network", "inspect", "-f", format, network)
+	return Docker(t, "network", "inspect", "-f", format, network)
 }
 
 // mustHaveOption checks that `docker network inspect` shows key=value in
 // the network's options.
-func mustHaveOption(t *testing.T, network, key, value string) {
+func MustHaveOption(t *testing.T, network, key, value string) {
 	t.Helper()
-	got := netInspect(t, network, fmt.Sprintf(`{{index .Options %q}}`, key))
+	got := NetInspect(t, network, fmt.Sprintf(`{{index .Options %q}}`, key))
 	if got != value {
 		t.Errorf("network %s: inspect shows %s=%q, want %q (options: %s)", network, key, got, value,
-			netInspect(t, network, "{{json .Options}}"))
+			NetInspect(t, network, "{{json .Options}}"))
 	}
 }
 
 // containerIPv6 returns the IPv6 address the engine recorded for container
 // on network.
-func containerIPv6(t *testing.T, container, network string) netip.Addr {
+func ContainerIPv6(t *testing.T, container, network string) netip.Addr {
 	t.Helper()
-	out := docker(t, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").GlobalIPv6Address}}`, container)
+	out := Docker(t, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").GlobalIPv6Address}}`, container)
 	a, err := netip.ParseAddr(out)
 	if err != nil || !a.Is6() {
 		t.Fatalf("%s on %s: IPv6 address %q: %v", container, network, out, err)
@@ -413,12 +413,12 @@ func containerIPv6(t *testing.T, container, network string) netip.Addr {
 }
 
 // routesIn returns `ip [-6] route` in container.
-func routesIn(t *testing.T, container string, v6 bool) string {
+func RoutesIn(t *testing.T, container string, v6 bool) string {
 	t.Helper()
 	if v6 {
-		return execIn(t, container, "ip", "-6", "route", "show")
+		return ExecIn(t, container, "ip", "-6", "route", "show")
 	}
-	return execIn(t, container, "ip", "-4", "route", "show")
+	return ExecIn(t, container, "ip", "-4", "route", "show")
 }
 
 // goneNetwork is what removeAndCheck needs to know of a network to find
@@ -427,14 +427,14 @@ type goneNetwork struct {
 	bridge  string
 	gateway string // IPv4 gateway CIDR on the bridge, "" if none
 	subnet  netip.Prefix
-	subnet6 netip.Prefix
+	Subnet6 netip.Prefix
 }
 
 // describeNetwork reads a network's bridge and subnets before removal.
-func describeNetwork(t *testing.T, network, bridge string) goneNetwork {
+func DescribeNetwork(t *testing.T, network, bridge string) goneNetwork {
 	t.Helper()
 	g := goneNetwork{bridge: bridge}
-	cfg := netInspect(t, network, "{{range .IPAM.Config}}{{.Subnet}},{{.Gateway}} {{end}}")
+	cfg := NetInspect(t, network, "{{range .IPAM.Config}}{{.Subnet}},{{.Gateway}} {{end}}")
 	for _, f := range strings.Fields(cfg) {
 		sub, gw, _ := strings.Cut(f, ",")
 		p, err := netip.ParsePrefix(sub)
@@ -442,7 +442,7 @@ func describeNetwork(t *testing.T, network, bridge string) goneNetwork {
 			t.Fatalf("network %s: subnet %q", network, sub)
 		}
 		if p.Addr().Is6() {
-			g.subnet6 = p
+			g.Subnet6 = p
 			continue
 		}
 		g.subnet = p
@@ -457,43 +457,43 @@ func describeNetwork(t *testing.T, network, bridge string) goneNetwork {
 // nothing of the network is left in the engine namespace: no bridge (unless
 // keepBridge: an adopted one), veth, route or rule in iptables or ip6tables
 // naming the bridge or a subnet.
-func removeAndCheck(t *testing.T, network, bridge string, keepBridge bool, containers ...string) {
+func RemoveAndCheck(t *testing.T, network, bridge string, keepBridge bool, containers ...string) {
 	t.Helper()
-	g := describeNetwork(t, network, bridge)
+	g := DescribeNetwork(t, network, bridge)
 	if len(containers) > 0 {
-		docker(t, append([]string{"rm", "-f"}, containers...)...)
+		Docker(t, append([]string{"rm", "-f"}, containers...)...)
 	}
-	docker(t, "network", "rm", network)
+	Docker(t, "network", "rm", network)
 	checkBridge := bridge
 	if keepBridge {
 		checkBridge = ""
-		if d, ok := engineLinkDetail(t, bridge); !ok {
+		if d, ok := EngineLinkDetail(t, bridge); !ok {
 			t.Errorf("adopted bridge %s was deleted with the network", bridge)
-		} else if len(d.addrs("inet")) > 0 || len(d.addrs("inet6")) > 0 {
-			t.Errorf("adopted bridge %s keeps addresses mynet added: %v %v", bridge, d.addrs("inet"), d.addrs("inet6"))
+		} else if len(d.Addrs("inet")) > 0 || len(d.Addrs("inet6")) > 0 {
+			t.Errorf("adopted bridge %s keeps addresses mynet added: %v %v", bridge, d.Addrs("inet"), d.Addrs("inet6"))
 		}
 	}
-	assertNetworkGone(t, checkBridge, g.gateway, g.subnet)
-	if hits := linesMentioning(inEngine(t, "iptables-save"), bridge, g.subnet); len(hits) > 0 {
+	AssertNetworkGone(t, checkBridge, g.gateway, g.subnet)
+	if hits := LinesMentioning(InEngine(t, "iptables-save"), bridge, g.subnet); len(hits) > 0 {
 		t.Errorf("iptables-save still mentions %s:\n%s", bridge, strings.Join(hits, "\n"))
 	}
-	if hits := linesMentioning(inEngine(t, "ip6tables-save"), bridge, g.subnet6); len(hits) > 0 {
-		t.Errorf("ip6tables-save still mentions %s or %s:\n%s", bridge, g.subnet6, strings.Join(hits, "\n"))
+	if hits := LinesMentioning(InEngine(t, "ip6tables-save"), bridge, g.Subnet6); len(hits) > 0 {
+		t.Errorf("ip6tables-save still mentions %s or %s:\n%s", bridge, g.Subnet6, strings.Join(hits, "\n"))
 	}
-	if g.subnet6.IsValid() {
-		if hits := linesMentioning(inEngine(t, "ip", "-6", "route", "show", "table", "all"), bridge, g.subnet6); len(hits) > 0 {
-			t.Errorf("IPv6 routes into %s left:\n%s", g.subnet6, strings.Join(hits, "\n"))
+	if g.Subnet6.IsValid() {
+		if hits := LinesMentioning(InEngine(t, "ip", "-6", "route", "show", "table", "all"), bridge, g.Subnet6); len(hits) > 0 {
+			t.Errorf("IPv6 routes into %s left:\n%s", g.Subnet6, strings.Join(hits, "\n"))
 		}
 	}
 }
 
 // mynetRuleLines are the rules carrying mynet's comment, from
 // iptables-save and ip6tables-save, for before/after comparisons.
-func mynetRuleLines(t *testing.T) []string {
+func MynetRuleLines(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
-		for _, l := range strings.Split(inEngine(t, cmd), "\n") {
+		for _, l := range strings.Split(InEngine(t, cmd), "\n") {
 			if strings.HasPrefix(l, "-A ") && strings.Contains(l, "mynet:") {
 				out = append(out, cmd+": "+l)
 			}
@@ -503,17 +503,17 @@ func mynetRuleLines(t *testing.T) []string {
 }
 
 // isCurrentEngine reports whether the run uses Docker 28 (not 20.10).
-func isCurrentEngine() bool { return env.kind != engineStable }
+func IsCurrentEngine() bool { return env.Kind != engineStable }
 
 // mustReachAny is mustReach for an address of either family: one ping and
 // the web page at urlOf(addr).
-func mustReachAny(t *testing.T, container, addr string) {
+func MustReachAny(t *testing.T, container, addr string) {
 	t.Helper()
-	mustPass(t, container, pingCheck("ping "+addr, addr), fetchCheck("fetch "+urlOf(addr), urlOf(addr), webPage))
+	MustPass(t, container, PingCheck("ping "+addr, addr), FetchCheck("fetch "+URLOf(addr), URLOf(addr), WebPage))
 }
 
 // mustNotReachAny is mustNotReach for an address of either family.
-func mustNotReachAny(t *testing.T, container, addr string) {
+func MustNotReachAny(t *testing.T, container, addr string) {
 	t.Helper()
-	mustBlock(t, container, pingCheck("ping "+addr, addr), fetchCheck("fetch "+urlOf(addr), urlOf(addr), webPage))
+	MustBlock(t, container, PingCheck("ping "+addr, addr), FetchCheck("fetch "+URLOf(addr), URLOf(addr), WebPage))
 }

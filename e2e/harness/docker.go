@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 // dockerTimeout bounds one CLI call. A missing legacy plugin costs ~15 s of
 // retries inside the engine; anything beyond 2 minutes is a hang.
-const dockerTimeout = 2 * time.Minute
+const DockerTimeout = 2 * time.Minute
 
 var (
 	cliOnce sync.Once
@@ -25,7 +25,7 @@ var (
 
 // cliPath prefers the 28.x CLI in /usr/local/bin; it negotiates the API
 // version down to 1.41 for the 20.10 engine.
-func cliPath() string {
+func CLIPath() string {
 	cliOnce.Do(func() {
 		cliBin = "/usr/bin/docker"
 		if _, err := os.Stat("/usr/local/bin/docker"); err == nil {
@@ -40,26 +40,26 @@ func cliPath() string {
 // cliEnviron points the CLI at the private engine only: DOCKER_HOST (also
 // passed as -H, which wins over any context), a private DOCKER_CONFIG, and
 // none of the caller's DOCKER_* settings.
-func cliEnviron(l layout) []string {
+func CLIEnviron(l Layout) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "DOCKER_") {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "DOCKER_HOST="+l.dockerHost(), "DOCKER_CONFIG="+l.cliConfig)
+	return append(env, "DOCKER_HOST="+l.DockerHost(), "DOCKER_CONFIG="+l.CLIConfig)
 }
 
-func dockerIn(l layout, timeout time.Duration, args ...string) (string, error) {
-	argv := append([]string{cliPath(), "-H", l.dockerHost()}, args...)
-	return run(timeout, cliEnviron(l), argv...)
+func DockerIn(l Layout, timeout time.Duration, args ...string) (string, error) {
+	argv := append([]string{CLIPath(), "-H", l.DockerHost()}, args...)
+	return Run(timeout, CLIEnviron(l), argv...)
 }
 
 // docker runs a CLI command against the private engine and returns its
 // trimmed stdout; it fails t with the command's stderr on error.
-func docker(t testing.TB, args ...string) string {
+func Docker(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := dockerErr(args...)
+	out, err := DockerErr(args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,15 +69,15 @@ func docker(t testing.TB, args ...string) string {
 // dockerErr runs a CLI command against the private engine. The error's
 // message holds the command's stderr, which is where docker prints what the
 // plugin answered ("... remote: <msg>").
-func dockerErr(args ...string) (string, error) {
-	return dockerIn(env.lay, dockerTimeout, args...)
+func DockerErr(args ...string) (string, error) {
+	return DockerIn(env.Layout, DockerTimeout, args...)
 }
 
 // --- Per-test set-up ---
 
 // useEngine gives a test the shared engine. If the test fails, what dockerd
 // and mynet logged while it ran is added to its output.
-func useEngine(t *testing.T) *Env {
+func UseEngine(t *testing.T) *Env {
 	t.Helper()
 	if env == nil {
 		t.Fatal("no engine: TestMain set-up failed")
@@ -85,14 +85,14 @@ func useEngine(t *testing.T) *Env {
 	if env.closed.Load() {
 		t.Fatal("the private engine has been torn down (test timeout near, or a signal)")
 	}
-	dOff, pOff := fileSize(env.lay.dockerdLog()), fileSize(env.lay.pluginLog())
+	dOff, pOff := FileSize(env.Layout.DockerdLog()), FileSize(env.Layout.PluginLog())
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
 		}
-		t.Logf("---- dockerd log during this test (tail) ----\n%s", tailFile(env.lay.dockerdLog(), dOff, 60, dockerdNoise...))
-		if fileSize(env.lay.pluginLog()) > 0 {
-			t.Logf("---- mynet log during this test (tail) ----\n%s", tailFile(env.lay.pluginLog(), pOff, 80))
+		t.Logf("---- dockerd log during this test (tail) ----\n%s", TailFile(env.Layout.DockerdLog(), dOff, 60, dockerdNoise...))
+		if FileSize(env.Layout.PluginLog()) > 0 {
+			t.Logf("---- mynet log during this test (tail) ----\n%s", TailFile(env.Layout.PluginLog(), pOff, 80))
 		}
 	})
 	return env
@@ -100,10 +100,10 @@ func useEngine(t *testing.T) *Env {
 
 // usePlugin is useEngine plus a running mynet; it returns the driver (and
 // IPAM) name for docker commands.
-func usePlugin(t *testing.T) string {
+func UsePlugin(t *testing.T) string {
 	t.Helper()
-	e := useEngine(t)
-	if !e.plugin.running() {
+	e := UseEngine(t)
+	if !e.Mynet.Running() {
 		e.StartPlugin(t)
 	}
 	return e.Plugin()
@@ -111,13 +111,13 @@ func usePlugin(t *testing.T) string {
 
 // createNetwork runs `docker network create ARGS... NAME` and removes the
 // network when the test ends.
-func createNetwork(t *testing.T, name string, args ...string) {
+func CreateNetwork(t *testing.T, name string, args ...string) {
 	t.Helper()
 	t.Cleanup(func() {
-		dumpKernelOnFailure(t)
-		cleanupCmd(t, "network", "rm", name)
+		DumpKernelOnFailure(t)
+		CleanupCmd(t, "network", "rm", name)
 	})
-	docker(t, append(append([]string{"network", "create"}, args...), name)...)
+	Docker(t, append(append([]string{"network", "create"}, args...), name)...)
 }
 
 var (
@@ -128,7 +128,7 @@ var (
 // dumpKernelOnFailure logs the engine namespace's links and iptables rules
 // once per failed test, at its first network removal: the containers are
 // gone by then (removed first), but bridges and rules are still there.
-func dumpKernelOnFailure(t *testing.T) {
+func DumpKernelOnFailure(t *testing.T) {
 	if !t.Failed() {
 		return
 	}
@@ -139,40 +139,40 @@ func dumpKernelOnFailure(t *testing.T) {
 	if done {
 		return
 	}
-	links, _ := inEngineErr("ip", "-br", "addr")
-	rules, _ := inEngineErr("iptables-save")
+	links, _ := InEngineErr("ip", "-br", "addr")
+	rules, _ := InEngineErr("iptables-save")
 	t.Logf("---- engine netns at failure: ip -br addr ----\n%s\n---- iptables-save ----\n%s", links, rules)
 }
 
 // createMynet creates a network with mynet as both driver and IPAM.
-func createMynet(t *testing.T, name string, args ...string) {
+func CreateMynet(t *testing.T, name string, args ...string) {
 	t.Helper()
 	p := env.Plugin()
-	createNetwork(t, name, append([]string{"-d", p, "--ipam-driver", p}, args...)...)
+	CreateNetwork(t, name, append([]string{"-d", p, "--ipam-driver", p}, args...)...)
 }
 
 // runDetached runs `docker run -d --name NAME ARGS...` and removes the
 // container when the test ends (registered before the run, so a container
 // left in "created" state by a failed start is removed too).
-func runDetached(t *testing.T, name string, args ...string) {
+func RunDetached(t *testing.T, name string, args ...string) {
 	t.Helper()
-	t.Cleanup(func() { cleanupCmd(t, "rm", "-f", name) })
-	docker(t, append([]string{"run", "-d", "--name", name}, args...)...)
+	t.Cleanup(func() { CleanupCmd(t, "rm", "-f", name) })
+	Docker(t, append([]string{"run", "-d", "--name", name}, args...)...)
 }
 
 // runDetachedErr is runDetached for a start that may fail.
 func runDetachedErr(t *testing.T, name string, args ...string) error {
 	t.Helper()
-	t.Cleanup(func() { cleanupCmd(t, "rm", "-f", name) })
-	_, err := dockerErr(append([]string{"run", "-d", "--name", name}, args...)...)
+	t.Cleanup(func() { CleanupCmd(t, "rm", "-f", name) })
+	_, err := DockerErr(append([]string{"run", "-d", "--name", name}, args...)...)
 	return err
 }
 
 // cleanupCmd runs a docker command at test end; "No such ..." means it is
 // already gone, anything else is reported but does not stop other cleanups.
-func cleanupCmd(t *testing.T, args ...string) {
+func CleanupCmd(t *testing.T, args ...string) {
 	t.Helper()
-	if _, err := dockerErr(args...); err != nil && !strings.Contains(err.Error(), "No such") && !strings.Contains(err.Error(), "not found") {
+	if _, err := DockerErr(args...); err != nil && !strings.Contains(err.Error(), "No such") && !strings.Contains(err.Error(), "not found") {
 		t.Errorf("cleanup: %v", err)
 	}
 }
@@ -180,7 +180,7 @@ func cleanupCmd(t *testing.T, args ...string) {
 // runOnce runs cmd in a throwaway container of the test image on network
 // (a name, or "container:NAME") and returns its stdout:
 // `docker run --rm --network NETWORK IMAGE CMD...`.
-func runOnce(t *testing.T, network string, cmd ...string) string {
+func RunOnce(t *testing.T, network string, cmd ...string) string {
 	t.Helper()
 	out, err := runOnceErr(network, cmd...)
 	if err != nil {
@@ -190,38 +190,38 @@ func runOnce(t *testing.T, network string, cmd ...string) string {
 }
 
 func runOnceErr(network string, cmd ...string) (string, error) {
-	return dockerErr(append([]string{"run", "--rm", "--network", network, image}, cmd...)...)
+	return DockerErr(append([]string{"run", "--rm", "--network", network, Image}, cmd...)...)
 }
 
 // httpGet is the command to fetch url inside a container, giving up after
 // 3 s. Debian's busybox-static wget has no working -T (it crashes), hence
 // busybox timeout around it.
-func httpGet(url string) []string {
+func HTTPGet(url string) []string {
 	return []string{"timeout", "3", "wget", "-qO-", url}
 }
 
 // ping1 sends one ping and waits at most 1 s for the answer.
-func ping1(addr string) []string {
+func Ping1(addr string) []string {
 	return []string{"ping", "-c1", "-W1", addr}
 }
 
 // sh wraps a script for a container command line.
-func sh(script string) []string { return []string{"sh", "-c", script} }
+func Sh(script string) []string { return []string{"sh", "-c", script} }
 
-func execIn(t *testing.T, container string, cmd ...string) string {
+func ExecIn(t *testing.T, container string, cmd ...string) string {
 	t.Helper()
-	return docker(t, append([]string{"exec", container}, cmd...)...)
+	return Docker(t, append([]string{"exec", container}, cmd...)...)
 }
 
 func execInErr(container string, cmd ...string) (string, error) {
-	return dockerErr(append([]string{"exec", container}, cmd...)...)
+	return DockerErr(append([]string{"exec", container}, cmd...)...)
 }
 
 // containerIP returns the IPv4 address the engine recorded for container on
 // network.
-func containerIP(t *testing.T, container, network string) netip.Addr {
+func ContainerIP(t *testing.T, container, network string) netip.Addr {
 	t.Helper()
-	out := docker(t, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, container)
+	out := Docker(t, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, container)
 	a, err := netip.ParseAddr(out)
 	if err != nil {
 		t.Fatalf("%s on %s: address %q: %v", container, network, out, err)
@@ -230,9 +230,9 @@ func containerIP(t *testing.T, container, network string) netip.Addr {
 }
 
 // networkSubnet returns the first IPAM subnet docker recorded for network.
-func networkSubnet(t *testing.T, network string) netip.Prefix {
+func NetworkSubnet(t *testing.T, network string) netip.Prefix {
 	t.Helper()
-	out := docker(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", network)
+	out := Docker(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", network)
 	fields := strings.Fields(out)
 	if len(fields) == 0 {
 		t.Fatalf("network %s has no subnet in inspect", network)
@@ -244,13 +244,13 @@ func networkSubnet(t *testing.T, network string) netip.Prefix {
 	return p
 }
 
-func containerRunning(t *testing.T, container string) bool {
+func ContainerRunning(t *testing.T, container string) bool {
 	t.Helper()
-	out, err := dockerErr("inspect", "-f", "{{.State.Running}}", container)
+	out, err := DockerErr("inspect", "-f", "{{.State.Running}}", container)
 	return err == nil && out == "true"
 }
 
-func mustContain(t *testing.T, what, got, want string) {
+func MustContain(t *testing.T, what, got, want string) {
 	t.Helper()
 	if !strings.Contains(got, want) {
 		t.Fatalf("%s: want %q in:\n%s", what, want, got)
@@ -259,7 +259,7 @@ func mustContain(t *testing.T, what, got, want string) {
 
 // mustFail checks that a docker command was refused, and refused by the
 // engine or CLI rather than failing to reach the engine at all.
-func mustFail(t *testing.T, what string, err error) string {
+func MustFail(t *testing.T, what string, err error) string {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("%s: succeeded, want an error", what)
