@@ -94,9 +94,9 @@ func sudoShim(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "sudo"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755)
 }
 
-// runReadmeCommand runs a README command line with sh in the module root,
+// RunReadmeCommand runs a README command line with sh in the module root,
 // against the private engine, with extra environment (make variables).
-func (e *Env) runReadmeCommand(cmdline string, timeout time.Duration, extra ...string) (string, error) {
+func (e *Env) RunReadmeCommand(cmdline string, timeout time.Duration, extra ...string) (string, error) {
 	root, err := ModuleRoot(goBinary())
 	if err != nil {
 		return "", err
@@ -137,7 +137,7 @@ func (e *Env) InstallManaged(buildDir string) error {
 	start := time.Now()
 	// XTABLES_TMPFILES empty: the test machine's boot set-up is not the
 	// tests' to change (the host's lock file itself exists or is made).
-	out, err := e.runReadmeCommand(cmdline, 5*time.Minute,
+	out, err := e.RunReadmeCommand(cmdline, 5*time.Minute,
 		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.Layout.ManagedStateDir(), "XTABLES_TMPFILES=")
 	if err != nil {
 		return fmt.Errorf("README set-up command %q: %w\n%s", cmdline, err, out)
@@ -210,7 +210,7 @@ func managedOverride() string {
 // buildPluginFolder runs `make plugin` into dir: a second build of the same
 // source, for upgrades.
 func (e *Env) BuildPluginFolder(dir string) error {
-	out, err := e.runReadmeCommand("make plugin", 5*time.Minute, "PLUGIN_DIR="+dir)
+	out, err := e.RunReadmeCommand("make plugin", 5*time.Minute, "PLUGIN_DIR="+dir)
 	if err != nil {
 		return fmt.Errorf("make plugin PLUGIN_DIR=%s: %w\n%s", dir, err, out)
 	}
