@@ -28,12 +28,16 @@
 // names is touched: not the host's interfaces, iptables, /run/docker.sock or
 // any other engine.
 //
-// Harness API for tests: useEngine(t) / usePlugin(t) (returns the driver and
-// IPAM name), docker(t, args...), dockerErr(args...), inEngine(t, argv...)
-// and inExt(t, argv...) (commands in the two namespaces), env.StartPlugin,
-// KillPlugin (SIGKILL), StopPlugin (SIGTERM), RestartPlugin, PluginLog,
-// RestartEngine; createMynet / createNetwork / runDetached / runOnce and
-// the probes in scenario_helpers_test.go, which remove what they create.
+// The harness lives in package e2e/harness; a private engine is started in
+// harness/engine.go. API for tests: harness.UseEngine(t) /
+// harness.UsePlugin(t) (returns the driver and IPAM name), harness.Docker(t,
+// args...), harness.DockerErr(args...), harness.InEngine(t, argv...) and
+// harness.InExt(t, argv...) (commands in the two namespaces);
+// harness.Shared() is the run's Env, with StartPlugin, KillPlugin (SIGKILL),
+// StopPlugin (SIGTERM), RestartPlugin, PluginLog, RestartEngine;
+// harness.CreateMynet / CreateNetwork / RunDetached / RunOnce and the probes
+// in harness/containers.go and harness/options.go, which remove what they
+// create.
 //
 // Things learnt on the Debian 12 VM this was written on:
 //   - cgroup v1 (hybrid, /sys/fs/cgroup is a tmpfs): both engines run with
