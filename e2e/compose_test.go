@@ -169,8 +169,8 @@ func composeScenario(t *testing.T, tool composeTool, file string) {
 	// The published port, from outside and from the host's loopback (the
 	// latter needs route_localnet, written through the plugin's /proc/sys/net
 	// mount).
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18900/", harness.WebPage)
-	portsMustFetch(t, harness.Shared().Layout.EngineNS, "http://127.0.0.1:18900/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18900/", harness.WebPage)
+	portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18900/", harness.WebPage)
 	br := harness.BridgeWithAddr(t, gwCIDR)
 	if br == "" {
 		t.Fatalf("no bridge with %s", gwCIDR)
@@ -187,7 +187,7 @@ func composeScenario(t *testing.T, tool composeTool, file string) {
 		t.Errorf("network %s left after down", net)
 	}
 	harness.AssertNetworkGone(t, br, gwCIDR, subnet)
-	portsMustNotFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18900/")
+	portsMustNotFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18900/")
 }
 
 // serviceContainer returns the id of the one container of a service of

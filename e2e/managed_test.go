@@ -182,7 +182,7 @@ func TestManagedDisableEnable(t *testing.T) {
 	harness.Docker(t, "plugin", "enable", harness.ManagedName)
 	harness.ManagedSettled(t, harness.ManagedID(t), off, "mynet serving")
 	checkNetworkKept(t, net, "10.77.0.1/24", web, "10.77.0.10", cli, cliIP.String(), "e2e-mdis-new")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18912/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18912/", harness.WebPage)
 }
 
 func ensureManagedEnabled(t *testing.T) {
@@ -251,7 +251,7 @@ func TestManagedUpgrade(t *testing.T) {
 	harness.ManagedSettled(t, id2, 0, "mynet serving")
 	harness.MustContain(t, "new plugin's log", harness.ManagedLog(id2), "ipam state loaded")
 	checkNetworkKept(t, net, "10.78.0.1/24", web, "10.78.0.10", cli, cliIP.String(), "e2e-mupg-new")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18910/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18910/", harness.WebPage)
 }
 
 // TestManagedEngineRestart: dockerd stops (stopping the containers, which
@@ -374,7 +374,7 @@ func TestManagedUpgradeRegistry(t *testing.T) {
 	}
 	harness.ManagedSettled(t, id, off, "mynet serving")
 	checkNetworkKept(t, net, "10.81.0.1/24", web, "10.81.0.10", cli, cliIP.String(), "e2e-mreg-new")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18911/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18911/", harness.WebPage)
 }
 
 // startRegistry runs Debian's docker-registry (from unstable, unpacked into
@@ -396,7 +396,7 @@ func startRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := harness.StartLogged("registry", filepath.Join(harness.Shared().Layout.LogDir, "registry.log"), nil, syscall.SIGKILL,
-		"nsenter", "--net="+harness.Shared().Layout.NSPath(harness.Shared().Layout.EngineNS), bin, "serve", cfg)
+		"nsenter", "--net="+harness.Shared().Layout.NSPath(harness.EngineNS()), bin, "serve", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func TestPortsIPv6(t *testing.T) {
 		web, udp  = "e2e-p6-web", "e2e-p6-udp"
 		hostAddr6 = harness.EngineAddr6
 	)
-	engine, ext := harness.Shared().Layout.EngineNS, harness.Shared().Layout.ExtNS
+	engine, ext := harness.EngineNS(), harness.ExtNS()
 	harness.CreateMynet(t, net, "--ipv6", "--subnet", "10.120.0.0/24", "--subnet", "fd00:70::/64")
 	harness.StartWeb(t, web, net, "-p", "18600:80", "-p", "[::1]:18601:80", "-p", "[::]:18602:80", "-p", "80")
 	bin := portsUDPEcho(t)
@@ -232,7 +232,7 @@ func TestPortsIPv6OnIPv4Network(t *testing.T) {
 	harness.UsePlugin(t)
 	harness.WithExtIPv6(t)
 	const net, web = "mynet-e2e-p6v4", "e2e-p6v4-web"
-	engine, ext := harness.Shared().Layout.EngineNS, harness.Shared().Layout.ExtNS
+	engine, ext := harness.EngineNS(), harness.ExtNS()
 	harness.CreateMynet(t, net, "--subnet", "10.121.0.0/24")
 	harness.StartWeb(t, web, net, "-p", "[::]:18603:80", "-p", "18604:80")
 	portsMustFetch(t, ext, portsV6URL(harness.EngineAddr6, 18603), harness.WebPage)
@@ -268,9 +268,9 @@ func TestPortsIPv6OnlyNetwork(t *testing.T) {
 	const net, web = "mynet-e2e-p6only", "e2e-p6only-web"
 	harness.CreateMynet(t, net, "--ipv4=false", "--ipv6", "--subnet", "fd00:71::/64")
 	harness.StartWeb(t, web, net, "-p", "18605:80")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, portsV6URL(harness.EngineAddr6, 18605), harness.WebPage)
-	portsMustFetch(t, harness.Shared().Layout.EngineNS, portsV6URL("::1", 18605), harness.WebPage)
-	portsMustNotFetch(t, harness.Shared().Layout.ExtNS, portsV6URL(harness.EngineAddr, 18605))
+	portsMustFetch(t, harness.ExtNS(), portsV6URL(harness.EngineAddr6, 18605), harness.WebPage)
+	portsMustFetch(t, harness.EngineNS(), portsV6URL("::1", 18605), harness.WebPage)
+	portsMustNotFetch(t, harness.ExtNS(), portsV6URL(harness.EngineAddr, 18605))
 	out := mynetPorts(t, web)
 	harness.MustContain(t, "mynet ports", out, "80/tcp -> [::]:18605")
 	if strings.Contains(out, "0.0.0.0") {
@@ -290,10 +290,10 @@ func TestPortsIPv6Routed(t *testing.T) {
 	script := `httpd -p 80 -h /var/www; httpd -p 81 -h /var/www; exec sleep 3600`
 	harness.RunDetached(t, web, harness.ContainerArgs(net, []string{"-p", "18606:80"}, harness.Sh(script))...)
 	web6 := harness.ContainerIPv6(t, web, net).String()
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, fmt.Sprintf("http://[%s]:80/", web6), harness.WebPage)
-	portsMustNotFetch(t, harness.Shared().Layout.ExtNS, fmt.Sprintf("http://[%s]:81/", web6))
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, portsV6URL(harness.EngineAddr, 18606), harness.WebPage)
-	portsMustNotFetch(t, harness.Shared().Layout.ExtNS, portsV6URL(harness.EngineAddr6, 18606))
+	portsMustFetch(t, harness.ExtNS(), fmt.Sprintf("http://[%s]:80/", web6), harness.WebPage)
+	portsMustNotFetch(t, harness.ExtNS(), fmt.Sprintf("http://[%s]:81/", web6))
+	portsMustFetch(t, harness.ExtNS(), portsV6URL(harness.EngineAddr, 18606), harness.WebPage)
+	portsMustNotFetch(t, harness.ExtNS(), portsV6URL(harness.EngineAddr6, 18606))
 	if save := harness.InEngine(t, "ip6tables-save", "-t", "mangle"); !strings.Contains(save, web6+"/128") {
 		t.Errorf("no IPv6 RETURN for %s in mangle:\n%s", web6, save)
 	}
@@ -317,14 +317,14 @@ func TestPortsIPv6UDPStale(t *testing.T) {
 	bin := portsUDPEcho(t)
 	harness.CreateMynet(t, net, "--ipv6", "--subnet", "10.123.0.0/24", "--subnet", "fd00:73::/64")
 	to := "[" + harness.EngineAddr6 + "]:15362"
-	if out, err := harness.InNS(harness.Shared().Layout.ExtNS, 10*time.Second, bin, "ask", "-from", "40063", to, "early"); err == nil {
+	if out, err := harness.InNS(harness.ExtNS(), 10*time.Second, bin, "ask", "-from", "40063", to, "early"); err == nil {
 		t.Fatalf("something answered on %s before the container: %q", to, out)
 	}
 	harness.RunDetached(t, c, harness.ContainerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", "15362:53/udp"}, []string{"/udpecho", "serve", "[::]:53"})...)
 	var out string
 	err := harness.WaitFor(60*time.Second, 300*time.Millisecond, func() error {
 		var err error
-		out, err = harness.InNS(harness.Shared().Layout.ExtNS, 10*time.Second, bin, "ask", "-from", "40063", to, "late")
+		out, err = harness.InNS(harness.ExtNS(), 10*time.Second, bin, "ask", "-from", "40063", to, "late")
 		return err
 	})
 	if err != nil || out != "echo:late" {

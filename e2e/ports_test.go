@@ -112,7 +112,7 @@ func TestPortsPublish(t *testing.T) {
 	harness.StartSleeper(t, nb, net)
 	harness.StartSleeper(t, far, other)
 	webIP := harness.ContainerIP(t, web, net).String()
-	engine, ext := harness.Shared().Layout.EngineNS, harness.Shared().Layout.ExtNS
+	engine, ext := harness.EngineNS(), harness.ExtNS()
 
 	t.Run("host", func(t *testing.T) {
 		portsMustFetch(t, engine, "http://127.0.0.1:18080/", harness.WebPage)
@@ -198,14 +198,14 @@ func TestPortsRange(t *testing.T) {
 	harness.RunDetached(t, c, harness.ContainerArgs(net, []string{"-p", "19000-19099:8000-8099"}, harness.Sh(script))...)
 	ip := harness.ContainerIP(t, c, net).String()
 	if err := harness.WaitFor(60*time.Second, 200*time.Millisecond, func() error {
-		_, err := portsFetch(harness.Shared().Layout.EngineNS, "http://"+harness.EngineAddr+":19099/")
+		_, err := portsFetch(harness.EngineNS(), "http://"+harness.EngineAddr+":19099/")
 		return err
 	}); err != nil {
 		t.Fatalf("the range's last port never answered: %v", err)
 	}
 	start := time.Now()
 	for i := range 100 {
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, fmt.Sprintf("http://%s:%d/", harness.EngineAddr, 19000+i), fmt.Sprintf("port-%d", 8000+i))
+		portsMustFetch(t, harness.ExtNS(), fmt.Sprintf("http://%s:%d/", harness.EngineAddr, 19000+i), fmt.Sprintf("port-%d", 8000+i))
 	}
 	t.Logf("100 fetches from outside in %v", time.Since(start).Round(time.Millisecond))
 	if r := portsDNATRules(t, ip); len(r) != 1 || !strings.Contains(r[0], "--dport 19000:19099") {
@@ -251,20 +251,20 @@ func TestPortsUDP(t *testing.T) {
 
 	// The early client: nothing listens yet, its datagram goes unanswered
 	// but leaves a conntrack entry in the engine namespace.
-	if out, err := harness.InNS(harness.Shared().Layout.ExtNS, 10*time.Second, bin, "ask", "-from", "40053", harness.EngineAddr+":15354", "early"); err == nil {
+	if out, err := harness.InNS(harness.ExtNS(), 10*time.Second, bin, "ask", "-from", "40053", harness.EngineAddr+":15354", "early"); err == nil {
 		t.Fatalf("something answered on 15354 before the container: %q", out)
 	}
 	for _, c := range []struct{ name, port string }{{"e2e-pudp-1", "15353"}, {"e2e-pudp-2", "15354"}} {
 		harness.RunDetached(t, c.name, harness.ContainerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", c.port + ":53/udp"}, []string{"/udpecho", "serve", "0.0.0.0:53"})...)
 	}
 	// The containers' servers may not listen yet: ask until they answer.
-	if out := udpAsk(t, harness.Shared().Layout.ExtNS, harness.EngineAddr+":15353", "ping"); out != "echo:ping" {
+	if out := udpAsk(t, harness.ExtNS(), harness.EngineAddr+":15353", "ping"); out != "echo:ping" {
 		t.Errorf("udp from outside: %q; want echo:ping", out)
 	}
 	var out string
 	err := harness.WaitFor(60*time.Second, 300*time.Millisecond, func() error {
 		var err error
-		out, err = harness.InNS(harness.Shared().Layout.ExtNS, 10*time.Second, bin, "ask", "-from", "40053", harness.EngineAddr+":15354", "late")
+		out, err = harness.InNS(harness.ExtNS(), 10*time.Second, bin, "ask", "-from", "40053", harness.EngineAddr+":15354", "late")
 		return err
 	})
 	if err != nil || out != "echo:late" {
@@ -281,13 +281,13 @@ func TestPortsInUse(t *testing.T) {
 	const net = "mynet-e2e-pinuse"
 	harness.CreateMynet(t, net, "--subnet", "10.114.0.0/24")
 	hostSrv, err := harness.StartLogged("host httpd", filepath.Join(harness.Shared().Layout.LogDir, "inuse-httpd.log"), nil, syscall.SIGKILL,
-		"nsenter", "--net="+harness.Shared().Layout.NSPath(harness.Shared().Layout.EngineNS), harness.HostBusybox, "httpd", "-f", "-p", "18200", "-h", harness.Shared().Layout.WWWDir)
+		"nsenter", "--net="+harness.Shared().Layout.NSPath(harness.EngineNS()), harness.HostBusybox, "httpd", "-f", "-p", "18200", "-h", harness.Shared().Layout.WWWDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = hostSrv.Stop(syscall.SIGKILL, time.Second) })
 	if err := harness.WaitFor(60*time.Second, 100*time.Millisecond, func() error {
-		_, err := portsFetch(harness.Shared().Layout.EngineNS, "http://127.0.0.1:18200/")
+		_, err := portsFetch(harness.EngineNS(), "http://127.0.0.1:18200/")
 		return err
 	}); err != nil {
 		t.Fatalf("host httpd on 18200: %v", err)
@@ -302,12 +302,12 @@ func TestPortsInUse(t *testing.T) {
 	if after := harness.InEngine(t, "iptables-save"); portsCountDNAT(after) != portsCountDNAT(before) || strings.Contains(after, "18200") {
 		t.Errorf("rules changed by the failed start:\n%s", after)
 	}
-	portsMustFetch(t, harness.Shared().Layout.EngineNS, "http://127.0.0.1:18200/", harness.ExtPage)
+	portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18200/", harness.ExtPage)
 
 	harness.StartWeb(t, "e2e-pinuse-2", net, "-p", "18201:80")
 	msg = harness.MustFail(t, "a second container on 18201", harness.StartSleeperErr(t, "e2e-pinuse-3", net, "-p", "18201:80"))
 	harness.MustContain(t, "error", msg, "host port 18201/tcp on 0.0.0.0 is already in use")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18201/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18201/", harness.WebPage)
 	harness.Docker(t, "rm", "-f", "e2e-pinuse-2")
 	harness.Docker(t, "start", "e2e-pinuse-3")
 	harness.MustContain(t, "the second container once the first is gone", mynetPorts(t, "e2e-pinuse-3"), "-> 0.0.0.0:18201")
@@ -322,8 +322,8 @@ func TestPortsHostBinding(t *testing.T) {
 	const net = "mynet-e2e-pbind"
 	harness.CreateMynet(t, net, "--subnet", "10.115.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1")
 	harness.StartWeb(t, "e2e-pbind", net, "-p", "18300:80")
-	portsMustFetch(t, harness.Shared().Layout.EngineNS, "http://127.0.0.1:18300/", harness.WebPage)
-	portsMustNotFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18300/")
+	portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18300/", harness.WebPage)
+	portsMustNotFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18300/")
 	harness.MustContain(t, "mynet ports", mynetPorts(t, "e2e-pbind"), "80/tcp -> 127.0.0.1:18300")
 }
 
@@ -348,7 +348,7 @@ func TestPortsPluginRestart(t *testing.T) {
 		{"SIGKILL", func() { e.KillPlugin(t); e.StartPlugin(t) }},
 	} {
 		restart.do()
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18400/", harness.WebPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18400/", harness.WebPage)
 		if got := mynetPorts(t, web); got != ports {
 			t.Errorf("after %s: mynet ports\n%s\nwant\n%s", restart.name, got, ports)
 		}
@@ -371,7 +371,7 @@ func TestPortsGatewayMoves(t *testing.T) {
 	harness.CreateMynet(t, second, "--subnet", "10.117.0.0/24")
 	harness.CreateMynet(t, first, "--subnet", "10.118.0.0/24")
 	harness.StartWeb(t, web, second, "-p", "18500:80")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18500/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18500/", harness.WebPage)
 	ipSecond := harness.ContainerIP(t, web, second).String()
 
 	harness.Docker(t, "network", "connect", first, web)
@@ -382,13 +382,13 @@ func TestPortsGatewayMoves(t *testing.T) {
 	if r := portsDNATRules(t, ipSecond); len(r) != 0 {
 		t.Errorf("after connect: DNAT to %s (the old gateway network) %q, want none", ipSecond, r)
 	}
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18500/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18500/", harness.WebPage)
 
 	harness.Docker(t, "network", "disconnect", first, web)
 	if r := portsDNATRules(t, ipSecond); len(r) != 1 {
 		t.Errorf("after disconnect: DNAT to %s %q, want 1", ipSecond, r)
 	}
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18500/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18500/", harness.WebPage)
 }
 
 // TestPortsHugeRange: a 20,000-port range, which the engine sends as one
@@ -433,7 +433,7 @@ func TestPortsHugeRange(t *testing.T) {
 	}
 	ip := harness.ContainerIP(t, c, net).String()
 	for _, p := range answering {
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, fmt.Sprintf("http://%s:%d/", harness.EngineAddr, p), fmt.Sprintf("port-%d", p))
+		portsMustFetch(t, harness.ExtNS(), fmt.Sprintf("http://%s:%d/", harness.EngineAddr, p), fmt.Sprintf("port-%d", p))
 	}
 	want := fmt.Sprintf("--dport %d:%d", first, last)
 	if r := portsDNATRules(t, ip); len(r) != 1 || !strings.Contains(r[0], want) {
@@ -445,7 +445,7 @@ func TestPortsHugeRange(t *testing.T) {
 		t.Errorf("publishing the range added %d rules, want a handful", published-before)
 	}
 	// The heal loop and the engine's own calls later must not add any.
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, fmt.Sprintf("http://%s:%d/", harness.EngineAddr, first), fmt.Sprintf("port-%d", first))
+	portsMustFetch(t, harness.ExtNS(), fmt.Sprintf("http://%s:%d/", harness.EngineAddr, first), fmt.Sprintf("port-%d", first))
 	if again := portsCountUnhooked(t); again != published {
 		t.Errorf("rule count went from %d to %d with nothing changed", published, again)
 	}

@@ -24,7 +24,7 @@ func mynetCLI(cmd string, args ...string) (string, error) {
 	if err := harness.Shared().EnsurePluginBinary(); err != nil {
 		return "", err
 	}
-	argv := []string{"nsenter", "--net=" + harness.Shared().Layout.NSPath(harness.Shared().Layout.EngineNS), harness.Shared().Mynet.Bin, cmd, "--docker", harness.CLIPath()}
+	argv := []string{"nsenter", "--net=" + harness.Shared().Layout.NSPath(harness.EngineNS()), harness.Shared().Mynet.Bin, cmd, "--docker", harness.CLIPath()}
 	return harness.Run(time.Minute, harness.CLIEnviron(harness.Shared().Layout), append(argv, args...)...)
 }
 
@@ -196,8 +196,8 @@ func TestAttach(t *testing.T) {
 		harness.MustContain(t, "attached container to the outside through NAT", harness.ExecIn(t, vm1, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 	})
 	t.Run("published port", func(t *testing.T) {
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18950/", harness.WebPage)
-		portsMustFetch(t, harness.Shared().Layout.EngineNS, "http://127.0.0.1:18950/", harness.WebPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18950/", harness.WebPage)
+		portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18950/", harness.WebPage)
 		harness.MustContain(t, "a neighbour through the host's address", harness.ExecIn(t, web, harness.HTTPGet("http://"+harness.EngineAddr+":18950/")...), harness.WebPage)
 	})
 	t.Run("address refused to docker", func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestAttach(t *testing.T) {
 		}
 		harness.MustReach(t, web, "10.130.0.77")
 		harness.MustReach(t, vm1, "10.130.0.10")
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18950/", harness.WebPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18950/", harness.WebPage)
 		harness.MustFail(t, "docker run --ip of the attached address after a restart", dockerRunIP(net, "10.130.0.77"))
 	})
 	t.Run("detach", func(t *testing.T) {
@@ -264,7 +264,7 @@ func TestAttach(t *testing.T) {
 		if r := portsDNATRules(t, "10.130.0.77"); len(r) > 0 {
 			t.Errorf("DNAT rules to the reaped address left: %v", r)
 		}
-		portsMustNotFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18950/")
+		portsMustNotFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18950/")
 		if err := dockerRunIP(net, "10.130.0.77"); err != nil {
 			t.Errorf("the reaped address is not free for docker: %v", err)
 		}
@@ -377,7 +377,7 @@ func TestManagedAttach(t *testing.T) {
 	harness.MustReach(t, web, "10.134.0.77")
 	harness.MustReach(t, vm, "10.134.0.10")
 	harness.MustContain(t, "ext page through NAT", harness.ExecIn(t, vm, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18952/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18952/", harness.WebPage)
 	harness.MustFail(t, "docker run --ip of the attached address", dockerRunIP(net, "10.134.0.77"))
 	if line := lsLine(t, net, vm); !strings.Contains(line, "attach") {
 		t.Errorf("ls: %q", line)

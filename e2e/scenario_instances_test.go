@@ -85,7 +85,7 @@ func TestTwoInstances(t *testing.T) {
 	reachable := func(when string) {
 		t.Helper()
 		for _, port := range []string{"18901", "18902"} {
-			portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":"+port+"/", harness.WebPage)
+			portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":"+port+"/", harness.WebPage)
 		}
 		if t.Failed() {
 			t.Fatalf("published ports %s", when)
@@ -130,7 +130,7 @@ func TestTwoInstances(t *testing.T) {
 	if got := instanceObjects(t, second); got != objTwo {
 		t.Errorf("%s's objects after %s's network was removed:\n%s\nwant:\n%s", second, first, got, objTwo)
 	}
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18902/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18902/", harness.WebPage)
 	harness.Docker(t, "rm", "-f", "inst-web-two")
 	harness.Docker(t, "network", "rm", "inst-two")
 	if got := instanceObjects(t, second); got != "" {

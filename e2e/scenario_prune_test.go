@@ -135,7 +135,7 @@ func runPrune(t *testing.T, c pruneCase) {
 		harness.CreateMynet(t, c.again, "--subnet", subGone.String())
 		harness.StartWeb(t, c.again+"-web", c.again, "--ip", c.subGone+".10", "-p", c.portGone+":80")
 		harness.StartWeb(t, c.kept+"-web2", c.kept, "--ip", c.subKept+".10", "-p", c.portKept+":80")
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":"+c.portGone+"/", harness.WebPage)
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":"+c.portKept+"/", harness.WebPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":"+c.portGone+"/", harness.WebPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":"+c.portKept+"/", harness.WebPage)
 	})
 }

@@ -89,7 +89,7 @@ func TestReapWhileDown(t *testing.T) {
 	harness.StartWeb(t, keep, net, "--ip", "10.142.0.10", "-p", "18975:80")
 	harness.StartWeb(t, gone, net, "--ip", "10.142.0.20", "-p", "18976:80")
 	harness.StartSleeper(t, bare, net, "--ip", "10.142.0.21")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18976/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18976/", harness.WebPage)
 	removed := map[string]string{endpointOf(t, gone, net): "10.142.0.20", endpointOf(t, bare, net): "10.142.0.21"}
 	keepEP := endpointOf(t, keep, net)
 
@@ -127,7 +127,7 @@ func TestReapWhileDown(t *testing.T) {
 	// The address and the port are free again (the containers are
 	// started here, not in a subtest, so that they outlive it).
 	harness.StartWeb(t, next, net, "--ip", "10.142.0.20", "-p", "18976:80")
-	portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18976/", harness.WebPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18976/", harness.WebPage)
 	if err := harness.StartSleeperErr(t, "e2e-reap-bare2", net, "--ip", "10.142.0.21"); err != nil {
 		t.Errorf("--ip 10.142.0.21 of the reaped endpoint: %v", err)
 	}
@@ -148,7 +148,7 @@ func TestReapWhileDown(t *testing.T) {
 		if !hasVeth(t, "mnh"+keepEP[:12]) {
 			t.Errorf("the running container's veth mnh%s is gone", keepEP[:12])
 		}
-		portsMustFetch(t, harness.Shared().Layout.ExtNS, "http://"+harness.EngineAddr+":18975/", harness.WebPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18975/", harness.WebPage)
 		harness.MustReach(t, keep, "10.142.0.20")
 		harness.MustContain(t, "the running container to the outside through NAT", harness.ExecIn(t, keep, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 		msg := harness.MustFail(t, "docker run --ip of the running container's address", dockerRunIP(net, "10.142.0.10"))

@@ -83,9 +83,9 @@ func (s *benchSuite) exec(where string, argv ...string) (string, error) {
 	timeout := time.Duration(s.cfg.iperfSecs+60) * time.Second
 	switch where {
 	case "engine":
-		return harness.InNS(harness.Shared().Layout.EngineNS, timeout, pinned(clientCPU, argv...)...)
+		return harness.InNS(harness.EngineNS(), timeout, pinned(clientCPU, argv...)...)
 	case "ext":
-		return harness.InNS(harness.Shared().Layout.ExtNS, timeout, pinned(clientCPU, argv...)...)
+		return harness.InNS(harness.ExtNS(), timeout, pinned(clientCPU, argv...)...)
 	}
 	if argv[0] == s.rr {
 		argv[0] = "/bin/rr"
@@ -274,7 +274,7 @@ var benchTables = []string{"raw", "mangle", "nat", "filter"}
 // run's own).
 func (s *benchSuite) zeroCounters() {
 	for _, table := range benchTables {
-		if _, err := harness.InNS(harness.Shared().Layout.EngineNS, 10*time.Second, "iptables", "-t", table, "-Z"); err != nil {
+		if _, err := harness.InNS(harness.EngineNS(), 10*time.Second, "iptables", "-t", table, "-Z"); err != nil {
 			harness.Logf("bench: zeroing %s counters: %v", table, err)
 		}
 	}
@@ -285,7 +285,7 @@ func (s *benchSuite) zeroCounters() {
 func (s *benchSuite) counters() string {
 	var b strings.Builder
 	for _, table := range benchTables {
-		out, err := harness.InNS(harness.Shared().Layout.EngineNS, 10*time.Second, "iptables", "-t", table, "-L", "-v", "-x", "-n")
+		out, err := harness.InNS(harness.EngineNS(), 10*time.Second, "iptables", "-t", table, "-L", "-v", "-x", "-n")
 		if err != nil {
 			fmt.Fprintf(&b, "# %s: %v\n", table, err)
 			continue
@@ -306,9 +306,9 @@ func (s *benchSuite) counters() string {
 // so that the two drivers' bridges and ports can be compared.
 func (s *benchSuite) links() string {
 	var b strings.Builder
-	out, err := harness.InNS(harness.Shared().Layout.EngineNS, 10*time.Second, "ip", "-d", "link", "show")
+	out, err := harness.InNS(harness.EngineNS(), 10*time.Second, "ip", "-d", "link", "show")
 	fmt.Fprintf(&b, "# ip -d link show\n%s%v\n", out, errText(err))
-	out, err = harness.InNS(harness.Shared().Layout.EngineNS, 10*time.Second, "ip", "-o", "link", "show")
+	out, err = harness.InNS(harness.EngineNS(), 10*time.Second, "ip", "-o", "link", "show")
 	if err != nil {
 		return b.String()
 	}
@@ -319,7 +319,7 @@ func (s *benchSuite) links() string {
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
 		for _, opt := range []string{"-k", "-l"} {
-			out, err := harness.InNS(harness.Shared().Layout.EngineNS, 10*time.Second, "ethtool", opt, name)
+			out, err := harness.InNS(harness.EngineNS(), 10*time.Second, "ethtool", opt, name)
 			fmt.Fprintf(&b, "# ethtool %s %s\n%s%v\n", opt, name, out, errText(err))
 		}
 	}
@@ -343,7 +343,7 @@ func (s *benchSuite) baseline(t *testing.T) {
 		{s.rr, "serve", "-addr", ":" + strconv.Itoa(rrPort)},
 	} {
 		p, err := harness.StartLogged("bench "+argv[0], harness.Shared().Layout.LogDir+"/bench-ext.log", nil, syscall.SIGKILL,
-			append([]string{"nsenter", "--net=" + harness.Shared().Layout.NSPath(harness.Shared().Layout.ExtNS)}, pinned(serverCPU, argv...)...)...)
+			append([]string{"nsenter", "--net=" + harness.Shared().Layout.NSPath(harness.ExtNS())}, pinned(serverCPU, argv...)...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +363,7 @@ func (s *benchSuite) baseline(t *testing.T) {
 // Both namespaces belong to this run; the links go with them at teardown
 // and are removed when the test ends.
 func (s *benchSuite) rawBridge(t *testing.T) {
-	eng, ext := harness.Shared().Layout.EngineNS, harness.Shared().Layout.ExtNS
+	eng, ext := harness.EngineNS(), harness.ExtNS()
 	t.Cleanup(func() {
 		_, _ = harness.Run(10*time.Second, nil, "ip", "-n", eng, "link", "del", rawVeth)
 		_, _ = harness.Run(10*time.Second, nil, "ip", "-n", eng, "link", "del", rawBridge)
