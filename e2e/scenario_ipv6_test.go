@@ -138,7 +138,7 @@ func TestIPv6Isolation(t *testing.T) {
 	harness.StartWeb(t, b, netB)
 	harness.MustNotReachAny(t, a, harness.ContainerIPv6(t, b, netB).String())
 	harness.MustNotReachAny(t, b, harness.ContainerIPv6(t, a, netA).String())
-	// Both containers go first: removeAndCheck finds no mynet veth at all.
+	// Both containers go first: harness.RemoveAndCheck finds no mynet veth at all.
 	harness.Docker(t, "rm", "-f", a, b)
 	harness.RemoveAndCheck(t, netA, harness.MynetBridge(t, netA), false)
 	harness.RemoveAndCheck(t, netB, harness.MynetBridge(t, netB), false)

@@ -15,7 +15,7 @@ import (
 // shown with real traffic: a packet that must pass does, one that must not
 // does not. The ext namespace (198.18.0.2) plays the outside world; a test
 // that needs it to route back into a container subnet adds that route
-// itself (extRoute), as a router in front of the host would have.
+// itself (harness.ExtRoute), as a router in front of the host would have.
 
 // TestOptionsICC: with enable_icc=false two containers of the network
 // cannot reach each other by address or by name, but each reaches the

@@ -305,7 +305,7 @@ func aliveTestBinary(pid int) bool {
 // removeManagedSockets removes the host directories /run/docker/plugins/<id>
 // that the engine made for its managed plugins' sockets.
 // removeExtraSockets removes the sockets of further bare mynets a test
-// ran next to the run's own (secondPlugin: <pluginName>-<suffix>.sock).
+// ran next to the run's own (secondPlugin: <PluginName>-<suffix>.sock).
 func removeExtraSockets(l Layout) error {
 	socks, _ := filepath.Glob(filepath.Join(PluginsDir, l.PluginName+"-*.sock"))
 	var errs []error

@@ -18,19 +18,19 @@ var (
 	SleepCmd = []string{"sleep", "3600"}
 )
 
-// startWeb runs a detached busybox httpd serving webPage on port 80.
+// StartWeb runs a detached busybox httpd serving WebPage on port 80.
 func StartWeb(t *testing.T, name, network string, opts ...string) {
 	t.Helper()
 	RunDetached(t, name, ContainerArgs(network, opts, HTTPDCmd)...)
 }
 
-// startSleeper runs a detached container that only sleeps, for exec.
+// StartSleeper runs a detached container that only sleeps, for exec.
 func StartSleeper(t *testing.T, name, network string, opts ...string) {
 	t.Helper()
 	RunDetached(t, name, ContainerArgs(network, opts, SleepCmd)...)
 }
 
-// startSleeperErr is startSleeper for a start that is expected to fail.
+// StartSleeperErr is StartSleeper for a start that is expected to fail.
 func StartSleeperErr(t *testing.T, name, network string, opts ...string) error {
 	t.Helper()
 	return runDetachedErr(t, name, ContainerArgs(network, opts, SleepCmd)...)
@@ -41,7 +41,7 @@ func ContainerArgs(network string, opts, cmd []string) []string {
 	return append(append(args, Image), cmd...)
 }
 
-// createMynetErr tries to create a mynet network that should be refused; if
+// CreateMynetErr tries to create a mynet network that should be refused; if
 // it is created after all, the test's cleanup removes it.
 func CreateMynetErr(t *testing.T, name string, args ...string) error {
 	t.Helper()
@@ -51,7 +51,7 @@ func CreateMynetErr(t *testing.T, name string, args ...string) error {
 	return err
 }
 
-// ifaceAddr returns the IPv4 address with prefix on a container's interface,
+// IfaceAddr returns the IPv4 address with prefix on a container's interface,
 // as the container itself sees it.
 func IfaceAddr(t *testing.T, container, iface string) netip.Prefix {
 	t.Helper()
@@ -96,7 +96,7 @@ func probe(t *testing.T, container, addr string) (pinged, fetched bool) {
 // once.
 const reachWait = 30 * time.Second
 
-// mustReach checks that container can ping addr and fetch its web page.
+// MustReach checks that container can ping addr and fetch its web page.
 func MustReach(t *testing.T, container, addr string) {
 	t.Helper()
 	var pinged, fetched bool
@@ -111,7 +111,7 @@ func MustReach(t *testing.T, container, addr string) {
 	}
 }
 
-// mustNotReach checks that container can neither ping addr nor fetch a page
+// MustNotReach checks that container can neither ping addr nor fetch a page
 // from it.
 func MustNotReach(t *testing.T, container, addr string) {
 	t.Helper()
@@ -120,7 +120,7 @@ func MustNotReach(t *testing.T, container, addr string) {
 	}
 }
 
-// hasLink reports whether container has an interface named name, from the
+// HasLink reports whether container has an interface named name, from the
 // container's own `ip -o link` (which must run).
 func HasLink(t *testing.T, container, name string) bool {
 	t.Helper()

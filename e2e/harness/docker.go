@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// dockerTimeout bounds one CLI call. A missing legacy plugin costs ~15 s of
+// DockerTimeout bounds one CLI call. A missing legacy plugin costs ~15 s of
 // retries inside the engine; anything beyond 2 minutes is a hang.
 const DockerTimeout = 2 * time.Minute
 
@@ -23,7 +23,7 @@ var (
 	cliBin  string
 )
 
-// cliPath prefers the 28.x CLI in /usr/local/bin; it negotiates the API
+// CLIPath prefers the 28.x CLI in /usr/local/bin; it negotiates the API
 // version down to 1.41 for the 20.10 engine.
 func CLIPath() string {
 	cliOnce.Do(func() {
@@ -37,7 +37,7 @@ func CLIPath() string {
 	return cliBin
 }
 
-// cliEnviron points the CLI at the private engine only: DOCKER_HOST (also
+// CLIEnviron points the CLI at the private engine only: DOCKER_HOST (also
 // passed as -H, which wins over any context), a private DOCKER_CONFIG, and
 // none of the caller's DOCKER_* settings.
 func CLIEnviron(l Layout) []string {
@@ -66,7 +66,7 @@ func Docker(t testing.TB, args ...string) string {
 	return out
 }
 
-// dockerErr runs a CLI command against the private engine. The error's
+// DockerErr runs a CLI command against the private engine. The error's
 // message holds the command's stderr, which is where docker prints what the
 // plugin answered ("... remote: <msg>").
 func DockerErr(args ...string) (string, error) {
@@ -75,7 +75,7 @@ func DockerErr(args ...string) (string, error) {
 
 // --- Per-test set-up ---
 
-// useEngine gives a test the shared engine. If the test fails, what dockerd
+// UseEngine gives a test the shared engine. If the test fails, what dockerd
 // and mynet logged while it ran is added to its output.
 func UseEngine(t *testing.T) *Env {
 	t.Helper()
@@ -98,7 +98,7 @@ func UseEngine(t *testing.T) *Env {
 	return env
 }
 
-// usePlugin is useEngine plus a running mynet; it returns the driver (and
+// UsePlugin is UseEngine plus a running mynet; it returns the driver (and
 // IPAM) name for docker commands.
 func UsePlugin(t *testing.T) string {
 	t.Helper()
@@ -109,7 +109,7 @@ func UsePlugin(t *testing.T) string {
 	return e.Plugin()
 }
 
-// createNetwork runs `docker network create ARGS... NAME` and removes the
+// CreateNetwork runs `docker network create ARGS... NAME` and removes the
 // network when the test ends.
 func CreateNetwork(t *testing.T, name string, args ...string) {
 	t.Helper()
@@ -125,7 +125,7 @@ var (
 	dumped   = map[*testing.T]bool{} // tests whose kernel state was logged
 )
 
-// dumpKernelOnFailure logs the engine namespace's links and iptables rules
+// DumpKernelOnFailure logs the engine namespace's links and iptables rules
 // once per failed test, at its first network removal: the containers are
 // gone by then (removed first), but bridges and rules are still there.
 func DumpKernelOnFailure(t *testing.T) {
@@ -144,14 +144,14 @@ func DumpKernelOnFailure(t *testing.T) {
 	t.Logf("---- engine netns at failure: ip -br addr ----\n%s\n---- iptables-save ----\n%s", links, rules)
 }
 
-// createMynet creates a network with mynet as both driver and IPAM.
+// CreateMynet creates a network with mynet as both driver and IPAM.
 func CreateMynet(t *testing.T, name string, args ...string) {
 	t.Helper()
 	p := env.Plugin()
 	CreateNetwork(t, name, append([]string{"-d", p, "--ipam-driver", p}, args...)...)
 }
 
-// runDetached runs `docker run -d --name NAME ARGS...` and removes the
+// RunDetached runs `docker run -d --name NAME ARGS...` and removes the
 // container when the test ends (registered before the run, so a container
 // left in "created" state by a failed start is removed too).
 func RunDetached(t *testing.T, name string, args ...string) {
@@ -160,7 +160,7 @@ func RunDetached(t *testing.T, name string, args ...string) {
 	Docker(t, append([]string{"run", "-d", "--name", name}, args...)...)
 }
 
-// runDetachedErr is runDetached for a start that may fail.
+// runDetachedErr is RunDetached for a start that may fail.
 func runDetachedErr(t *testing.T, name string, args ...string) error {
 	t.Helper()
 	t.Cleanup(func() { CleanupCmd(t, "rm", "-f", name) })
@@ -168,7 +168,7 @@ func runDetachedErr(t *testing.T, name string, args ...string) error {
 	return err
 }
 
-// cleanupCmd runs a docker command at test end; "No such ..." means it is
+// CleanupCmd runs a docker command at test end; "No such ..." means it is
 // already gone, anything else is reported but does not stop other cleanups.
 func CleanupCmd(t *testing.T, args ...string) {
 	t.Helper()
@@ -177,7 +177,7 @@ func CleanupCmd(t *testing.T, args ...string) {
 	}
 }
 
-// runOnce runs cmd in a throwaway container of the test image on network
+// RunOnce runs cmd in a throwaway container of the test image on network
 // (a name, or "container:NAME") and returns its stdout:
 // `docker run --rm --network NETWORK IMAGE CMD...`.
 func RunOnce(t *testing.T, network string, cmd ...string) string {
@@ -193,14 +193,14 @@ func runOnceErr(network string, cmd ...string) (string, error) {
 	return DockerErr(append([]string{"run", "--rm", "--network", network, Image}, cmd...)...)
 }
 
-// httpGet is the command to fetch url inside a container, giving up after
+// HTTPGet is the command to fetch url inside a container, giving up after
 // 3 s. Debian's busybox-static wget has no working -T (it crashes), hence
 // busybox timeout around it.
 func HTTPGet(url string) []string {
 	return []string{"timeout", "3", "wget", "-qO-", url}
 }
 
-// ping1 sends one ping and waits at most 1 s for the answer.
+// Ping1 sends one ping and waits at most 1 s for the answer.
 func Ping1(addr string) []string {
 	return []string{"ping", "-c1", "-W1", addr}
 }
@@ -217,7 +217,7 @@ func execInErr(container string, cmd ...string) (string, error) {
 	return DockerErr(append([]string{"exec", container}, cmd...)...)
 }
 
-// containerIP returns the IPv4 address the engine recorded for container on
+// ContainerIP returns the IPv4 address the engine recorded for container on
 // network.
 func ContainerIP(t *testing.T, container, network string) netip.Addr {
 	t.Helper()
@@ -229,7 +229,7 @@ func ContainerIP(t *testing.T, container, network string) netip.Addr {
 	return a
 }
 
-// networkSubnet returns the first IPAM subnet docker recorded for network.
+// NetworkSubnet returns the first IPAM subnet docker recorded for network.
 func NetworkSubnet(t *testing.T, network string) netip.Prefix {
 	t.Helper()
 	out := Docker(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", network)
@@ -257,7 +257,7 @@ func MustContain(t *testing.T, what, got, want string) {
 	}
 }
 
-// mustFail checks that a docker command was refused, and refused by the
+// MustFail checks that a docker command was refused, and refused by the
 // engine or CLI rather than failing to reach the engine at all.
 func MustFail(t *testing.T, what string, err error) string {
 	t.Helper()

@@ -130,7 +130,7 @@ func (e *Env) Close() error {
 	return errors.Join(errs...)
 }
 
-// removeDockerObjects removes every container and user network through
+// RemoveDockerObjects removes every container and user network through
 // the engine, so that mynet sees the deletes and cleans its own state, as
 // it would in real use.
 func (e *Env) RemoveDockerObjects() error {

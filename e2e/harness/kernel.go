@@ -53,7 +53,7 @@ func engineLinks(t *testing.T) []ipLink {
 	return links
 }
 
-// bridgeWithAddr returns the bridge in the engine namespace that carries
+// BridgeWithAddr returns the bridge in the engine namespace that carries
 // cidr (e.g. "10.50.0.1/24"), or "" if there is none.
 func BridgeWithAddr(t *testing.T, cidr string) string {
 	t.Helper()
@@ -65,7 +65,7 @@ func BridgeWithAddr(t *testing.T, cidr string) string {
 	return ""
 }
 
-// portsOf lists the links enslaved to bridge.
+// PortsOf lists the links enslaved to bridge.
 func PortsOf(t *testing.T, bridge string) []ipLink {
 	t.Helper()
 	var ports []ipLink
@@ -77,7 +77,7 @@ func PortsOf(t *testing.T, bridge string) []ipLink {
 	return ports
 }
 
-// mynetVeths lists links named like mynet's veth ends (mnh*: host side,
+// MynetVeths lists links named like mynet's veth ends (mnh*: host side,
 // mnc*: container side before it moves into the container).
 func MynetVeths(t *testing.T) []string {
 	t.Helper()
@@ -90,7 +90,7 @@ func MynetVeths(t *testing.T) []string {
 	return names
 }
 
-// linesMentioning returns the lines of text that name ifname as a whole
+// LinesMentioning returns the lines of text that name ifname as a whole
 // token, or contain an address or prefix inside subnet.
 func LinesMentioning(text, ifname string, subnet netip.Prefix) []string {
 	var hits []string
@@ -115,7 +115,7 @@ func tokenInSubnet(tok string, subnet netip.Prefix) bool {
 	return false
 }
 
-// assertNetworkGone checks that nothing of a removed mynet network is left
+// AssertNetworkGone checks that nothing of a removed mynet network is left
 // in the engine namespace: no bridge carrying the gateway, no mnh*/mnc*
 // veth, no iptables rule or chain naming the bridge or the subnet, and no
 // route into the subnet.

@@ -77,7 +77,7 @@ func onceTeardown(e *Env) func() {
 // guardTeardown runs teardown on SIGINT/SIGTERM and shortly before the
 // `go test -timeout` deadline, whose panic would otherwise end the process
 // without running deferred calls. Children carry a parent-death signal too
-// (see startLogged), so a crash still stops dockerd and mynet; what is left
+// (see StartLogged), so a crash still stops dockerd and mynet; what is left
 // on disk the next run's reapStale removes.
 func guardTeardown(teardown func()) (stop func()) {
 	sig := make(chan os.Signal, 1)

@@ -28,10 +28,10 @@ import (
 // plugins); teardown finds both by the plugin ids (removeManagedSockets,
 // ourProcesses, removeCgroups). The engine stops the plugin when it stops.
 //
-// Harness API: useManaged(t) installs on first use and returns the driver
-// and IPAM name; withManagedDriver(t) makes the foundation scenarios' helpers
-// (createMynet, env.Plugin) use it; ManagedID, ManagedLog, ManagedLogSince,
-// ManagedSettled; buildPluginFolder for a second build; readmeInstallCommand.
+// Harness API: UseManaged(t) installs on first use and returns the driver
+// and IPAM name; WithManagedDriver(t) makes the foundation scenarios' helpers
+// (CreateMynet, env.Plugin) use it; ManagedID, ManagedLog, ManagedLogSince,
+// ManagedSettled; BuildPluginFolder for a second build; readmeInstallCommand.
 
 const (
 	ManagedName = "mynet:latest"
@@ -124,7 +124,7 @@ func goBinary() string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// installManaged runs the README's set-up command with the build folder
+// InstallManaged runs the README's set-up command with the build folder
 // and state directory of this run.
 func (e *Env) InstallManaged(buildDir string) error {
 	cmdline, err := readmeInstallCommand(mustModuleRoot())
@@ -154,7 +154,7 @@ func mustModuleRoot() string {
 	return root
 }
 
-// useManaged is useEngine plus mynet installed as a managed plugin (on
+// UseManaged is UseEngine plus mynet installed as a managed plugin (on
 // first use, with the README's command); it returns the driver and IPAM
 // name, mynet:latest.
 func UseManaged(t *testing.T) string {
@@ -186,7 +186,7 @@ func disableManagedIfUnused() {
 	}
 }
 
-// withManagedDriver makes env.Plugin() (and so createMynet and the other
+// WithManagedDriver makes env.Plugin() (and so CreateMynet and the other
 // helpers) name the managed plugin until the test ends.
 func WithManagedDriver(t *testing.T) {
 	t.Helper()
@@ -207,7 +207,7 @@ func managedOverride() string {
 	return managed.override
 }
 
-// buildPluginFolder runs `make plugin` into dir: a second build of the same
+// BuildPluginFolder runs `make plugin` into dir: a second build of the same
 // source, for upgrades.
 func (e *Env) BuildPluginFolder(dir string) error {
 	out, err := e.RunReadmeCommand("make plugin", 5*time.Minute, "PLUGIN_DIR="+dir)

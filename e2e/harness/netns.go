@@ -62,7 +62,7 @@ func deleteNamespace(name string) error {
 	return nil
 }
 
-// inNS runs argv inside a named network namespace. nsenter --net switches
+// InNS runs argv inside a named network namespace. nsenter --net switches
 // only the network namespace: unlike `ip netns exec`, it does not remount
 // /sys, so cgroups and everything else stay as the host sees them.
 func InNS(ns string, timeout time.Duration, argv ...string) (string, error) {
@@ -70,7 +70,7 @@ func InNS(ns string, timeout time.Duration, argv ...string) (string, error) {
 	return Run(timeout, nil, full...)
 }
 
-// inEngine runs a command in the engine namespace (the private engine's
+// InEngine runs a command in the engine namespace (the private engine's
 // "host"), e.g. `ip -d link` or `iptables-save`, and fails t on error.
 func InEngine(t testing.TB, argv ...string) string {
 	t.Helper()
@@ -85,7 +85,7 @@ func InEngineErr(argv ...string) (string, error) {
 	return InNS(env.Layout.EngineNS, 30*time.Second, argv...)
 }
 
-// inExt runs a command in the ext namespace ("the outside world").
+// InExt runs a command in the ext namespace ("the outside world").
 func InExt(t testing.TB, argv ...string) string {
 	t.Helper()
 	out, err := InNS(env.Layout.ExtNS, 30*time.Second, argv...)
@@ -95,7 +95,7 @@ func InExt(t testing.TB, argv ...string) string {
 	return out
 }
 
-// startExtServer serves wwwDir on 198.18.0.2:8080 in the ext namespace with
+// startExtServer serves WWWDir on 198.18.0.2:8080 in the ext namespace with
 // busybox httpd, and waits until the engine namespace can fetch the page.
 func startExtServer(l Layout) (*proc, error) {
 	if err := os.WriteFile(l.WWWDir+"/index.html", []byte(ExtPage+"\n"), 0o644); err != nil {

@@ -34,7 +34,7 @@ const (
 	KeyTrusted     = "com.docker.network.bridge.trusted_host_interfaces"
 )
 
-// The IPv6 link between the engine namespace and ext (see withExtIPv6).
+// The IPv6 link between the engine namespace and ext (see WithExtIPv6).
 const (
 	EngineAddr6 = "fd00:ee::1"
 	ExtAddr6    = "fd00:ee::2"
@@ -43,7 +43,7 @@ const (
 // listenerSeq numbers listeners for their directories and logs.
 var listenerSeq atomic.Int32
 
-// nsListener is a busybox httpd in the engine or ext namespace. With -vv it
+// NSListener is a busybox httpd in the engine or ext namespace. With -vv it
 // logs each request as "CLIENT:PORT: url:/", which tells the address a
 // packet arrived from: masqueraded or not.
 type NSListener struct {
@@ -52,7 +52,7 @@ type NSListener struct {
 	log  string
 }
 
-// startListener serves a page of its own on hostport ("198.18.0.2:8090",
+// StartListener serves a page of its own on hostport ("198.18.0.2:8090",
 // "[fd00:ee::2]:8090") in namespace ns and waits until it answers there.
 // It stops when the test ends.
 func StartListener(t *testing.T, ns, hostport string) *NSListener {
@@ -111,7 +111,7 @@ func (l *NSListener) clients(t *testing.T) []netip.Addr {
 	return out
 }
 
-// lastClient is the address of the most recent request.
+// LastClient is the address of the most recent request.
 func (l *NSListener) LastClient(t *testing.T) netip.Addr {
 	t.Helper()
 	c := l.clients(t)
@@ -121,21 +121,21 @@ func (l *NSListener) LastClient(t *testing.T) netip.Addr {
 	return c[len(c)-1]
 }
 
-// fetchFromNS fetches url from a namespace with a 2 s limit and reports
+// FetchFromNS fetches url from a namespace with a 2 s limit and reports
 // whether the answer holds want.
 func FetchFromNS(ns, url, want string) (string, bool) {
 	out, err := InNS(ns, 10*time.Second, HostBusybox, "timeout", "2", HostBusybox, "wget", "-qO-", url)
 	return out, err == nil && strings.Contains(out, want)
 }
 
-// pingFromNS sends one ping from a namespace.
+// PingFromNS sends one ping from a namespace.
 func PingFromNS(ns, addr string) bool {
 	_, err := InNS(ns, 10*time.Second, HostBusybox, "ping", "-c1", "-W1", addr)
 	return err == nil
 }
 
-// reachFromNS is fetchFromNS for a fetch that must pass: it asks again for
-// up to reachWait, as mustPass does, since one 2 s try can miss on a loaded
+// ReachFromNS is FetchFromNS for a fetch that must pass: it asks again for
+// up to reachWait, as MustPass does, since one 2 s try can miss on a loaded
 // machine (a must-pass fetch from ext failed once in a full run).
 func ReachFromNS(ns, url, want string) (out string, ok bool) {
 	_ = WaitFor(reachWait, 500*time.Millisecond, func() error {
@@ -147,7 +147,7 @@ func ReachFromNS(ns, url, want string) (out string, ok bool) {
 	return out, ok
 }
 
-// pingsFromNS is pingFromNS for a ping that must pass.
+// PingsFromNS is PingFromNS for a ping that must pass.
 func PingsFromNS(ns, addr string) (ok bool) {
 	_ = WaitFor(reachWait, 500*time.Millisecond, func() error {
 		if ok = PingFromNS(ns, addr); !ok {
@@ -162,12 +162,12 @@ func PingsFromNS(ns, addr string) (ok bool) {
 // whose exit status says whether the packet got through.
 type check struct{ name, cmd string }
 
-// fetchCheck fetches url (3 s limit) and succeeds if the answer holds want.
+// FetchCheck fetches url (3 s limit) and succeeds if the answer holds want.
 func FetchCheck(name, url, want string) check {
 	return check{name, fmt.Sprintf("timeout 3 wget -qO- %q 2>/dev/null | grep -qF %q", url, want)}
 }
 
-// pingCheck sends one ping (1 s limit); IPv6 addresses use ping -6.
+// PingCheck sends one ping (1 s limit); IPv6 addresses use ping -6.
 func PingCheck(name, addr string) check {
 	flag := ""
 	if strings.Contains(addr, ":") {
@@ -204,14 +204,14 @@ func runChecks(t *testing.T, container string, checks ...check) map[string]bool 
 	return got
 }
 
-// fetchFrom fetches url inside container once and reports whether the
+// FetchFrom fetches url inside container once and reports whether the
 // answer holds want: for a fetch that must be blocked.
 func FetchFrom(t *testing.T, container, url, want string) bool {
 	t.Helper()
 	return runChecks(t, container, FetchCheck("fetch", url, want))["fetch"]
 }
 
-// canFetch and canPing are for a fetch or ping that must pass: they ask
+// CanFetch and CanPing are for a fetch or ping that must pass: they ask
 // again for up to reachWait, since one try can miss on a loaded machine.
 func CanFetch(t *testing.T, container, url, want string) bool {
 	t.Helper()
@@ -240,7 +240,7 @@ func passing(t *testing.T, container string, checks ...check) map[string]bool {
 	return got
 }
 
-// mustPass and mustBlock run checks concurrently and require each to
+// MustPass and MustBlock run checks concurrently and require each to
 // succeed, or each to fail.
 func MustPass(t *testing.T, container string, checks ...check) {
 	t.Helper()
@@ -262,7 +262,7 @@ func MustBlock(t *testing.T, container string, checks ...check) {
 	}
 }
 
-// urlOf is the web server URL of an address of either family.
+// URLOf is the web server URL of an address of either family.
 func URLOf(addr string) string {
 	if strings.Contains(addr, ":") {
 		return "http://[" + addr + "]/"
@@ -270,7 +270,7 @@ func URLOf(addr string) string {
 	return "http://" + addr + "/"
 }
 
-// extRoute routes prefix from the ext namespace into the engine namespace,
+// ExtRoute routes prefix from the ext namespace into the engine namespace,
 // as a router in front of the host would; removed when the test ends.
 func ExtRoute(t *testing.T, prefix string) {
 	t.Helper()
@@ -286,7 +286,7 @@ func ExtRoute(t *testing.T, prefix string) {
 	})
 }
 
-// withExtIPv6 gives the engine–ext link IPv6: fd00:ee::1 in the engine
+// WithExtIPv6 gives the engine–ext link IPv6: fd00:ee::1 in the engine
 // namespace, fd00:ee::2 in ext, and a default IPv6 route from the engine
 // namespace to ext. Ext gets no route to any container subnet. Undone when
 // the test ends.
@@ -308,7 +308,7 @@ func WithExtIPv6(t *testing.T) {
 	})
 }
 
-// engineNS and extNS name the two namespaces for startListener and friends.
+// EngineNS and ExtNS name the two namespaces, for StartListener, InNS and friends.
 func EngineNS() string { return env.Layout.EngineNS }
 func ExtNS() string    { return env.Layout.ExtNS }
 
@@ -343,7 +343,7 @@ func (l linkDetail) Addrs(family string) []string {
 	return out
 }
 
-// engineLinkDetail returns a link of the engine namespace; ok is false when
+// EngineLinkDetail returns a link of the engine namespace; ok is false when
 // there is none of that name.
 func EngineLinkDetail(t *testing.T, name string) (linkDetail, bool) {
 	t.Helper()
@@ -361,7 +361,7 @@ func EngineLinkDetail(t *testing.T, name string) (linkDetail, bool) {
 	return links[0], true
 }
 
-// engineBridgePorts lists the ports of bridge with their details.
+// EngineBridgePorts lists the ports of bridge with their details.
 func EngineBridgePorts(t *testing.T, bridge string) []linkDetail {
 	t.Helper()
 	out := InEngine(t, "ip", "-j", "-d", "link", "show", "master", bridge)
@@ -372,7 +372,7 @@ func EngineBridgePorts(t *testing.T, bridge string) []linkDetail {
 	return links
 }
 
-// mynetBridge is the bridge mynet names after the network's ID when no
+// MynetBridge is the bridge mynet names after the network's ID when no
 // bridge name is given: "mynet-" and the ID's first 9 characters.
 func MynetBridge(t *testing.T, network string) string {
 	t.Helper()
@@ -383,13 +383,13 @@ func MynetBridge(t *testing.T, network string) string {
 	return "mynet-" + id[:9]
 }
 
-// netInspect runs `docker network inspect -f FORMAT network`.
+// NetInspect runs `docker network inspect -f FORMAT network`.
 func NetInspect(t *testing.T, network, format string) string {
 	t.Helper()
 	return Docker(t, "network", "inspect", "-f", format, network)
 }
 
-// mustHaveOption checks that `docker network inspect` shows key=value in
+// MustHaveOption checks that `docker network inspect` shows key=value in
 // the network's options.
 func MustHaveOption(t *testing.T, network, key, value string) {
 	t.Helper()
@@ -400,7 +400,7 @@ func MustHaveOption(t *testing.T, network, key, value string) {
 	}
 }
 
-// containerIPv6 returns the IPv6 address the engine recorded for container
+// ContainerIPv6 returns the IPv6 address the engine recorded for container
 // on network.
 func ContainerIPv6(t *testing.T, container, network string) netip.Addr {
 	t.Helper()
@@ -412,7 +412,7 @@ func ContainerIPv6(t *testing.T, container, network string) netip.Addr {
 	return a
 }
 
-// routesIn returns `ip [-6] route` in container.
+// RoutesIn returns `ip [-6] route` in container.
 func RoutesIn(t *testing.T, container string, v6 bool) string {
 	t.Helper()
 	if v6 {
@@ -421,7 +421,7 @@ func RoutesIn(t *testing.T, container string, v6 bool) string {
 	return ExecIn(t, container, "ip", "-4", "route", "show")
 }
 
-// goneNetwork is what removeAndCheck needs to know of a network to find
+// goneNetwork is what RemoveAndCheck needs to know of a network to find
 // its leftovers once it is removed.
 type goneNetwork struct {
 	bridge  string
@@ -430,7 +430,7 @@ type goneNetwork struct {
 	Subnet6 netip.Prefix
 }
 
-// describeNetwork reads a network's bridge and subnets before removal.
+// DescribeNetwork reads a network's bridge and subnets before removal.
 func DescribeNetwork(t *testing.T, network, bridge string) goneNetwork {
 	t.Helper()
 	g := goneNetwork{bridge: bridge}
@@ -453,7 +453,7 @@ func DescribeNetwork(t *testing.T, network, bridge string) goneNetwork {
 	return g
 }
 
-// removeAndCheck removes containers and then network, and checks that
+// RemoveAndCheck removes containers and then network, and checks that
 // nothing of the network is left in the engine namespace: no bridge (unless
 // keepBridge: an adopted one), veth, route or rule in iptables or ip6tables
 // naming the bridge or a subnet.
@@ -487,7 +487,7 @@ func RemoveAndCheck(t *testing.T, network, bridge string, keepBridge bool, conta
 	}
 }
 
-// mynetRuleLines are the rules carrying mynet's comment, from
+// MynetRuleLines are the rules carrying mynet's comment, from
 // iptables-save and ip6tables-save, for before/after comparisons.
 func MynetRuleLines(t *testing.T) []string {
 	t.Helper()
@@ -502,17 +502,17 @@ func MynetRuleLines(t *testing.T) []string {
 	return out
 }
 
-// isCurrentEngine reports whether the run uses Docker 28 (not 20.10).
+// IsCurrentEngine reports whether the run uses Docker 28 (not 20.10).
 func IsCurrentEngine() bool { return env.Kind != engineStable }
 
-// mustReachAny is mustReach for an address of either family: one ping and
-// the web page at urlOf(addr).
+// MustReachAny is MustReach for an address of either family: one ping and
+// the web page at URLOf(addr).
 func MustReachAny(t *testing.T, container, addr string) {
 	t.Helper()
 	MustPass(t, container, PingCheck("ping "+addr, addr), FetchCheck("fetch "+URLOf(addr), URLOf(addr), WebPage))
 }
 
-// mustNotReachAny is mustNotReach for an address of either family.
+// MustNotReachAny is MustNotReach for an address of either family.
 func MustNotReachAny(t *testing.T, container, addr string) {
 	t.Helper()
 	MustBlock(t, container, PingCheck("ping "+addr, addr), FetchCheck("fetch "+URLOf(addr), URLOf(addr), WebPage))

@@ -209,7 +209,7 @@ func (e *Env) PluginLog() string {
 }
 
 // Plugin is the driver and IPAM name to use in docker commands: the legacy
-// plugin's, or mynet:latest inside withManagedDriver.
+// plugin's, or mynet:latest inside WithManagedDriver.
 func (e *Env) Plugin() string {
 	if name := managedOverride(); name != "" {
 		return name

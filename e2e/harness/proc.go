@@ -23,7 +23,7 @@ type proc struct {
 	Err  error         // exit status; read only after done is closed
 }
 
-// startLogged starts argv with stdout and stderr appended to logPath.
+// StartLogged starts argv with stdout and stderr appended to logPath.
 //
 // The child gets its own process group, so a Ctrl-C in the terminal reaches
 // only the test binary, which then tears down in order; and a parent-death
@@ -142,7 +142,7 @@ type step struct {
 	fn   func() error
 }
 
-// waitFor polls cond every interval until it returns nil or timeout passes,
+// WaitFor polls cond every interval until it returns nil or timeout passes,
 // and then returns cond's last error.
 func WaitFor(timeout, interval time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
@@ -158,7 +158,7 @@ func WaitFor(timeout, interval time.Duration, cond func() error) error {
 	}
 }
 
-// tailFile returns the last n lines of path from offset on, leaving out
+// TailFile returns the last n lines of path from offset on, leaving out
 // lines that contain any of the noise strings.
 func TailFile(path string, offset int64, n int, noise ...string) string {
 	b, err := os.ReadFile(path)

@@ -300,7 +300,7 @@ func oneLineMirror(path string) (uri, signedBy string) {
 	return "", ""
 }
 
-// aptInstall installs packages non-interactively. Installing docker.io must
+// AptInstall installs packages non-interactively. Installing docker.io must
 // not start a host engine: when the machine has no policy-rc.d, one that
 // denies every service start is in place for the duration of the install.
 func AptInstall(pkgs ...string) error {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// unpackedUnstable returns the file rel (e.g. usr/bin/docker-registry) of
+// UnpackedUnstable returns the file rel (e.g. usr/bin/docker-registry) of
 // Debian unstable's pkgs unpacked into the cache directory name, downloading
 // and unpacking them on first use with a throwaway apt configuration (as the
 // current engine is), guarded by a lock and a stamp file.
