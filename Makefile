@@ -52,7 +52,8 @@ deps:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
-	$(GO) vet -tags e2e ./e2e
+	$(GO) vet -tags e2e ./e2e/... ./bench/...
+	$(GO) vet -tags 'e2e bench' ./e2e/... ./bench/...
 
 # Unit and kernel tests; kernel tests skip with a message unless root, and
 # the run ends with how many tests skipped and why.
@@ -144,7 +145,7 @@ bench-suite:
 	@status=0; for e in $(ENGINES_RUN); do \
 		echo "=== $(MODE) benchmark on engine $$e"; \
 		MYNET_BENCH=$(MODE) MYNET_BENCH_OUT=$(BENCH_OUT) MYNET_BENCH_MICRO=$(BENCH_OUT)/micro.txt MYNET_E2E_ENGINE=$$e \
-			$(GO) test -tags 'e2e bench' -count=1 -timeout $(TIMEOUT) -run '^TestBenchSuite$$' -v ./e2e || status=1; \
+			$(GO) test -tags 'e2e bench' -count=1 -timeout $(TIMEOUT) -run '^TestBenchSuite$$' -v ./bench/suite || status=1; \
 	done; exit $$status
 
 clean:

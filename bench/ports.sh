@@ -10,7 +10,7 @@
 #   sudo bench/ports.sh current
 #
 # A benchmark, not a test: numbers depend on the machine. Needs root, like
-# the e2e tests it reuses (e2e/bench_ports_test.go).
+# the e2e tests it reuses (bench/suite/ports_test.go, on e2e/harness).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engines=("${@:-stable}")
@@ -18,7 +18,7 @@ engines=("${@:-stable}")
 header=1
 for e in "${engines[@]}"; do
 	out=$(MYNET_BENCH_PORTS=1 MYNET_E2E_ENGINE="$e" go test -tags e2e -count=1 -timeout 60m \
-		-run '^TestBenchPorts$' -v ./e2e 2>&1) || { echo "$out" | grep -v 'level=' | tail -40; exit 1; }
+		-run '^TestBenchPorts$' -v ./bench/suite 2>&1) || { echo "$out" | grep -v 'level=' | tail -40; exit 1; }
 	rows=$(echo "$out" | sed -n 's/^BENCH //p')
 	if [ "$header" = 1 ]; then echo "$rows" | head -1; header=0; fi
 	echo "$rows" | tail -n +2

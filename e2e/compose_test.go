@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // composeProject is the compose project of TestCompose; its network is
@@ -23,7 +25,7 @@ const composeProject = "mynete2e"
 const composeFile = `version: "2.4"
 services:
   web:
-    image: ` + image + `
+    image: ` + harness.Image + `
     command: ["httpd", "-f", "-p", "80", "-h", "/var/www"]
     stop_grace_period: 1s
     ports: ["18900:80"]
@@ -31,7 +33,7 @@ services:
       front:
         ipv4_address: 10.80.0.10
   client:
-    image: ` + image + `
+    image: ` + harness.Image + `
     command: ["sleep", "3600"]
     stop_grace_period: 1s
     networks: [front]
@@ -62,7 +64,7 @@ type composeTool struct {
 // docker-compose (installed if missing) and with `docker compose` where
 // the CLI has it.
 func TestCompose(t *testing.T) {
-	useManaged(t)
+	harness.UseManaged(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "compose.yaml")
 	if err := os.WriteFile(file, []byte(composeFile), 0o644); err != nil {
@@ -83,19 +85,19 @@ func composeTools(t *testing.T) []composeTool {
 	v1 := composeTool{name: "docker-compose"}
 	if p, err := exec.LookPath("docker-compose"); err == nil {
 		v1.argv = []string{p}
-	} else if err := aptInstall("docker-compose"); err != nil {
+	} else if err := harness.AptInstall("docker-compose"); err != nil {
 		t.Errorf("installing docker-compose: %v", err)
 	} else if p, err := exec.LookPath("docker-compose"); err == nil {
 		v1.argv = []string{p}
 	}
 	v2 := composeTool{name: "docker compose"}
-	if _, err := dockerErr("compose", "version"); err != nil {
-		if err := installComposePlugin(env.lay); err != nil {
+	if _, err := harness.DockerErr("compose", "version"); err != nil {
+		if err := installComposePlugin(harness.Shared().Layout); err != nil {
 			t.Logf("no docker compose plugin: %v", err)
 		}
 	}
-	if out, err := dockerErr("compose", "version"); err == nil {
-		v2.argv = []string{cliPath(), "-H", env.lay.dockerHost(), "compose"}
+	if out, err := harness.DockerErr("compose", "version"); err == nil {
+		v2.argv = []string{harness.CLIPath(), "-H", harness.Shared().Layout.DockerHost(), "compose"}
 		t.Logf("%s", out)
 	}
 	return []composeTool{v1, v2}
@@ -106,12 +108,12 @@ func composeTools(t *testing.T) []composeTool {
 // bookworm has only docker-compose 1.x, so compose v2 comes from Debian
 // unstable's docker-compose package (a Go binary that runs on bookworm),
 // unpacked once into the cache and linked into DOCKER_CONFIG/cli-plugins.
-func installComposePlugin(l layout) error {
-	bin, err := unpackedUnstable("compose-v2", "usr/libexec/docker/cli-plugins/docker-compose", "docker-compose")
+func installComposePlugin(l harness.Layout) error {
+	bin, err := harness.UnpackedUnstable("compose-v2", "usr/libexec/docker/cli-plugins/docker-compose", "docker-compose")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(l.cliConfig, "cli-plugins")
+	dir := filepath.Join(l.CLIConfig, "cli-plugins")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func installComposePlugin(l layout) error {
 func compose(t *testing.T, tool composeTool, file string, args ...string) string {
 	t.Helper()
 	argv := append(append(append([]string{}, tool.argv...), "-f", file, "-p", composeProject), args...)
-	out, err := run(dockerTimeout, cliEnviron(env.lay), argv...)
+	out, err := harness.Run(harness.DockerTimeout, harness.CLIEnviron(harness.Shared().Layout), argv...)
 	if err != nil {
 		t.Fatalf("%s: %v", tool.name, err)
 	}
@@ -141,8 +143,8 @@ func composeScenario(t *testing.T, tool composeTool, file string) {
 	down := func() { compose(t, tool, file, "down", "--timeout", "1") }
 	t.Cleanup(func() {
 		if t.Failed() {
-			dumpKernelOnFailure(t)
-			if _, err := run(dockerTimeout, cliEnviron(env.lay), append(append(append([]string{}, tool.argv...), "-f", file, "-p", composeProject), "down", "--timeout", "1")...); err != nil {
+			harness.DumpKernelOnFailure(t)
+			if _, err := harness.Run(harness.DockerTimeout, harness.CLIEnviron(harness.Shared().Layout), append(append(append([]string{}, tool.argv...), "-f", file, "-p", composeProject), "down", "--timeout", "1")...); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
@@ -151,48 +153,48 @@ func composeScenario(t *testing.T, tool composeTool, file string) {
 	compose(t, tool, file, "up", "-d")
 	t.Logf("%s up took %v", tool.name, time.Since(start).Round(time.Millisecond))
 
-	got := docker(t, "network", "inspect", "-f", "{{.Driver}} {{.IPAM.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", net)
+	got := harness.Docker(t, "network", "inspect", "-f", "{{.Driver}} {{.IPAM.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", net)
 	if want := "mynet:latest mynet:latest 10.80.0.0/24"; got != want {
 		t.Errorf("network %s: driver, IPAM driver, subnet = %q, want %q", net, got, want)
 	}
 	web, client := serviceContainer(t, "web"), serviceContainer(t, "client")
-	if ip := containerIP(t, web, net); ip.String() != webIP {
+	if ip := harness.ContainerIP(t, web, net); ip.String() != webIP {
 		t.Errorf("web has %v, want the ipv4_address %s", ip, webIP)
 	}
-	if mtu := execIn(t, client, "cat", "/sys/class/net/eth0/mtu"); mtu != "1400" {
+	if mtu := harness.ExecIn(t, client, "cat", "/sys/class/net/eth0/mtu"); mtu != "1400" {
 		t.Errorf("client eth0 MTU %s, want 1400 from driver_opts", mtu)
 	}
-	mustContain(t, "web by service name", execIn(t, client, httpGet("http://web/")...), webPage)
-	mustContain(t, "ext page through NAT", execIn(t, client, httpGet(extURL)...), extPage)
+	harness.MustContain(t, "web by service name", harness.ExecIn(t, client, harness.HTTPGet("http://web/")...), harness.WebPage)
+	harness.MustContain(t, "ext page through NAT", harness.ExecIn(t, client, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 	// The published port, from outside and from the host's loopback (the
 	// latter needs route_localnet, written through the plugin's /proc/sys/net
 	// mount).
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18900/", webPage)
-	portsMustFetch(t, env.lay.engineNS, "http://127.0.0.1:18900/", webPage)
-	br := bridgeWithAddr(t, gwCIDR)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18900/", harness.WebPage)
+	portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18900/", harness.WebPage)
+	br := harness.BridgeWithAddr(t, gwCIDR)
 	if br == "" {
 		t.Fatalf("no bridge with %s", gwCIDR)
 	}
-	if got := inEngine(t, "cat", "/proc/sys/net/ipv4/conf/"+br+"/route_localnet"); got != "1" {
+	if got := harness.InEngine(t, "cat", "/proc/sys/net/ipv4/conf/"+br+"/route_localnet"); got != "1" {
 		t.Errorf("route_localnet on %s is %s, want 1 (set by the plugin through its /proc/sys/net mount)", br, got)
 	}
 
 	down()
-	if left := docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+composeProject); left != "" {
+	if left := harness.Docker(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+composeProject); left != "" {
 		t.Errorf("containers left after down: %s", left)
 	}
-	if _, err := dockerErr("network", "inspect", net); err == nil {
+	if _, err := harness.DockerErr("network", "inspect", net); err == nil {
 		t.Errorf("network %s left after down", net)
 	}
-	assertNetworkGone(t, br, gwCIDR, subnet)
-	portsMustNotFetch(t, env.lay.extNS, "http://"+engineAddr+":18900/")
+	harness.AssertNetworkGone(t, br, gwCIDR, subnet)
+	portsMustNotFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18900/")
 }
 
 // serviceContainer returns the id of the one container of a service of
 // the compose project.
 func serviceContainer(t *testing.T, service string) string {
 	t.Helper()
-	ids := strings.Fields(docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+composeProject,
+	ids := strings.Fields(harness.Docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+composeProject,
 		"--filter", "label=com.docker.compose.service="+service))
 	if len(ids) != 1 {
 		t.Fatalf("service %s: containers %v, want one", service, ids)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // TestHarnessBridge checks the harness itself with Docker's own bridge
@@ -14,26 +16,26 @@ import (
 // each other by name and address and reach the ext server through the
 // engine's masquerade; the engine's rules live in the engine namespace.
 func TestHarnessBridge(t *testing.T) {
-	useEngine(t)
+	harness.UseEngine(t)
 	const net = "e2e-harness-br"
-	createNetwork(t, net, "-d", "bridge", "--subnet", "10.60.0.0/24")
-	runDetached(t, "e2e-hb-web", "--network", net, image, "httpd", "-f", "-p", "80", "-h", "/var/www")
-	runDetached(t, "e2e-hb-client", "--network", net, image, "sleep", "600")
+	harness.CreateNetwork(t, net, "-d", "bridge", "--subnet", "10.60.0.0/24")
+	harness.RunDetached(t, "e2e-hb-web", "--network", net, harness.Image, "httpd", "-f", "-p", "80", "-h", "/var/www")
+	harness.RunDetached(t, "e2e-hb-client", "--network", net, harness.Image, "sleep", "600")
 
-	webIP := containerIP(t, "e2e-hb-web", net)
-	clientIP := containerIP(t, "e2e-hb-client", net)
+	webIP := harness.ContainerIP(t, "e2e-hb-web", net)
+	clientIP := harness.ContainerIP(t, "e2e-hb-client", net)
 	subnet := netip.MustParsePrefix("10.60.0.0/24")
 	if !subnet.Contains(webIP) || !subnet.Contains(clientIP) || webIP == clientIP {
 		t.Fatalf("addresses %v and %v: want two distinct ones in %v", webIP, clientIP, subnet)
 	}
 
-	execIn(t, "e2e-hb-client", ping1(webIP.String())...)
-	execIn(t, "e2e-hb-web", ping1(clientIP.String())...)
-	mustContain(t, "web page by name", execIn(t, "e2e-hb-client", httpGet("http://e2e-hb-web/")...), webPage)
-	mustContain(t, "ext page via NAT", execIn(t, "e2e-hb-client", httpGet(extURL)...), extPage)
-	mustContain(t, "ext page from a --rm container", runOnce(t, net, httpGet(extURL)...), extPage)
+	harness.ExecIn(t, "e2e-hb-client", harness.Ping1(webIP.String())...)
+	harness.ExecIn(t, "e2e-hb-web", harness.Ping1(clientIP.String())...)
+	harness.MustContain(t, "web page by name", harness.ExecIn(t, "e2e-hb-client", harness.HTTPGet("http://e2e-hb-web/")...), harness.WebPage)
+	harness.MustContain(t, "ext page via NAT", harness.ExecIn(t, "e2e-hb-client", harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
+	harness.MustContain(t, "ext page from a --rm container", harness.RunOnce(t, net, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 
-	rules := inEngine(t, "iptables-save", "-t", "nat")
+	rules := harness.InEngine(t, "iptables-save", "-t", "nat")
 	if !strings.Contains(rules, "10.60.0.0/24") || !strings.Contains(rules, "MASQUERADE") {
 		t.Errorf("engine netns nat table has no masquerade for 10.60.0.0/24:\n%s", rules)
 	}
@@ -42,19 +44,19 @@ func TestHarnessBridge(t *testing.T) {
 // TestHarnessEngineRestart checks RestartEngine with Docker's own bridge
 // driver: a --restart always container comes back with working networking.
 func TestHarnessEngineRestart(t *testing.T) {
-	e := useEngine(t)
+	e := harness.UseEngine(t)
 	const net = "e2e-harness-rs"
-	createNetwork(t, net, "-d", "bridge", "--subnet", "10.61.0.0/24")
-	runDetached(t, "e2e-hr-web", "--restart", "always", "--stop-timeout", "1", "--network", net, image, "httpd", "-f", "-p", "80", "-h", "/var/www")
+	harness.CreateNetwork(t, net, "-d", "bridge", "--subnet", "10.61.0.0/24")
+	harness.RunDetached(t, "e2e-hr-web", "--restart", "always", "--stop-timeout", "1", "--network", net, harness.Image, "httpd", "-f", "-p", "80", "-h", "/var/www")
 
 	e.RestartEngine(t)
-	if err := waitFor(90*time.Second, 200*time.Millisecond, func() error {
-		if !containerRunning(t, "e2e-hr-web") {
-			return errNotYet
+	if err := harness.WaitFor(90*time.Second, 200*time.Millisecond, func() error {
+		if !harness.ContainerRunning(t, "e2e-hr-web") {
+			return harness.ErrNotYet
 		}
 		return nil
 	}); err != nil {
 		t.Fatalf("e2e-hr-web not running after engine restart: %v", err)
 	}
-	mustContain(t, "web page after restart", runOnce(t, net, httpGet("http://e2e-hr-web/")...), webPage)
+	harness.MustContain(t, "web page after restart", harness.RunOnce(t, net, harness.HTTPGet("http://e2e-hr-web/")...), harness.WebPage)
 }

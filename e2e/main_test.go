@@ -28,12 +28,16 @@
 // names is touched: not the host's interfaces, iptables, /run/docker.sock or
 // any other engine.
 //
-// Harness API for tests: useEngine(t) / usePlugin(t) (returns the driver and
-// IPAM name), docker(t, args...), dockerErr(args...), inEngine(t, argv...)
-// and inExt(t, argv...) (commands in the two namespaces), env.StartPlugin,
-// KillPlugin (SIGKILL), StopPlugin (SIGTERM), RestartPlugin, PluginLog,
-// RestartEngine; createMynet / createNetwork / runDetached / runOnce and
-// the probes in scenario_helpers_test.go, which remove what they create.
+// The harness lives in package e2e/harness; a private engine is started in
+// harness/engine.go. API for tests: harness.UseEngine(t) /
+// harness.UsePlugin(t) (returns the driver and IPAM name), harness.Docker(t,
+// args...), harness.DockerErr(args...), harness.InEngine(t, argv...) and
+// harness.InExt(t, argv...) (commands in the two namespaces);
+// harness.Shared() is the run's Env, with StartPlugin, KillPlugin (SIGKILL),
+// StopPlugin (SIGTERM), RestartPlugin, PluginLog, RestartEngine;
+// harness.CreateMynet / CreateNetwork / RunDetached / RunOnce and the probes
+// in harness/containers.go and harness/options.go, which remove what they
+// create.
 //
 // Things learnt on the Debian 12 VM this was written on:
 //   - cgroup v1 (hybrid, /sys/fs/cgroup is a tmpfs): both engines run with
@@ -62,127 +66,13 @@ package e2e
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
-)
 
-// env is the one private engine shared by every test of this run. Tests
-// reach it through useEngine/usePlugin; TestMain owns its lifetime.
-var env *Env
+	"github.com/mynet/mynet/e2e/harness"
+)
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) (code int) {
-	if os.Geteuid() != 0 {
-		fmt.Println("e2e: needs root (network namespaces, dockerd, iptables); skipping the whole package")
-		return 0
-	}
-	reapStale()
-
-	e, err := newEnv(os.Getpid())
-	if e != nil {
-		env = e
-		teardown := onceTeardown(e)
-		stopGuards := guardTeardown(teardown)
-		defer func() {
-			stopGuards()
-			teardown()
-			if e.unclean.Load() && code == 0 {
-				code = 1 // a run that cannot clean up after itself fails
-			}
-		}()
-	}
-	if err != nil {
-		logf("setup: %v", err)
-		if e != nil {
-			e.failed.Store(true)
-		}
-		return 1
-	}
-	code = m.Run()
-	e.failed.Store(code != 0)
-	return code
-}
-
-// onceTeardown returns a function that tears the environment down exactly
-// once, whoever calls it first: the normal return, a signal, or the guard
-// before the test binary's own timeout.
-func onceTeardown(e *Env) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			if err := e.Close(); err != nil {
-				logf("teardown: %v", err)
-				e.unclean.Store(true)
-			}
-			if left := leftovers(e.lay); len(left) > 0 {
-				logf("teardown left these behind:\n  %s", joinLines(left))
-				e.unclean.Store(true)
-			}
-		})
-	}
-}
-
-// guardTeardown runs teardown on SIGINT/SIGTERM and shortly before the
-// `go test -timeout` deadline, whose panic would otherwise end the process
-// without running deferred calls. Children carry a parent-death signal too
-// (see startLogged), so a crash still stops dockerd and mynet; what is left
-// on disk the next run's reapStale removes.
-func guardTeardown(teardown func()) (stop func()) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	var timer *time.Timer
-	if d := timeoutBudget(); d > 0 {
-		timer = time.AfterFunc(d, func() {
-			logf("test timeout is near: tearing down the private engine now")
-			teardown()
-		})
-	}
-	done := make(chan struct{})
-	go func() {
-		select {
-		case s := <-sig:
-			logf("got %v: tearing down", s)
-			teardown()
-			os.Exit(2)
-		case <-done:
-		}
-	}()
-	return func() {
-		signal.Stop(sig)
-		close(done)
-		if timer != nil {
-			timer.Stop()
-		}
-	}
-}
-
-// timeoutBudget is how long tests may run before teardown must start so it
-// finishes before the -test.timeout panic; 0 means no deadline.
-func timeoutBudget() time.Duration {
-	f := flag.Lookup("test.timeout")
-	if f == nil {
-		return 0
-	}
-	d, err := time.ParseDuration(f.Value.String())
-	if err != nil || d <= 0 {
-		return 0
-	}
-	const margin = 45 * time.Second // dockerd stop (≤20 s) + sweep + unmounts
-	if d <= 2*margin {
-		return d / 2
-	}
-	return d - margin
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
+	os.Exit(harness.Main(m))
 }

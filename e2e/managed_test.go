@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // TestManagedInstall: the README's set-up command builds the plugin folder
@@ -18,8 +20,8 @@ import (
 // config.json (no /Plugin.Activate), and mynet picks the iptables backend
 // holding the engine's Docker chains.
 func TestManagedInstall(t *testing.T) {
-	name := useManaged(t)
-	id := ManagedID(t)
+	name := harness.UseManaged(t)
+	id := harness.ManagedID(t)
 	if id == "" {
 		t.Fatalf("%s not installed", name)
 	}
@@ -38,7 +40,7 @@ func TestManagedInstall(t *testing.T) {
 			Mounts []struct{ Name, Source, Destination string }
 		}
 	}
-	out := docker(t, "plugin", "inspect", "-f", "{{json .}}", name)
+	out := harness.Docker(t, "plugin", "inspect", "-f", "{{json .}}", name)
 	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
 		t.Fatalf("plugin inspect: %v\n%s", err, out)
 	}
@@ -53,29 +55,29 @@ func TestManagedInstall(t *testing.T) {
 	}
 	stateMounted := false
 	for _, m := range cfg.Settings.Mounts {
-		if m.Name == "state" && m.Source == env.lay.managedStateDir() && m.Destination == "/var/lib/mynet" {
+		if m.Name == "state" && m.Source == harness.Shared().Layout.ManagedStateDir() && m.Destination == "/var/lib/mynet" {
 			stateMounted = true
 		}
 	}
 	if !stateMounted {
-		t.Errorf("state mount not set to %s: %+v", env.lay.managedStateDir(), cfg.Settings.Mounts)
+		t.Errorf("state mount not set to %s: %+v", harness.Shared().Layout.ManagedStateDir(), cfg.Settings.Mounts)
 	}
 
-	ManagedSettled(t, id, 0, "mynet serving")
-	log := ManagedLog(id)
-	mustContain(t, "plugin log: backend choice", log, "iptables backend selected")
-	mustContain(t, "plugin log: backend follows Docker", log, "Docker's chains are in nf_tables")
-	if _, err := os.Stat(filepath.Join(env.lay.managedStateDir(), "state.db")); err != nil {
+	harness.ManagedSettled(t, id, 0, "mynet serving")
+	log := harness.ManagedLog(id)
+	harness.MustContain(t, "plugin log: backend choice", log, "iptables backend selected")
+	harness.MustContain(t, "plugin log: backend follows Docker", log, "Docker's chains are in nf_tables")
+	if _, err := os.Stat(filepath.Join(harness.Shared().Layout.ManagedStateDir(), "state.db")); err != nil {
 		t.Errorf("state.db not in the host state directory: %v", err)
 	}
-	t.Logf("plugin %s; log:\n%s", short(id), tailString(log, 10))
+	t.Logf("plugin %s; log:\n%s", harness.Short(id), harness.TailString(log, 10))
 }
 
 // TestManagedFoundation runs the foundation scenarios against the managed
 // plugin: the user story (DNS, NAT, cleanup), static addresses and
 // isolation between networks.
 func TestManagedFoundation(t *testing.T) {
-	withManagedDriver(t)
+	harness.WithManagedDriver(t)
 	t.Run("UserStory", TestUserStory)
 	t.Run("StaticIP", TestStaticIP)
 	t.Run("Isolation", TestIsolation)
@@ -86,20 +88,20 @@ func TestManagedFoundation(t *testing.T) {
 // host /proc/sys/net mount (the plugin's own /proc/sys is read-only), and
 // containers reach the outside.
 func TestManagedForwarding(t *testing.T) {
-	withManagedDriver(t)
-	id := ManagedID(t)
+	harness.WithManagedDriver(t)
+	id := harness.ManagedID(t)
 	const fwd = "/proc/sys/net/ipv4/ip_forward"
-	t.Cleanup(func() { _, _ = inEngineErr("sh", "-c", "echo 1 > "+fwd) })
-	inEngine(t, "sh", "-c", "echo 0 > "+fwd)
-	off := fileSize(env.lay.dockerdLog())
+	t.Cleanup(func() { _, _ = harness.InEngineErr("sh", "-c", "echo 1 > "+fwd) })
+	harness.InEngine(t, "sh", "-c", "echo 0 > "+fwd)
+	off := harness.FileSize(harness.Shared().Layout.DockerdLog())
 
-	createMynet(t, "mynet-e2e-mfwd", "--subnet", "10.75.0.0/24")
-	if got := inEngine(t, "cat", fwd); got != "1" {
+	harness.CreateMynet(t, "mynet-e2e-mfwd", "--subnet", "10.75.0.0/24")
+	if got := harness.InEngine(t, "cat", fwd); got != "1" {
 		t.Fatalf("ip_forward in the engine namespace is %q after a network was created, want 1", got)
 	}
-	mustContain(t, "plugin log", ManagedLogSince(id, off), "enabled IP forwarding")
-	mustContain(t, "plugin log: sysctl path", ManagedLogSince(id, off), "/host/proc/sys/net/ipv4/ip_forward")
-	mustContain(t, "ext page through NAT", runOnce(t, "mynet-e2e-mfwd", httpGet(extURL)...), extPage)
+	harness.MustContain(t, "plugin log", harness.ManagedLogSince(id, off), "enabled IP forwarding")
+	harness.MustContain(t, "plugin log: sysctl path", harness.ManagedLogSince(id, off), "/host/proc/sys/net/ipv4/ip_forward")
+	harness.MustContain(t, "ext page through NAT", harness.RunOnce(t, "mynet-e2e-mfwd", harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 }
 
 // TestManagedLogLevel: `docker plugin set mynet:latest LOG_LEVEL=debug`
@@ -107,38 +109,38 @@ func TestManagedForwarding(t *testing.T) {
 // debug level after enable; the engine's log carries it tagged with the
 // plugin id.
 func TestManagedLogLevel(t *testing.T) {
-	withManagedDriver(t)
-	id := ManagedID(t)
-	if strings.Contains(ManagedLog(id), "level=debug") {
-		t.Fatalf("debug lines from the plugin at the default level:\n%s", tailString(ManagedLog(id), 20))
+	harness.WithManagedDriver(t)
+	id := harness.ManagedID(t)
+	if strings.Contains(harness.ManagedLog(id), "level=debug") {
+		t.Fatalf("debug lines from the plugin at the default level:\n%s", harness.TailString(harness.ManagedLog(id), 20))
 	}
-	mustFail(t, "plugin set while enabled", dockerErrOnly("plugin", "set", managedName, "LOG_LEVEL=debug"))
+	harness.MustFail(t, "plugin set while enabled", dockerErrOnly("plugin", "set", harness.ManagedName, "LOG_LEVEL=debug"))
 
 	// Registered first, so it runs after the network below is removed
 	// (disable refuses while a network uses the plugin).
 	t.Cleanup(func() { setManagedEnv(t, "LOG_LEVEL=info") })
-	off := fileSize(env.lay.dockerdLog())
+	off := harness.FileSize(harness.Shared().Layout.DockerdLog())
 	setManagedEnv(t, "LOG_LEVEL=debug")
-	ManagedSettled(t, id, off, "mynet serving")
-	if got := docker(t, "plugin", "inspect", "-f", "{{.Settings.Env}}", managedName); !strings.Contains(got, "LOG_LEVEL=debug") {
+	harness.ManagedSettled(t, id, off, "mynet serving")
+	if got := harness.Docker(t, "plugin", "inspect", "-f", "{{.Settings.Env}}", harness.ManagedName); !strings.Contains(got, "LOG_LEVEL=debug") {
 		t.Errorf("plugin settings: %s", got)
 	}
-	createMynet(t, "mynet-e2e-mlog", "--subnet", "10.76.0.0/24")
-	log := ManagedLogSince(id, off)
-	mustContain(t, "plugin log after LOG_LEVEL=debug", log, "level=debug")
+	harness.CreateMynet(t, "mynet-e2e-mlog", "--subnet", "10.76.0.0/24")
+	log := harness.ManagedLogSince(id, off)
+	harness.MustContain(t, "plugin log after LOG_LEVEL=debug", log, "level=debug")
 	t.Logf("debug lines, e.g.:\n%s", firstLinesWith(log, "level=debug", 3))
 }
 
 // setManagedEnv disables the plugin, sets env settings and enables it.
 func setManagedEnv(t *testing.T, settings ...string) {
 	t.Helper()
-	docker(t, "plugin", "disable", managedName)
-	docker(t, append([]string{"plugin", "set", managedName}, settings...)...)
-	docker(t, "plugin", "enable", managedName)
+	harness.Docker(t, "plugin", "disable", harness.ManagedName)
+	harness.Docker(t, append([]string{"plugin", "set", harness.ManagedName}, settings...)...)
+	harness.Docker(t, "plugin", "enable", harness.ManagedName)
 }
 
 func dockerErrOnly(args ...string) error {
-	_, err := dockerErr(args...)
+	_, err := harness.DockerErr(args...)
 	return err
 }
 
@@ -157,36 +159,36 @@ func firstLinesWith(text, sub string, n int) string {
 // after enable the network, its containers and its allocations are all
 // still there and new containers join.
 func TestManagedDisableEnable(t *testing.T) {
-	withManagedDriver(t)
+	harness.WithManagedDriver(t)
 	const (
 		net = "mynet-e2e-mdis"
 		web = "e2e-mdis-web"
 		cli = "e2e-mdis-cli"
 	)
-	createMynet(t, net, "--subnet", "10.77.0.0/24", "--gateway", "10.77.0.1")
-	startWeb(t, web, net, "--ip", "10.77.0.10", "-p", "18912:80")
-	startSleeper(t, cli, net)
-	cliIP := containerIP(t, cli, net)
+	harness.CreateMynet(t, net, "--subnet", "10.77.0.0/24", "--gateway", "10.77.0.1")
+	harness.StartWeb(t, web, net, "--ip", "10.77.0.10", "-p", "18912:80")
+	harness.StartSleeper(t, cli, net)
+	cliIP := harness.ContainerIP(t, cli, net)
 
-	msg := mustFail(t, "plugin disable with a network", dockerErrOnly("plugin", "disable", managedName))
-	if !containsAny(msg, "in use") {
+	msg := harness.MustFail(t, "plugin disable with a network", dockerErrOnly("plugin", "disable", harness.ManagedName))
+	if !harness.ContainsAny(msg, "in use") {
 		t.Errorf("disable refused, but not as in use: %s", msg)
 	}
-	docker(t, "plugin", "disable", "-f", managedName)
+	harness.Docker(t, "plugin", "disable", "-f", harness.ManagedName)
 	t.Cleanup(func() { ensureManagedEnabled(t) }) // before the network's removal
-	mustReach(t, cli, "10.77.0.10")               // kernel state stays without the plugin
+	harness.MustReach(t, cli, "10.77.0.10")       // kernel state stays without the plugin
 
-	off := fileSize(env.lay.dockerdLog())
-	docker(t, "plugin", "enable", managedName)
-	ManagedSettled(t, ManagedID(t), off, "mynet serving")
+	off := harness.FileSize(harness.Shared().Layout.DockerdLog())
+	harness.Docker(t, "plugin", "enable", harness.ManagedName)
+	harness.ManagedSettled(t, harness.ManagedID(t), off, "mynet serving")
 	checkNetworkKept(t, net, "10.77.0.1/24", web, "10.77.0.10", cli, cliIP.String(), "e2e-mdis-new")
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18912/", webPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18912/", harness.WebPage)
 }
 
 func ensureManagedEnabled(t *testing.T) {
-	if out, _ := dockerErr("plugin", "inspect", "-f", "{{.Enabled}}", managedName); out == "false" {
-		if _, err := dockerErr("plugin", "enable", managedName); err != nil {
-			t.Errorf("re-enabling %s: %v", managedName, err)
+	if out, _ := harness.DockerErr("plugin", "inspect", "-f", "{{.Enabled}}", harness.ManagedName); out == "false" {
+		if _, err := harness.DockerErr("plugin", "enable", harness.ManagedName); err != nil {
+			t.Errorf("re-enabling %s: %v", harness.ManagedName, err)
 		}
 	}
 }
@@ -198,26 +200,26 @@ func ensureManagedEnabled(t *testing.T) {
 // removing cli removes its veth (mynet still knows the endpoint).
 func checkNetworkKept(t *testing.T, net, gwCIDR, web, webIP, cli, cliIP, newName string) {
 	t.Helper()
-	mustReach(t, cli, webIP)
-	mustContain(t, "web by name", execIn(t, cli, httpGet("http://"+web+"/")...), webPage)
-	msg := mustFail(t, "second container asking for "+webIP, startSleeperErr(t, newName+"-dup", net, "--ip", webIP))
-	if !containsAny(msg, "in use") {
+	harness.MustReach(t, cli, webIP)
+	harness.MustContain(t, "web by name", harness.ExecIn(t, cli, harness.HTTPGet("http://"+web+"/")...), harness.WebPage)
+	msg := harness.MustFail(t, "second container asking for "+webIP, harness.StartSleeperErr(t, newName+"-dup", net, "--ip", webIP))
+	if !harness.ContainsAny(msg, "in use") {
 		t.Errorf("--ip %s: want it refused as in use, got: %s", webIP, msg)
 	}
-	startSleeper(t, newName, net)
-	newIP := containerIP(t, newName, net).String()
+	harness.StartSleeper(t, newName, net)
+	newIP := harness.ContainerIP(t, newName, net).String()
 	if newIP == webIP || newIP == cliIP {
 		t.Fatalf("%s got %s, already held (web %s, cli %s)", newName, newIP, webIP, cliIP)
 	}
-	mustReach(t, newName, webIP)
+	harness.MustReach(t, newName, webIP)
 
-	br := bridgeWithAddr(t, gwCIDR)
+	br := harness.BridgeWithAddr(t, gwCIDR)
 	if br == "" {
 		t.Fatalf("no bridge with %s", gwCIDR)
 	}
-	before := len(portsOf(t, br))
-	docker(t, "rm", "-f", cli)
-	if after := len(portsOf(t, br)); after != before-1 {
+	before := len(harness.PortsOf(t, br))
+	harness.Docker(t, "rm", "-f", cli)
+	if after := len(harness.PortsOf(t, br)); after != before-1 {
 		t.Errorf("bridge %s had %d ports, %d after removing %s; want one fewer", br, before, after, cli)
 	}
 }
@@ -226,30 +228,30 @@ func checkNetworkKept(t *testing.T, net, gwCIDR, web, webIP, cli, cliIP, newName
 // set-up command run again: disable -f, rm, create from the new folder,
 // enable), keeps networks, endpoints, allocations and published ports.
 func TestManagedUpgrade(t *testing.T) {
-	withManagedDriver(t)
+	harness.WithManagedDriver(t)
 	const (
 		net = "mynet-e2e-mupg"
 		web = "e2e-mupg-web"
 		cli = "e2e-mupg-cli"
 	)
-	createMynet(t, net, "--subnet", "10.78.0.0/24", "--gateway", "10.78.0.1")
-	startWeb(t, web, net, "--ip", "10.78.0.10", "-p", "18910:80")
-	startSleeper(t, cli, net)
-	cliIP := containerIP(t, cli, net)
-	id1 := ManagedID(t)
+	harness.CreateMynet(t, net, "--subnet", "10.78.0.0/24", "--gateway", "10.78.0.1")
+	harness.StartWeb(t, web, net, "--ip", "10.78.0.10", "-p", "18910:80")
+	harness.StartSleeper(t, cli, net)
+	cliIP := harness.ContainerIP(t, cli, net)
+	id1 := harness.ManagedID(t)
 
 	t.Cleanup(func() { ensureManagedEnabled(t) })
-	if err := env.installManaged(env.lay.managedBuildDir(2)); err != nil {
+	if err := harness.Shared().InstallManaged(harness.Shared().Layout.ManagedBuildDir(2)); err != nil {
 		t.Fatal(err)
 	}
-	id2 := ManagedID(t)
+	id2 := harness.ManagedID(t)
 	if id2 == "" || id2 == id1 {
-		t.Fatalf("plugin id %q after the upgrade, was %q: want a new plugin", short(id2), short(id1))
+		t.Fatalf("plugin id %q after the upgrade, was %q: want a new plugin", harness.Short(id2), harness.Short(id1))
 	}
-	ManagedSettled(t, id2, 0, "mynet serving")
-	mustContain(t, "new plugin's log", ManagedLog(id2), "ipam state loaded")
+	harness.ManagedSettled(t, id2, 0, "mynet serving")
+	harness.MustContain(t, "new plugin's log", harness.ManagedLog(id2), "ipam state loaded")
 	checkNetworkKept(t, net, "10.78.0.1/24", web, "10.78.0.10", cli, cliIP.String(), "e2e-mupg-new")
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18910/", webPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18910/", harness.WebPage)
 }
 
 // TestManagedEngineRestart: dockerd stops (stopping the containers, which
@@ -258,47 +260,47 @@ func TestManagedUpgrade(t *testing.T) {
 // container that was running without a restart policy leaves no endpoint
 // behind, and no address is handed out twice.
 func TestManagedEngineRestart(t *testing.T) {
-	withManagedDriver(t)
+	harness.WithManagedDriver(t)
 	const (
 		net  = "mynet-e2e-mrst"
 		web  = "e2e-mrst-web"
 		once = "e2e-mrst-once"
 	)
-	createMynet(t, net, "--subnet", "10.79.0.0/24", "--gateway", "10.79.0.1")
-	startWeb(t, web, net, "--restart", "always")
-	startSleeper(t, once, net)
-	onceIP := containerIP(t, once, net)
-	br := bridgeWithAddr(t, "10.79.0.1/24")
-	id := ManagedID(t)
-	off := fileSize(env.lay.dockerdLog())
+	harness.CreateMynet(t, net, "--subnet", "10.79.0.0/24", "--gateway", "10.79.0.1")
+	harness.StartWeb(t, web, net, "--restart", "always")
+	harness.StartSleeper(t, once, net)
+	onceIP := harness.ContainerIP(t, once, net)
+	br := harness.BridgeWithAddr(t, "10.79.0.1/24")
+	id := harness.ManagedID(t)
+	off := harness.FileSize(harness.Shared().Layout.DockerdLog())
 
-	env.RestartEngine(t)
-	if err := waitFor(90*time.Second, 200*time.Millisecond, func() error {
-		if !containerRunning(t, web) {
-			return errNotYet
+	harness.Shared().RestartEngine(t)
+	if err := harness.WaitFor(90*time.Second, 200*time.Millisecond, func() error {
+		if !harness.ContainerRunning(t, web) {
+			return harness.ErrNotYet
 		}
 		return nil
 	}); err != nil {
 		t.Fatalf("%s not running after the engine restart: %v", web, err)
 	}
-	ManagedSettled(t, id, off, "mynet serving")
-	if containerRunning(t, once) {
+	harness.ManagedSettled(t, id, off, "mynet serving")
+	if harness.ContainerRunning(t, once) {
 		t.Fatalf("%s (no restart policy) is running after the engine restart", once)
 	}
-	webIP := containerIP(t, web, net)
-	if got := ifaceAddr(t, web, "eth0").Addr(); got != webIP {
+	webIP := harness.ContainerIP(t, web, net)
+	if got := harness.IfaceAddr(t, web, "eth0").Addr(); got != webIP {
 		t.Errorf("%s: eth0 has %v, engine recorded %v", web, got, webIP)
 	}
-	if ports := portsOf(t, br); len(ports) != 1 {
+	if ports := harness.PortsOf(t, br); len(ports) != 1 {
 		t.Errorf("bridge %s has %d ports after the restart, want 1 (%s only): stale endpoints", br, len(ports), web)
 	}
-	mustContain(t, "web by name after restart", runOnce(t, net, httpGet("http://"+web+"/")...), webPage)
-	mustContain(t, "ext page from the restarted container", execIn(t, web, httpGet(extURL)...), extPage)
+	harness.MustContain(t, "web by name after restart", harness.RunOnce(t, net, harness.HTTPGet("http://"+web+"/")...), harness.WebPage)
+	harness.MustContain(t, "ext page from the restarted container", harness.ExecIn(t, web, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 
-	startSleeper(t, "e2e-mrst-new", net)
-	newIP := containerIP(t, "e2e-mrst-new", net)
-	docker(t, "start", once)
-	onceIP2 := containerIP(t, once, net)
+	harness.StartSleeper(t, "e2e-mrst-new", net)
+	newIP := harness.ContainerIP(t, "e2e-mrst-new", net)
+	harness.Docker(t, "start", once)
+	onceIP2 := harness.ContainerIP(t, once, net)
 	seen := map[string]string{webIP.String(): web}
 	for name, ip := range map[string]string{"e2e-mrst-new": newIP.String(), once: onceIP2.String()} {
 		if other, dup := seen[ip]; dup {
@@ -306,7 +308,7 @@ func TestManagedEngineRestart(t *testing.T) {
 		}
 		seen[ip] = name
 	}
-	mustReach(t, once, webIP.String())
+	harness.MustReach(t, once, webIP.String())
 	t.Logf("%s had %v before the restart, %v after", once, onceIP, onceIP2)
 }
 
@@ -321,7 +323,7 @@ const registryAddr = "127.0.0.1:5000"
 // upgraded to it in place: same plugin id, new rootfs; networks, endpoints
 // and allocations are kept.
 func TestManagedUpgradeRegistry(t *testing.T) {
-	withManagedDriver(t)
+	harness.WithManagedDriver(t)
 	startRegistry(t)
 	const (
 		net = "mynet-e2e-mreg"
@@ -329,14 +331,14 @@ func TestManagedUpgradeRegistry(t *testing.T) {
 		cli = "e2e-mreg-cli"
 		ref = registryAddr + "/mynet:v2"
 	)
-	createMynet(t, net, "--subnet", "10.81.0.0/24", "--gateway", "10.81.0.1")
-	startWeb(t, web, net, "--ip", "10.81.0.10", "-p", "18911:80")
-	startSleeper(t, cli, net)
-	cliIP := containerIP(t, cli, net)
-	id := ManagedID(t)
+	harness.CreateMynet(t, net, "--subnet", "10.81.0.0/24", "--gateway", "10.81.0.1")
+	harness.StartWeb(t, web, net, "--ip", "10.81.0.10", "-p", "18911:80")
+	harness.StartSleeper(t, cli, net)
+	cliIP := harness.ContainerIP(t, cli, net)
+	id := harness.ManagedID(t)
 
-	build := env.lay.managedBuildDir(3)
-	if err := env.buildPluginFolder(build); err != nil {
+	build := harness.Shared().Layout.ManagedBuildDir(3)
+	if err := harness.Shared().BuildPluginFolder(build); err != nil {
 		t.Fatal(err)
 	}
 	// A marker in the second build's rootfs shows that the upgrade really
@@ -345,34 +347,34 @@ func TestManagedUpgradeRegistry(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(build, "rootfs", marker), []byte("3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	docker(t, "plugin", "create", ref, build)
-	docker(t, "plugin", "push", ref)
-	docker(t, "plugin", "rm", ref)
+	harness.Docker(t, "plugin", "create", ref, build)
+	harness.Docker(t, "plugin", "push", ref)
+	harness.Docker(t, "plugin", "rm", ref)
 
 	t.Cleanup(func() { ensureManagedEnabled(t) })
-	docker(t, "plugin", "disable", "-f", managedName)
+	harness.Docker(t, "plugin", "disable", "-f", harness.ManagedName)
 	// --skip-remote-check: the plugin was created locally, so its reference
 	// (mynet:latest) is not the registry's; without the flag the CLI asks
 	// "Plugin images do not match, are you sure?" and, with no terminal,
 	// cancels the upgrade but still exits 0.
-	t.Log(docker(t, "plugin", "upgrade", "--grant-all-permissions", "--skip-remote-check", managedName, ref))
+	t.Log(harness.Docker(t, "plugin", "upgrade", "--grant-all-permissions", "--skip-remote-check", harness.ManagedName, ref))
 	// Engine quirk (20.10 and 28.5): after an upgrade, inspect still shows
 	// the state mount's source as set, but the plugin runs with the new
 	// config.json's default (/var/lib/mynet): `plugin set` writes mount
 	// sources through pointers shared by the settings and the config, and
 	// the upgrade replaces the config. Setting it again fixes that.
-	docker(t, "plugin", "set", managedName, "state.source="+env.lay.managedStateDir())
-	off := fileSize(env.lay.dockerdLog())
-	docker(t, "plugin", "enable", managedName)
-	if got := ManagedID(t); got != id {
-		t.Errorf("plugin id %s after upgrade, was %s: want the same plugin", short(got), short(id))
+	harness.Docker(t, "plugin", "set", harness.ManagedName, "state.source="+harness.Shared().Layout.ManagedStateDir())
+	off := harness.FileSize(harness.Shared().Layout.DockerdLog())
+	harness.Docker(t, "plugin", "enable", harness.ManagedName)
+	if got := harness.ManagedID(t); got != id {
+		t.Errorf("plugin id %s after upgrade, was %s: want the same plugin", harness.Short(got), harness.Short(id))
 	}
-	if _, err := os.Stat(filepath.Join(env.lay.dataRoot, "plugins", id, "rootfs", marker)); err != nil {
+	if _, err := os.Stat(filepath.Join(harness.Shared().Layout.DataRoot, "plugins", id, "rootfs", marker)); err != nil {
 		t.Errorf("the upgraded plugin's rootfs lacks the second build's marker: %v", err)
 	}
-	ManagedSettled(t, id, off, "mynet serving")
+	harness.ManagedSettled(t, id, off, "mynet serving")
 	checkNetworkKept(t, net, "10.81.0.1/24", web, "10.81.0.10", cli, cliIP.String(), "e2e-mreg-new")
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18911/", webPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18911/", harness.WebPage)
 }
 
 // startRegistry runs Debian's docker-registry (from unstable, unpacked into
@@ -380,11 +382,11 @@ func TestManagedUpgradeRegistry(t *testing.T) {
 // the test is skipped if it cannot be had.
 func startRegistry(t *testing.T) {
 	t.Helper()
-	bin, err := unpackedUnstable("registry", "usr/bin/docker-registry", "docker-registry")
+	bin, err := harness.UnpackedUnstable("registry", "usr/bin/docker-registry", "docker-registry")
 	if err != nil {
 		t.Skipf("no docker-registry for `docker plugin upgrade`: %v", err)
 	}
-	dir := filepath.Join(env.lay.workDir, "registry")
+	dir := filepath.Join(harness.Shared().Layout.WorkDir, "registry")
 	cfg := filepath.Join(dir, "config.yml")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -393,21 +395,21 @@ func startRegistry(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := startLogged("registry", filepath.Join(env.lay.logDir, "registry.log"), nil, syscall.SIGKILL,
-		"nsenter", "--net="+env.lay.nsPath(env.lay.engineNS), bin, "serve", cfg)
+	p, err := harness.StartLogged("registry", filepath.Join(harness.Shared().Layout.LogDir, "registry.log"), nil, syscall.SIGKILL,
+		"nsenter", "--net="+harness.Shared().Layout.NSPath(harness.EngineNS()), bin, "serve", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.stop(syscall.SIGTERM, 5*time.Second) })
-	err = waitFor(60*time.Second, 100*time.Millisecond, func() error {
-		if p.exited() {
-			return fmt.Errorf("registry exited: %v", p.err)
+	t.Cleanup(func() { _ = p.Stop(syscall.SIGTERM, 5*time.Second) })
+	err = harness.WaitFor(60*time.Second, 100*time.Millisecond, func() error {
+		if p.Exited() {
+			return fmt.Errorf("registry exited: %v", p.Err)
 		}
-		_, err := inEngineErr(hostBusybox, "timeout", "2", hostBusybox, "wget", "-qO-", "http://"+registryAddr+"/v2/")
+		_, err := harness.InEngineErr(harness.HostBusybox, "timeout", "2", harness.HostBusybox, "wget", "-qO-", "http://"+registryAddr+"/v2/")
 		return err
 	})
 	if err != nil {
-		t.Fatalf("registry on %s: %v\n%s", registryAddr, err, tailFile(filepath.Join(env.lay.logDir, "registry.log"), 0, 20))
+		t.Fatalf("registry on %s: %v\n%s", registryAddr, err, harness.TailFile(filepath.Join(harness.Shared().Layout.LogDir, "registry.log"), 0, 20))
 	}
 }
 
@@ -417,22 +419,22 @@ func startRegistry(t *testing.T) {
 // tried: the engine's Docker uses nf_tables here, whose FORWARD policy
 // mynet's legacy accepts cannot override; that is what auto prevents.)
 func TestManagedLegacyBackend(t *testing.T) {
-	withManagedDriver(t)
-	id := ManagedID(t)
+	harness.WithManagedDriver(t)
+	id := harness.ManagedID(t)
 	t.Cleanup(func() { setManagedEnv(t, "MYNET_IPTABLES=auto") })
-	off := fileSize(env.lay.dockerdLog())
+	off := harness.FileSize(harness.Shared().Layout.DockerdLog())
 	setManagedEnv(t, "MYNET_IPTABLES=legacy")
-	ManagedSettled(t, id, off, "mynet serving")
-	mustContain(t, "plugin log", ManagedLogSince(id, off), "iptables backend pinned")
+	harness.ManagedSettled(t, id, off, "mynet serving")
+	harness.MustContain(t, "plugin log", harness.ManagedLogSince(id, off), "iptables backend pinned")
 
-	createMynet(t, "mynet-e2e-mleg", "--subnet", "10.82.0.0/24")
-	legacy := inEngine(t, "iptables-legacy-save")
-	mustContain(t, "legacy tables", legacy, "-A MYNET-POSTROUTING -s 10.82.0.0/24")
-	if nft := inEngine(t, "iptables-nft-save"); strings.Contains(nft, "10.82.0.0/24") {
+	harness.CreateMynet(t, "mynet-e2e-mleg", "--subnet", "10.82.0.0/24")
+	legacy := harness.InEngine(t, "iptables-legacy-save")
+	harness.MustContain(t, "legacy tables", legacy, "-A MYNET-POSTROUTING -s 10.82.0.0/24")
+	if nft := harness.InEngine(t, "iptables-nft-save"); strings.Contains(nft, "10.82.0.0/24") {
 		t.Errorf("rules for 10.82.0.0/24 in nf_tables too:\n%s", nft)
 	}
-	docker(t, "network", "rm", "mynet-e2e-mleg")
-	if legacy := inEngine(t, "iptables-legacy-save"); strings.Contains(legacy, "10.82.0.0/24") {
+	harness.Docker(t, "network", "rm", "mynet-e2e-mleg")
+	if legacy := harness.InEngine(t, "iptables-legacy-save"); strings.Contains(legacy, "10.82.0.0/24") {
 		t.Errorf("legacy rules for 10.82.0.0/24 left after network rm:\n%s", legacy)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mynet/mynet/e2e/harness"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,20 +26,20 @@ const hostXtablesLock = "/run/xtables.lock"
 // plugin's rule write for a new network waits on that very file, and the
 // network is created once the lock is released.
 func TestManagedXtablesLock(t *testing.T) {
-	withManagedDriver(t)
-	id := ManagedID(t)
+	harness.WithManagedDriver(t)
+	id := harness.ManagedID(t)
 	t.Cleanup(func() { setManagedEnv(t, "MYNET_IPTABLES=auto") })
-	off := fileSize(env.lay.dockerdLog())
+	off := harness.FileSize(harness.Shared().Layout.DockerdLog())
 	setManagedEnv(t, "MYNET_IPTABLES=legacy")
-	ManagedSettled(t, id, off, "mynet serving")
+	harness.ManagedSettled(t, id, off, "mynet serving")
 
 	const net, subnet = "mynet-e2e-mlock", "10.197.0.0/24"
-	p := env.Plugin()
-	t.Cleanup(func() { cleanupCmd(t, "network", "rm", net) })
+	p := harness.Shared().Plugin()
+	t.Cleanup(func() { harness.CleanupCmd(t, "network", "rm", net) })
 	release := holdXtablesLock(t)
 	created := make(chan error, 1)
 	go func() {
-		_, err := dockerErr("network", "create", "-d", p, "--ipam-driver", p, "--subnet", subnet, net)
+		_, err := harness.DockerErr("network", "create", "-d", p, "--ipam-driver", p, "--subnet", subnet, net)
 		created <- err
 	}()
 	waiter, err := waitLockWaiter(id, created)
@@ -47,7 +48,7 @@ func TestManagedXtablesLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("plugin process %s waits for the host's %s", waiter, hostXtablesLock)
-	if legacy := inEngine(t, "iptables-legacy-save"); strings.Contains(legacy, subnet) {
+	if legacy := harness.InEngine(t, "iptables-legacy-save"); strings.Contains(legacy, subnet) {
 		t.Errorf("rules for %s written while the host held the xtables lock:\n%s", subnet, legacy)
 	}
 	release()
@@ -59,7 +60,7 @@ func TestManagedXtablesLock(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("network create still running 2 min after the lock was released")
 	}
-	mustContain(t, "legacy tables", inEngine(t, "iptables-legacy-save"), "-A MYNET-POSTROUTING -s "+subnet)
+	harness.MustContain(t, "legacy tables", harness.InEngine(t, "iptables-legacy-save"), "-A MYNET-POSTROUTING -s "+subnet)
 }
 
 // holdXtablesLock takes the host's xtables lock as iptables does (flock,
@@ -71,7 +72,7 @@ func holdXtablesLock(t *testing.T) (release func()) {
 	if err != nil {
 		t.Fatalf("opening %s: %v", hostXtablesLock, err)
 	}
-	err = waitFor(time.Minute, 50*time.Millisecond, func() error {
+	err = harness.WaitFor(time.Minute, 50*time.Millisecond, func() error {
 		return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	})
 	if err != nil {
@@ -111,7 +112,7 @@ func waitLockWaiter(id string, created <-chan error) (string, error) {
 			return pid + " (" + strings.TrimSpace(string(comm)) + ")", nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no process of plugin %s waited on %s (%s) within a minute:\n%s", short(id), hostXtablesLock, inode, readLocks())
+			return "", fmt.Errorf("no process of plugin %s waited on %s (%s) within a minute:\n%s", harness.Short(id), hostXtablesLock, inode, readLocks())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -145,21 +146,21 @@ func readLocks() string {
 // source for a plugin; enabling fails and names it. That is why make
 // install creates the host's lock file (and a tmpfiles entry for boot).
 func TestManagedXtablesLockMissing(t *testing.T) {
-	useManaged(t)
-	missing := filepath.Join(env.lay.workDir, "no-such-xtables.lock")
+	harness.UseManaged(t)
+	missing := filepath.Join(harness.Shared().Layout.WorkDir, "no-such-xtables.lock")
 	t.Cleanup(func() {
-		_, _ = dockerErr("plugin", "disable", "-f", managedName)
-		docker(t, "plugin", "set", managedName, "xtables-lock.source="+hostXtablesLock)
+		_, _ = harness.DockerErr("plugin", "disable", "-f", harness.ManagedName)
+		harness.Docker(t, "plugin", "set", harness.ManagedName, "xtables-lock.source="+hostXtablesLock)
 		ensureManagedEnabled(t)
 	})
-	docker(t, "plugin", "disable", managedName)
-	docker(t, "plugin", "set", managedName, "xtables-lock.source="+missing)
-	out, err := dockerErr("plugin", "enable", managedName)
+	harness.Docker(t, "plugin", "disable", harness.ManagedName)
+	harness.Docker(t, "plugin", "set", harness.ManagedName, "xtables-lock.source="+missing)
+	out, err := harness.DockerErr("plugin", "enable", harness.ManagedName)
 	if err == nil {
 		t.Fatalf("plugin enabled with its xtables-lock source %s missing (%s)", missing, out)
 	}
 	t.Logf("enable refused as expected: %v", err)
-	mustContain(t, "enable error", err.Error(), missing)
+	harness.MustContain(t, "enable error", err.Error(), missing)
 	if _, err := os.Lstat(missing); err == nil {
 		t.Errorf("the engine created %s", missing)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // Published ports (`docker run -p`) on mynet networks, seen from where a
@@ -24,7 +26,7 @@ import (
 
 // portsFetch fetches url from a namespace of this run with the host's busybox.
 func portsFetch(ns, url string) (string, error) {
-	return inNS(ns, 10*time.Second, hostBusybox, "timeout", "3", hostBusybox, "wget", "-qO-", url)
+	return harness.InNS(ns, 10*time.Second, harness.HostBusybox, "timeout", "3", harness.HostBusybox, "wget", "-qO-", url)
 }
 
 // portsMustFetch fetches url from ns until it answers with want, for up to
@@ -33,7 +35,7 @@ func portsFetch(ns, url string) (string, error) {
 func portsMustFetch(t *testing.T, ns, url, want string) {
 	t.Helper()
 	var out string
-	err := waitFor(60*time.Second, 200*time.Millisecond, func() error {
+	err := harness.WaitFor(60*time.Second, 200*time.Millisecond, func() error {
 		var err error
 		if out, err = portsFetch(ns, url); err != nil {
 			return err
@@ -59,11 +61,11 @@ func portsMustNotFetch(t *testing.T, ns, url string) {
 // names with the private engine's CLI.
 func mynetPorts(t *testing.T, args ...string) string {
 	t.Helper()
-	if err := env.ensurePluginBinary(); err != nil {
+	if err := harness.Shared().EnsurePluginBinary(); err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{env.plugin.bin, "ports", "--socket", env.lay.pluginSock, "--docker", cliPath()}, args...)
-	out, err := run(30*time.Second, cliEnviron(env.lay), argv...)
+	argv := append([]string{harness.Shared().Mynet.Bin, "ports", "--socket", harness.Shared().Layout.PluginSock, "--docker", harness.CLIPath()}, args...)
+	out, err := harness.Run(30*time.Second, harness.CLIEnviron(harness.Shared().Layout), argv...)
 	if err != nil {
 		t.Fatalf("mynet ports %s: %v", strings.Join(args, " "), err)
 	}
@@ -75,7 +77,7 @@ func mynetPorts(t *testing.T, args ...string) string {
 func portsDNATRules(t *testing.T, addr string) []string {
 	t.Helper()
 	var out []string
-	for _, l := range strings.Split(inEngine(t, "iptables-save", "-t", "nat"), "\n") {
+	for _, l := range strings.Split(harness.InEngine(t, "iptables-save", "-t", "nat"), "\n") {
 		if strings.Contains(l, "MYNET-DNAT") && strings.Contains(l, "--to-destination "+addr) {
 			out = append(out, l)
 		}
@@ -85,7 +87,7 @@ func portsDNATRules(t *testing.T, addr string) []string {
 
 func portsEphemeralRange(t *testing.T) (lo, hi int) {
 	t.Helper()
-	f := strings.Fields(inEngine(t, "cat", "/proc/sys/net/ipv4/ip_local_port_range"))
+	f := strings.Fields(harness.InEngine(t, "cat", "/proc/sys/net/ipv4/ip_local_port_range"))
 	lo, _ = strconv.Atoi(f[0])
 	hi, _ = strconv.Atoi(f[1])
 	return lo, hi
@@ -96,7 +98,7 @@ func portsEphemeralRange(t *testing.T) (lo, hi int) {
 // would; unpublished ports and the container's own address stay closed
 // from outside; removing the container frees the port and its rules.
 func TestPortsPublish(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		net   = "mynet-e2e-pub"
 		other = "mynet-e2e-pub-other"
@@ -104,40 +106,40 @@ func TestPortsPublish(t *testing.T) {
 		nb    = "e2e-pub-neighbour"
 		far   = "e2e-pub-other"
 	)
-	createMynet(t, net, "--subnet", "10.110.0.0/24")
-	createMynet(t, other, "--subnet", "10.111.0.0/24")
-	startWeb(t, web, net, "-p", "18080:80", "-p", "127.0.0.1:18081:80", "-p", "80")
-	startSleeper(t, nb, net)
-	startSleeper(t, far, other)
-	webIP := containerIP(t, web, net).String()
-	engine, ext := env.lay.engineNS, env.lay.extNS
+	harness.CreateMynet(t, net, "--subnet", "10.110.0.0/24")
+	harness.CreateMynet(t, other, "--subnet", "10.111.0.0/24")
+	harness.StartWeb(t, web, net, "-p", "18080:80", "-p", "127.0.0.1:18081:80", "-p", "80")
+	harness.StartSleeper(t, nb, net)
+	harness.StartSleeper(t, far, other)
+	webIP := harness.ContainerIP(t, web, net).String()
+	engine, ext := harness.EngineNS(), harness.ExtNS()
 
 	t.Run("host", func(t *testing.T) {
-		portsMustFetch(t, engine, "http://127.0.0.1:18080/", webPage)
-		portsMustFetch(t, engine, "http://127.0.0.1:18081/", webPage)
-		portsMustFetch(t, engine, "http://"+engineAddr+":18080/", webPage)
-		portsMustNotFetch(t, engine, "http://"+engineAddr+":18081/")
+		portsMustFetch(t, engine, "http://127.0.0.1:18080/", harness.WebPage)
+		portsMustFetch(t, engine, "http://127.0.0.1:18081/", harness.WebPage)
+		portsMustFetch(t, engine, "http://"+harness.EngineAddr+":18080/", harness.WebPage)
+		portsMustNotFetch(t, engine, "http://"+harness.EngineAddr+":18081/")
 	})
 	t.Run("outside", func(t *testing.T) {
-		portsMustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
-		portsMustNotFetch(t, ext, "http://"+engineAddr+":18081/")
-		portsMustNotFetch(t, ext, "http://"+engineAddr+":18082/")
+		portsMustFetch(t, ext, "http://"+harness.EngineAddr+":18080/", harness.WebPage)
+		portsMustNotFetch(t, ext, "http://"+harness.EngineAddr+":18081/")
+		portsMustNotFetch(t, ext, "http://"+harness.EngineAddr+":18082/")
 	})
 	t.Run("hairpin", func(t *testing.T) {
-		mustContain(t, "the container through the host's address", execIn(t, web, httpGet("http://"+engineAddr+":18080/")...), webPage)
+		harness.MustContain(t, "the container through the host's address", harness.ExecIn(t, web, harness.HTTPGet("http://"+harness.EngineAddr+":18080/")...), harness.WebPage)
 	})
 	t.Run("neighbour", func(t *testing.T) {
-		mustContain(t, "a neighbour through the host's address", execIn(t, nb, httpGet("http://"+engineAddr+":18080/")...), webPage)
-		mustContain(t, "a neighbour through the gateway", execIn(t, nb, httpGet("http://10.110.0.1:18080/")...), webPage)
+		harness.MustContain(t, "a neighbour through the host's address", harness.ExecIn(t, nb, harness.HTTPGet("http://"+harness.EngineAddr+":18080/")...), harness.WebPage)
+		harness.MustContain(t, "a neighbour through the gateway", harness.ExecIn(t, nb, harness.HTTPGet("http://10.110.0.1:18080/")...), harness.WebPage)
 	})
 	t.Run("other network", func(t *testing.T) {
-		mustContain(t, "another mynet network", execIn(t, far, httpGet("http://"+engineAddr+":18080/")...), webPage)
+		harness.MustContain(t, "another mynet network", harness.ExecIn(t, far, harness.HTTPGet("http://"+harness.EngineAddr+":18080/")...), harness.WebPage)
 	})
 	t.Run("ephemeral", func(t *testing.T) {
 		out := mynetPorts(t, web)
 		t.Logf("mynet ports %s:\n%s", web, out)
-		mustContain(t, "mynet ports", out, "80/tcp -> 0.0.0.0:18080")
-		mustContain(t, "mynet ports", out, "80/tcp -> 127.0.0.1:18081")
+		harness.MustContain(t, "mynet ports", out, "80/tcp -> 0.0.0.0:18080")
+		harness.MustContain(t, "mynet ports", out, "80/tcp -> 127.0.0.1:18081")
 		lo, hi := portsEphemeralRange(t)
 		var eph int
 		for _, l := range strings.Split(out, "\n") {
@@ -148,20 +150,20 @@ func TestPortsPublish(t *testing.T) {
 		if eph < lo || eph > hi {
 			t.Fatalf("ephemeral host port %d, want one in the engine's ip_local_port_range %d-%d", eph, lo, hi)
 		}
-		portsMustFetch(t, ext, fmt.Sprintf("http://%s:%d/", engineAddr, eph), webPage)
+		portsMustFetch(t, ext, fmt.Sprintf("http://%s:%d/", harness.EngineAddr, eph), harness.WebPage)
 		if got := mynetPorts(t, web, "80"); strings.Count(got, "\n") != 2 || !strings.Contains(got, fmt.Sprintf("0.0.0.0:%d", eph)) {
 			t.Errorf("mynet ports %s 80 = %q, want its three host addresses", web, got)
 		}
-		mustContain(t, "mynet ports NETWORK", mynetPorts(t, net), "80/tcp -> 127.0.0.1:18081")
+		harness.MustContain(t, "mynet ports NETWORK", mynetPorts(t, net), "80/tcp -> 127.0.0.1:18081")
 	})
 	t.Run("unpublished", func(t *testing.T) {
 		// Give the outside a route to the container, as a router on the
 		// host's link could have: the container's ports, published or
 		// not, must still be closed to direct traffic.
-		inExt(t, "ip", "route", "add", "10.110.0.0/24", "via", engineAddr)
-		t.Cleanup(func() { _, _ = inNS(ext, 10*time.Second, "ip", "route", "del", "10.110.0.0/24") })
+		harness.InExt(t, "ip", "route", "add", "10.110.0.0/24", "via", harness.EngineAddr)
+		t.Cleanup(func() { _, _ = harness.InNS(ext, 10*time.Second, "ip", "route", "del", "10.110.0.0/24") })
 		portsMustNotFetch(t, ext, "http://"+webIP+":80/")
-		portsMustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+		portsMustFetch(t, ext, "http://"+harness.EngineAddr+":18080/", harness.WebPage)
 	})
 	t.Run("rules", func(t *testing.T) {
 		if r := portsDNATRules(t, webIP); len(r) != 3 {
@@ -169,41 +171,41 @@ func TestPortsPublish(t *testing.T) {
 		}
 	})
 
-	docker(t, "rm", "-f", web)
+	harness.Docker(t, "rm", "-f", web)
 	if r := portsDNATRules(t, webIP); len(r) != 0 {
 		t.Errorf("DNAT rules left after the container went: %q", r)
 	}
-	for _, l := range strings.Split(inEngine(t, "iptables-save"), "\n") {
+	for _, l := range strings.Split(harness.InEngine(t, "iptables-save"), "\n") {
 		if strings.Contains(l, webIP+"/32") || strings.Contains(l, "--to-destination "+webIP) {
 			t.Errorf("rule still naming %s: %s", webIP, l)
 		}
 	}
-	startWeb(t, "e2e-pub-again", net, "-p", "18080:80")
-	portsMustFetch(t, ext, "http://"+engineAddr+":18080/", webPage)
+	harness.StartWeb(t, "e2e-pub-again", net, "-p", "18080:80")
+	portsMustFetch(t, ext, "http://"+harness.EngineAddr+":18080/", harness.WebPage)
 }
 
 // TestPortsRange: a 100-port range shifted from host 19000-19099 to
 // container 8000-8099 is one rule, and every host port answers from the
 // matching container port.
 func TestPortsRange(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		net = "mynet-e2e-prange"
 		c   = "e2e-prange"
 	)
-	createMynet(t, net, "--subnet", "10.112.0.0/24")
+	harness.CreateMynet(t, net, "--subnet", "10.112.0.0/24")
 	script := `for p in $(seq 8000 8099); do mkdir -p /tmp/$p && echo port-$p > /tmp/$p/index.html && httpd -p $p -h /tmp/$p; done; exec sleep 3600`
-	runDetached(t, c, containerArgs(net, []string{"-p", "19000-19099:8000-8099"}, sh(script))...)
-	ip := containerIP(t, c, net).String()
-	if err := waitFor(60*time.Second, 200*time.Millisecond, func() error {
-		_, err := portsFetch(env.lay.engineNS, "http://"+engineAddr+":19099/")
+	harness.RunDetached(t, c, harness.ContainerArgs(net, []string{"-p", "19000-19099:8000-8099"}, harness.Sh(script))...)
+	ip := harness.ContainerIP(t, c, net).String()
+	if err := harness.WaitFor(60*time.Second, 200*time.Millisecond, func() error {
+		_, err := portsFetch(harness.EngineNS(), "http://"+harness.EngineAddr+":19099/")
 		return err
 	}); err != nil {
 		t.Fatalf("the range's last port never answered: %v", err)
 	}
 	start := time.Now()
 	for i := range 100 {
-		portsMustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, 19000+i), fmt.Sprintf("port-%d", 8000+i))
+		portsMustFetch(t, harness.ExtNS(), fmt.Sprintf("http://%s:%d/", harness.EngineAddr, 19000+i), fmt.Sprintf("port-%d", 8000+i))
 	}
 	t.Logf("100 fetches from outside in %v", time.Since(start).Round(time.Millisecond))
 	if r := portsDNATRules(t, ip); len(r) != 1 || !strings.Contains(r[0], "--dport 19000:19099") {
@@ -225,7 +227,7 @@ var (
 func portsUDPEcho(t *testing.T) string {
 	t.Helper()
 	portsUDPEchoOnce.Do(func() {
-		portsUDPEchoPath = filepath.Join(env.lay.workDir, "bin", "udpecho")
+		portsUDPEchoPath = filepath.Join(harness.Shared().Layout.WorkDir, "bin", "udpecho")
 		cmd := exec.Command("go", "build", "-o", portsUDPEchoPath, "./testdata/udpecho")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -242,73 +244,73 @@ func portsUDPEcho(t *testing.T) string {
 // was already sending to it before it was published (its stale conntrack
 // entry is flushed).
 func TestPortsUDP(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const net = "mynet-e2e-pudp"
 	bin := portsUDPEcho(t)
-	createMynet(t, net, "--subnet", "10.113.0.0/24")
+	harness.CreateMynet(t, net, "--subnet", "10.113.0.0/24")
 
 	// The early client: nothing listens yet, its datagram goes unanswered
 	// but leaves a conntrack entry in the engine namespace.
-	if out, err := inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "early"); err == nil {
+	if out, err := harness.InNS(harness.ExtNS(), 10*time.Second, bin, "ask", "-from", "40053", harness.EngineAddr+":15354", "early"); err == nil {
 		t.Fatalf("something answered on 15354 before the container: %q", out)
 	}
 	for _, c := range []struct{ name, port string }{{"e2e-pudp-1", "15353"}, {"e2e-pudp-2", "15354"}} {
-		runDetached(t, c.name, containerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", c.port + ":53/udp"}, []string{"/udpecho", "serve", "0.0.0.0:53"})...)
+		harness.RunDetached(t, c.name, harness.ContainerArgs(net, []string{"-v", bin + ":/udpecho:ro", "-p", c.port + ":53/udp"}, []string{"/udpecho", "serve", "0.0.0.0:53"})...)
 	}
 	// The containers' servers may not listen yet: ask until they answer.
-	if out := udpAsk(t, env.lay.extNS, engineAddr+":15353", "ping"); out != "echo:ping" {
+	if out := udpAsk(t, harness.ExtNS(), harness.EngineAddr+":15353", "ping"); out != "echo:ping" {
 		t.Errorf("udp from outside: %q; want echo:ping", out)
 	}
 	var out string
-	err := waitFor(60*time.Second, 300*time.Millisecond, func() error {
+	err := harness.WaitFor(60*time.Second, 300*time.Millisecond, func() error {
 		var err error
-		out, err = inNS(env.lay.extNS, 10*time.Second, bin, "ask", "-from", "40053", engineAddr+":15354", "late")
+		out, err = harness.InNS(harness.ExtNS(), 10*time.Second, bin, "ask", "-from", "40053", harness.EngineAddr+":15354", "late")
 		return err
 	})
 	if err != nil || out != "echo:late" {
 		t.Errorf("udp from the client that sent before the port was published: %q, %v; want echo:late", out, err)
 	}
-	mustContain(t, "mynet ports", mynetPorts(t, "e2e-pudp-1"), "53/udp -> 0.0.0.0:15353")
+	harness.MustContain(t, "mynet ports", mynetPorts(t, "e2e-pudp-1"), "53/udp -> 0.0.0.0:15353")
 }
 
 // TestPortsInUse: a host port held by a host program or by another
 // container makes `docker run` fail with a message naming the port; the
 // container does not start and no rule is left.
 func TestPortsInUse(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const net = "mynet-e2e-pinuse"
-	createMynet(t, net, "--subnet", "10.114.0.0/24")
-	hostSrv, err := startLogged("host httpd", filepath.Join(env.lay.logDir, "inuse-httpd.log"), nil, syscall.SIGKILL,
-		"nsenter", "--net="+env.lay.nsPath(env.lay.engineNS), hostBusybox, "httpd", "-f", "-p", "18200", "-h", env.lay.wwwDir)
+	harness.CreateMynet(t, net, "--subnet", "10.114.0.0/24")
+	hostSrv, err := harness.StartLogged("host httpd", filepath.Join(harness.Shared().Layout.LogDir, "inuse-httpd.log"), nil, syscall.SIGKILL,
+		"nsenter", "--net="+harness.Shared().Layout.NSPath(harness.EngineNS()), harness.HostBusybox, "httpd", "-f", "-p", "18200", "-h", harness.Shared().Layout.WWWDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = hostSrv.stop(syscall.SIGKILL, time.Second) })
-	if err := waitFor(60*time.Second, 100*time.Millisecond, func() error {
-		_, err := portsFetch(env.lay.engineNS, "http://127.0.0.1:18200/")
+	t.Cleanup(func() { _ = hostSrv.Stop(syscall.SIGKILL, time.Second) })
+	if err := harness.WaitFor(60*time.Second, 100*time.Millisecond, func() error {
+		_, err := portsFetch(harness.EngineNS(), "http://127.0.0.1:18200/")
 		return err
 	}); err != nil {
 		t.Fatalf("host httpd on 18200: %v", err)
 	}
-	before := inEngine(t, "iptables-save")
+	before := harness.InEngine(t, "iptables-save")
 
-	msg := mustFail(t, "docker run -p 18200:80 with a host program on 18200", startSleeperErr(t, "e2e-pinuse-1", net, "-p", "18200:80"))
-	mustContain(t, "error", msg, "host port 18200/tcp on 0.0.0.0 is already in use")
-	if containerRunning(t, "e2e-pinuse-1") {
+	msg := harness.MustFail(t, "docker run -p 18200:80 with a host program on 18200", harness.StartSleeperErr(t, "e2e-pinuse-1", net, "-p", "18200:80"))
+	harness.MustContain(t, "error", msg, "host port 18200/tcp on 0.0.0.0 is already in use")
+	if harness.ContainerRunning(t, "e2e-pinuse-1") {
 		t.Error("the container runs despite the error")
 	}
-	if after := inEngine(t, "iptables-save"); portsCountDNAT(after) != portsCountDNAT(before) || strings.Contains(after, "18200") {
+	if after := harness.InEngine(t, "iptables-save"); portsCountDNAT(after) != portsCountDNAT(before) || strings.Contains(after, "18200") {
 		t.Errorf("rules changed by the failed start:\n%s", after)
 	}
-	portsMustFetch(t, env.lay.engineNS, "http://127.0.0.1:18200/", extPage)
+	portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18200/", harness.ExtPage)
 
-	startWeb(t, "e2e-pinuse-2", net, "-p", "18201:80")
-	msg = mustFail(t, "a second container on 18201", startSleeperErr(t, "e2e-pinuse-3", net, "-p", "18201:80"))
-	mustContain(t, "error", msg, "host port 18201/tcp on 0.0.0.0 is already in use")
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18201/", webPage)
-	docker(t, "rm", "-f", "e2e-pinuse-2")
-	docker(t, "start", "e2e-pinuse-3")
-	mustContain(t, "the second container once the first is gone", mynetPorts(t, "e2e-pinuse-3"), "-> 0.0.0.0:18201")
+	harness.StartWeb(t, "e2e-pinuse-2", net, "-p", "18201:80")
+	msg = harness.MustFail(t, "a second container on 18201", harness.StartSleeperErr(t, "e2e-pinuse-3", net, "-p", "18201:80"))
+	harness.MustContain(t, "error", msg, "host port 18201/tcp on 0.0.0.0 is already in use")
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18201/", harness.WebPage)
+	harness.Docker(t, "rm", "-f", "e2e-pinuse-2")
+	harness.Docker(t, "start", "e2e-pinuse-3")
+	harness.MustContain(t, "the second container once the first is gone", mynetPorts(t, "e2e-pinuse-3"), "-> 0.0.0.0:18201")
 }
 
 func portsCountDNAT(save string) int { return strings.Count(save, "-j DNAT") }
@@ -316,27 +318,27 @@ func portsCountDNAT(save string) int { return strings.Count(save, "-j DNAT") }
 // TestPortsHostBinding: the network's host_binding_ipv4 is where a port
 // without a host address is published.
 func TestPortsHostBinding(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const net = "mynet-e2e-pbind"
-	createMynet(t, net, "--subnet", "10.115.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1")
-	startWeb(t, "e2e-pbind", net, "-p", "18300:80")
-	portsMustFetch(t, env.lay.engineNS, "http://127.0.0.1:18300/", webPage)
-	portsMustNotFetch(t, env.lay.extNS, "http://"+engineAddr+":18300/")
-	mustContain(t, "mynet ports", mynetPorts(t, "e2e-pbind"), "80/tcp -> 127.0.0.1:18300")
+	harness.CreateMynet(t, net, "--subnet", "10.115.0.0/24", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1")
+	harness.StartWeb(t, "e2e-pbind", net, "-p", "18300:80")
+	portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18300/", harness.WebPage)
+	portsMustNotFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18300/")
+	harness.MustContain(t, "mynet ports", mynetPorts(t, "e2e-pbind"), "80/tcp -> 127.0.0.1:18300")
 }
 
 // TestPortsPluginRestart: published ports keep working, and stay
 // reserved, after mynet is stopped and started again, and after it is
 // killed; the ephemeral port stays the same.
 func TestPortsPluginRestart(t *testing.T) {
-	e := env
-	usePlugin(t)
+	e := harness.Shared()
+	harness.UsePlugin(t)
 	const (
 		net = "mynet-e2e-prestart"
 		web = "e2e-prestart"
 	)
-	createMynet(t, net, "--subnet", "10.116.0.0/24")
-	startWeb(t, web, net, "-p", "18400:80", "-p", "80")
+	harness.CreateMynet(t, net, "--subnet", "10.116.0.0/24")
+	harness.StartWeb(t, web, net, "-p", "18400:80", "-p", "80")
 	ports := mynetPorts(t, web)
 	for _, restart := range []struct {
 		name string
@@ -346,13 +348,13 @@ func TestPortsPluginRestart(t *testing.T) {
 		{"SIGKILL", func() { e.KillPlugin(t); e.StartPlugin(t) }},
 	} {
 		restart.do()
-		portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18400/", webPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18400/", harness.WebPage)
 		if got := mynetPorts(t, web); got != ports {
 			t.Errorf("after %s: mynet ports\n%s\nwant\n%s", restart.name, got, ports)
 		}
-		msg := mustFail(t, "a container on the published port after "+restart.name,
-			startSleeperErr(t, "e2e-prestart-"+strings.ToLower(restart.name), net, "-p", "18400:80"))
-		mustContain(t, "error", msg, "host port 18400/tcp on 0.0.0.0 is already in use")
+		msg := harness.MustFail(t, "a container on the published port after "+restart.name,
+			harness.StartSleeperErr(t, "e2e-prestart-"+strings.ToLower(restart.name), net, "-p", "18400:80"))
+		harness.MustContain(t, "error", msg, "host port 18400/tcp on 0.0.0.0 is already in use")
 	}
 }
 
@@ -360,33 +362,33 @@ func TestPortsPluginRestart(t *testing.T) {
 // sorts first moves its default gateway there, and its published port
 // with it; disconnecting moves both back.
 func TestPortsGatewayMoves(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		first  = "mynet-e2e-pgw-a"
 		second = "mynet-e2e-pgw-b"
 		web    = "e2e-pgw"
 	)
-	createMynet(t, second, "--subnet", "10.117.0.0/24")
-	createMynet(t, first, "--subnet", "10.118.0.0/24")
-	startWeb(t, web, second, "-p", "18500:80")
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
-	ipSecond := containerIP(t, web, second).String()
+	harness.CreateMynet(t, second, "--subnet", "10.117.0.0/24")
+	harness.CreateMynet(t, first, "--subnet", "10.118.0.0/24")
+	harness.StartWeb(t, web, second, "-p", "18500:80")
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18500/", harness.WebPage)
+	ipSecond := harness.ContainerIP(t, web, second).String()
 
-	docker(t, "network", "connect", first, web)
-	ipFirst := containerIP(t, web, first).String()
+	harness.Docker(t, "network", "connect", first, web)
+	ipFirst := harness.ContainerIP(t, web, first).String()
 	if r := portsDNATRules(t, ipFirst); len(r) != 1 {
 		t.Errorf("after connect: DNAT to %s (the new gateway network) %q, want 1", ipFirst, r)
 	}
 	if r := portsDNATRules(t, ipSecond); len(r) != 0 {
 		t.Errorf("after connect: DNAT to %s (the old gateway network) %q, want none", ipSecond, r)
 	}
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18500/", harness.WebPage)
 
-	docker(t, "network", "disconnect", first, web)
+	harness.Docker(t, "network", "disconnect", first, web)
 	if r := portsDNATRules(t, ipSecond); len(r) != 1 {
 		t.Errorf("after disconnect: DNAT to %s %q, want 1", ipSecond, r)
 	}
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18500/", webPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18500/", harness.WebPage)
 }
 
 // TestPortsHugeRange: a 20,000-port range, which the engine sends as one
@@ -400,7 +402,7 @@ func TestPortsGatewayMoves(t *testing.T) {
 // what the plugin's open-file limit leaves room for (a runner with a hard
 // limit of 20,000 and no CAP_SYS_RESOURCE cannot hold 20,000 ports).
 func TestPortsHugeRange(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		net = "mynet-e2e-phuge"
 		c   = "e2e-phuge"
@@ -413,7 +415,7 @@ func TestPortsHugeRange(t *testing.T) {
 	lo, _ := portsEphemeralRange(t)
 	last := lo - 1
 	first := last - min(20000, portsFileLimit(t)-200) + 1
-	createMynet(t, net, "--subnet", "10.127.0.0/24")
+	harness.CreateMynet(t, net, "--subnet", "10.127.0.0/24")
 	waitNoTimeWait(t, first, last)
 	before := portsCountUnhooked(t)
 	answering := []int{first, (first + last) / 2, last}
@@ -423,15 +425,15 @@ func TestPortsHugeRange(t *testing.T) {
 	}
 	script += `; do mkdir -p /tmp/$p && echo port-$p > /tmp/$p/index.html && httpd -p $p -h /tmp/$p; done; exec sleep 3600`
 	start := time.Now()
-	runDetached(t, c, containerArgs(net, []string{"-p", fmt.Sprintf("%d-%d:%d-%d", first, last, first, last)}, sh(script))...)
+	harness.RunDetached(t, c, harness.ContainerArgs(net, []string{"-p", fmt.Sprintf("%d-%d:%d-%d", first, last, first, last)}, harness.Sh(script))...)
 	t.Logf("docker run publishing %d ports took %v", last-first+1, time.Since(start).Round(time.Millisecond))
 	for _, call := range []string{"CreateEndpoint", "Join", "ProgramExternalConnectivity"} {
 		n := portsRequestBytes(t, "/NetworkDriver."+call)
 		t.Logf("%s: %d bytes, %.1f a port", call, n, float64(n)/float64(last-first+1))
 	}
-	ip := containerIP(t, c, net).String()
+	ip := harness.ContainerIP(t, c, net).String()
 	for _, p := range answering {
-		portsMustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, p), fmt.Sprintf("port-%d", p))
+		portsMustFetch(t, harness.ExtNS(), fmt.Sprintf("http://%s:%d/", harness.EngineAddr, p), fmt.Sprintf("port-%d", p))
 	}
 	want := fmt.Sprintf("--dport %d:%d", first, last)
 	if r := portsDNATRules(t, ip); len(r) != 1 || !strings.Contains(r[0], want) {
@@ -443,13 +445,13 @@ func TestPortsHugeRange(t *testing.T) {
 		t.Errorf("publishing the range added %d rules, want a handful", published-before)
 	}
 	// The heal loop and the engine's own calls later must not add any.
-	portsMustFetch(t, env.lay.extNS, fmt.Sprintf("http://%s:%d/", engineAddr, first), fmt.Sprintf("port-%d", first))
+	portsMustFetch(t, harness.ExtNS(), fmt.Sprintf("http://%s:%d/", harness.EngineAddr, first), fmt.Sprintf("port-%d", first))
 	if again := portsCountUnhooked(t); again != published {
 		t.Errorf("rule count went from %d to %d with nothing changed", published, again)
 	}
 
 	start = time.Now()
-	docker(t, "rm", "-f", c)
+	harness.Docker(t, "rm", "-f", c)
 	t.Logf("docker rm took %v", time.Since(start).Round(time.Millisecond))
 	if r := portsDNATRules(t, ip); len(r) != 0 {
 		t.Errorf("DNAT rules left after the container went: %q", r)
@@ -464,26 +466,7 @@ func TestPortsHugeRange(t *testing.T) {
 // them and they stay, as Docker's own DOCKER chain's do.
 func portsCountUnhooked(t *testing.T) int {
 	t.Helper()
-	return countEngineRules(func(rule string) bool { return !strings.HasSuffix(rule, "-j MYNET-DNAT") })
-}
-
-// countEngineRules counts the rules (-A lines) keep accepts in every table
-// of the engine namespace, in both iptables backends (Docker and mynet
-// write to the same one, but which one depends on the machine).
-func countEngineRules(keep func(rule string) bool) int {
-	n := 0
-	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
-		out, err := inEngineErr(save)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "-A ") && keep(l) {
-				n++
-			}
-		}
-	}
-	return n
+	return harness.CountEngineRules(func(rule string) bool { return !strings.HasSuffix(rule, "-j MYNET-DNAT") })
 }
 
 // waitNoTimeWait waits until no TCP connection in the engine namespace in
@@ -493,8 +476,8 @@ func countEngineRules(keep func(rule string) bool) int {
 // that it excludes every other socket, fails against them as "in use".
 func waitNoTimeWait(t *testing.T, first, last int) {
 	t.Helper()
-	err := waitFor(90*time.Second, time.Second, func() error {
-		out, err := inEngineErr("ss", "-Htan", "state", "time-wait")
+	err := harness.WaitFor(90*time.Second, time.Second, func() error {
+		out, err := harness.InEngineErr("ss", "-Htan", "state", "time-wait")
 		if err != nil {
 			return err
 		}
@@ -518,7 +501,7 @@ func waitNoTimeWait(t *testing.T, first, last int) {
 // portsFileLimit is the running plugin's open-file limit.
 func portsFileLimit(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", env.plugin.p.pid()))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", harness.Shared().Mynet.Proc.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +512,7 @@ func portsFileLimit(t *testing.T) int {
 			}
 		}
 	}
-	t.Fatalf("no open-file limit in /proc/%d/limits", env.plugin.p.pid())
+	t.Fatalf("no open-file limit in /proc/%d/limits", harness.Shared().Mynet.Proc.Pid())
 	return 0
 }
 
@@ -537,7 +520,7 @@ func portsFileLimit(t *testing.T) int {
 // plugin's log (its debug log gives each request's size).
 func portsRequestBytes(t *testing.T, call string) int {
 	t.Helper()
-	b, err := os.ReadFile(env.lay.pluginLog())
+	b, err := os.ReadFile(harness.Shared().Layout.PluginLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // `mynet attach`: containers started with --network none get an interface
@@ -19,11 +21,11 @@ import (
 // mynetCLI runs `mynet CMD ARGS...` in the engine namespace against the
 // private engine and returns its stdout; the error carries its stderr.
 func mynetCLI(cmd string, args ...string) (string, error) {
-	if err := env.ensurePluginBinary(); err != nil {
+	if err := harness.Shared().EnsurePluginBinary(); err != nil {
 		return "", err
 	}
-	argv := []string{"nsenter", "--net=" + env.lay.nsPath(env.lay.engineNS), env.plugin.bin, cmd, "--docker", cliPath()}
-	return run(time.Minute, cliEnviron(env.lay), append(argv, args...)...)
+	argv := []string{"nsenter", "--net=" + harness.Shared().Layout.NSPath(harness.EngineNS()), harness.Shared().Mynet.Bin, cmd, "--docker", harness.CLIPath()}
+	return harness.Run(time.Minute, harness.CLIEnviron(harness.Shared().Layout), append(argv, args...)...)
 }
 
 func mustMynet(t *testing.T, cmd string, args ...string) string {
@@ -59,7 +61,7 @@ func mustRefuse(t *testing.T, net, want, cmd string, args ...string) {
 // attachSnapshot is what a refused attach must not change.
 func attachSnapshot(t *testing.T, net string) string {
 	t.Helper()
-	return strings.Join(mynetVeths(t), " ") + "\n" + mynetRules(t) + "\n" + mustMynetQuiet(t, "ls", net)
+	return strings.Join(harness.MynetVeths(t), " ") + "\n" + mynetRules(t) + "\n" + mustMynetQuiet(t, "ls", net)
 }
 
 func mustMynetQuiet(t *testing.T, cmd string, args ...string) string {
@@ -74,7 +76,7 @@ func mustMynetQuiet(t *testing.T, cmd string, args ...string) string {
 // startNone runs a detached container with --network none.
 func startNone(t *testing.T, name string, cmd []string) {
 	t.Helper()
-	runDetached(t, name, containerArgs("none", nil, cmd)...)
+	harness.RunDetached(t, name, harness.ContainerArgs("none", nil, cmd)...)
 }
 
 // lsLine returns the `mynet ls` line that mentions word, "" if none.
@@ -90,13 +92,13 @@ func lsLine(t *testing.T, net, word string) string {
 
 // dockerRunIP tries to start a container with a fixed address on net.
 func dockerRunIP(net, ip string) error {
-	_, err := dockerErr("run", "--rm", "--network", net, "--ip", ip, image, "true")
+	_, err := harness.DockerErr("run", "--rm", "--network", net, "--ip", ip, harness.Image, "true")
 	return err
 }
 
 func containerPid(t *testing.T, name string) string {
 	t.Helper()
-	return docker(t, "inspect", "-f", "{{.State.Pid}}", name)
+	return harness.Docker(t, "inspect", "-f", "{{.State.Pid}}", name)
 }
 
 // reapWait bounds how long a dead attachment may take to be reaped: the
@@ -114,15 +116,15 @@ const reapWait = 2 * time.Minute
 func waitReaped(t *testing.T, pluginLog func() string, mark int, net, name string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	err := waitFor(reapWait, 200*time.Millisecond, func() error {
+	err := harness.WaitFor(reapWait, 200*time.Millisecond, func() error {
 		if reapLogged(logAfter(pluginLog(), mark), name) {
 			return nil
 		}
-		return errNotYet
+		return harness.ErrNotYet
 	})
 	if err != nil {
 		t.Fatalf("no reap of %s logged %v after its container went (mynet veths in the engine: %v):\n%s",
-			name, reapWait, mynetVeths(t), mustMynetQuiet(t, "ls", net))
+			name, reapWait, harness.MynetVeths(t), mustMynetQuiet(t, "ls", net))
 	}
 	took := time.Since(start)
 	if line := lsLine(t, net, name); line != "" {
@@ -151,7 +153,7 @@ func reapLogged(log, name string) bool {
 
 // TestAttach: the user story of issue 8 on the legacy plugin.
 func TestAttach(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		net = "mynet-e2e-att"
 		web = "e2e-att-web"
@@ -160,47 +162,47 @@ func TestAttach(t *testing.T) {
 		vm3 = "e2e-att-vm3"
 		vm4 = "e2e-att-vm4"
 	)
-	createMynet(t, net, "--subnet", "10.130.0.0/24")
-	startWeb(t, web, net, "--ip", "10.130.0.10")
-	startWeb(t, vm1, "none")
-	startNone(t, vm2, sleepCmd)
-	startNone(t, vm3, sleepCmd)
-	startNone(t, vm4, sleepCmd)
+	harness.CreateMynet(t, net, "--subnet", "10.130.0.0/24")
+	harness.StartWeb(t, web, net, "--ip", "10.130.0.10")
+	harness.StartWeb(t, vm1, "none")
+	startNone(t, vm2, harness.SleepCmd)
+	startNone(t, vm3, harness.SleepCmd)
+	startNone(t, vm4, harness.SleepCmd)
 
 	// With --ip and a published port; the container's view.
 	out := mustMynet(t, "attach", net, vm1, "--ip", "10.130.0.77", "-p", "18950:80")
-	mustContain(t, "attach output", out, "10.130.0.77/24")
-	mustContain(t, "attach output", out, "0.0.0.0:18950->80/tcp")
-	if got := ifaceAddr(t, vm1, "eth0"); got.String() != "10.130.0.77/24" {
+	harness.MustContain(t, "attach output", out, "10.130.0.77/24")
+	harness.MustContain(t, "attach output", out, "0.0.0.0:18950->80/tcp")
+	if got := harness.IfaceAddr(t, vm1, "eth0"); got.String() != "10.130.0.77/24" {
 		t.Errorf("%s eth0 has %s, want 10.130.0.77/24", vm1, got)
 	}
-	mustContain(t, "vm1 routes", execIn(t, vm1, "ip", "route"), "default via 10.130.0.1 dev eth0")
-	mustContain(t, "vm1 MAC (derived from the address)", execIn(t, vm1, "cat", "/sys/class/net/eth0/address"), "02:42:0a:82:00:4d")
+	harness.MustContain(t, "vm1 routes", harness.ExecIn(t, vm1, "ip", "route"), "default via 10.130.0.1 dev eth0")
+	harness.MustContain(t, "vm1 MAC (derived from the address)", harness.ExecIn(t, vm1, "cat", "/sys/class/net/eth0/address"), "02:42:0a:82:00:4d")
 
 	// Without --ip, by PID.
 	pid2 := containerPid(t, vm2)
 	mustMynet(t, "attach", net, "--pid", pid2)
-	vm2Addr := ifaceAddr(t, vm2, "eth0")
+	vm2Addr := harness.IfaceAddr(t, vm2, "eth0")
 	if !netip.MustParsePrefix("10.130.0.0/24").Contains(vm2Addr.Addr()) || vm2Addr.Addr().String() == "10.130.0.77" {
 		t.Fatalf("%s got %s, want a free address of 10.130.0.0/24", vm2, vm2Addr)
 	}
 	vm2IP := vm2Addr.Addr().String()
 
 	t.Run("traffic", func(t *testing.T) {
-		mustReach(t, web, "10.130.0.77")
-		mustReach(t, vm1, "10.130.0.10")
-		mustReach(t, vm2, "10.130.0.77")
-		mustContain(t, "attached container to the outside through NAT", execIn(t, vm2, httpGet(extURL)...), extPage)
-		mustContain(t, "attached container to the outside through NAT", execIn(t, vm1, httpGet(extURL)...), extPage)
+		harness.MustReach(t, web, "10.130.0.77")
+		harness.MustReach(t, vm1, "10.130.0.10")
+		harness.MustReach(t, vm2, "10.130.0.77")
+		harness.MustContain(t, "attached container to the outside through NAT", harness.ExecIn(t, vm2, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
+		harness.MustContain(t, "attached container to the outside through NAT", harness.ExecIn(t, vm1, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 	})
 	t.Run("published port", func(t *testing.T) {
-		portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18950/", webPage)
-		portsMustFetch(t, env.lay.engineNS, "http://127.0.0.1:18950/", webPage)
-		mustContain(t, "a neighbour through the host's address", execIn(t, web, httpGet("http://"+engineAddr+":18950/")...), webPage)
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18950/", harness.WebPage)
+		portsMustFetch(t, harness.EngineNS(), "http://127.0.0.1:18950/", harness.WebPage)
+		harness.MustContain(t, "a neighbour through the host's address", harness.ExecIn(t, web, harness.HTTPGet("http://"+harness.EngineAddr+":18950/")...), harness.WebPage)
 	})
 	t.Run("address refused to docker", func(t *testing.T) {
-		msg := mustFail(t, "docker run --ip of the attached address", dockerRunIP(net, "10.130.0.77"))
-		mustContain(t, "docker's refusal", msg, "10.130.0.77 is already in use")
+		msg := harness.MustFail(t, "docker run --ip of the attached address", dockerRunIP(net, "10.130.0.77"))
+		harness.MustContain(t, "docker's refusal", msg, "10.130.0.77 is already in use")
 	})
 	t.Run("ls", func(t *testing.T) {
 		out := mustMynet(t, "ls", net)
@@ -216,22 +218,22 @@ func TestAttach(t *testing.T) {
 				}
 			}
 		}
-		mustContain(t, "inspect", mustMynet(t, "inspect", net), `"Origin": "attach"`)
+		harness.MustContain(t, "inspect", mustMynet(t, "inspect", net), `"Origin": "attach"`)
 	})
 	t.Run("plugin restart", func(t *testing.T) {
-		env.RestartPlugin(t)
+		harness.Shared().RestartPlugin(t)
 		if lsLine(t, net, vm1) == "" {
 			t.Fatalf("attachment gone after a plugin restart:\n%s", mustMynetQuiet(t, "ls", net))
 		}
-		mustReach(t, web, "10.130.0.77")
-		mustReach(t, vm1, "10.130.0.10")
-		portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18950/", webPage)
-		mustFail(t, "docker run --ip of the attached address after a restart", dockerRunIP(net, "10.130.0.77"))
+		harness.MustReach(t, web, "10.130.0.77")
+		harness.MustReach(t, vm1, "10.130.0.10")
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18950/", harness.WebPage)
+		harness.MustFail(t, "docker run --ip of the attached address after a restart", dockerRunIP(net, "10.130.0.77"))
 	})
 	t.Run("detach", func(t *testing.T) {
 		out := mustMynet(t, "detach", net, "--pid", pid2)
-		mustContain(t, "detach output", out, vm2IP)
-		if hasLink(t, vm2, "eth0") {
+		harness.MustContain(t, "detach output", out, vm2IP)
+		if harness.HasLink(t, vm2, "eth0") {
 			t.Errorf("%s still has eth0 after detach", vm2)
 		}
 		if lsLine(t, net, "pid "+pid2) != "" {
@@ -243,38 +245,38 @@ func TestAttach(t *testing.T) {
 	})
 	t.Run("container stopped", func(t *testing.T) {
 		mustMynet(t, "attach", net, vm3, "--ip", "10.130.0.78")
-		mark := len(env.PluginLog())
-		docker(t, "stop", vm3)
-		took := waitReaped(t, env.PluginLog, mark, net, vm3)
+		mark := len(harness.Shared().PluginLog())
+		harness.Docker(t, "stop", vm3)
+		took := waitReaped(t, harness.Shared().PluginLog, mark, net, vm3)
 		t.Logf("attachment of the stopped container removed after %v", took.Round(10*time.Millisecond))
 		if err := dockerRunIP(net, "10.130.0.78"); err != nil {
 			t.Errorf("the reaped address is not free for docker: %v", err)
 		}
 	})
 	t.Run("container removed", func(t *testing.T) {
-		mark := len(env.PluginLog())
-		docker(t, "rm", "-f", vm1)
-		took := waitReaped(t, env.PluginLog, mark, net, vm1)
+		mark := len(harness.Shared().PluginLog())
+		harness.Docker(t, "rm", "-f", vm1)
+		took := waitReaped(t, harness.Shared().PluginLog, mark, net, vm1)
 		t.Logf("attachment of the removed container removed after %v", took.Round(10*time.Millisecond))
-		if v := mynetVeths(t); len(v) != 1 {
+		if v := harness.MynetVeths(t); len(v) != 1 {
 			t.Errorf("veths %v, want only %s's", v, web)
 		}
 		if r := portsDNATRules(t, "10.130.0.77"); len(r) > 0 {
 			t.Errorf("DNAT rules to the reaped address left: %v", r)
 		}
-		portsMustNotFetch(t, env.lay.extNS, "http://"+engineAddr+":18950/")
+		portsMustNotFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18950/")
 		if err := dockerRunIP(net, "10.130.0.77"); err != nil {
 			t.Errorf("the reaped address is not free for docker: %v", err)
 		}
-		mustContain(t, "plugin log", env.PluginLog(), "the container's network namespace is gone")
+		harness.MustContain(t, "plugin log", harness.Shared().PluginLog(), "the container's network namespace is gone")
 	})
 	t.Run("removed while mynet is down", func(t *testing.T) {
 		mustMynet(t, "attach", net, vm4, "--ip", "10.130.0.79", "-p", "18953:80")
-		env.StopPlugin(t)
-		mark := len(env.PluginLog())
-		docker(t, "rm", "-f", vm4)
-		env.StartPlugin(t)
-		took := waitReaped(t, env.PluginLog, mark, net, vm4)
+		harness.Shared().StopPlugin(t)
+		mark := len(harness.Shared().PluginLog())
+		harness.Docker(t, "rm", "-f", vm4)
+		harness.Shared().StartPlugin(t)
+		took := waitReaped(t, harness.Shared().PluginLog, mark, net, vm4)
 		t.Logf("attachment of the container removed while mynet was down removed %v after mynet started", took.Round(10*time.Millisecond))
 		if r := portsDNATRules(t, "10.130.0.79"); len(r) > 0 {
 			t.Errorf("DNAT rules to the reaped address left: %v", r)
@@ -288,7 +290,7 @@ func TestAttach(t *testing.T) {
 // TestAttachRefusals: each bad input is a clear error and leaves nothing:
 // no veth, no rule, no endpoint, no lease.
 func TestAttachRefusals(t *testing.T) {
-	p := usePlugin(t)
+	p := harness.UsePlugin(t)
 	const (
 		net    = "mynet-e2e-attref"
 		net2   = "mynet-e2e-attref2"
@@ -299,15 +301,15 @@ func TestAttachRefusals(t *testing.T) {
 		shared = "e2e-attref-shared"
 		gone   = "e2e-attref-stopped"
 	)
-	createMynet(t, net, "--subnet", "10.131.0.0/24")
-	createMynet(t, net2, "--subnet", "10.132.0.0/24")
-	createNetwork(t, dflt, "-d", p, "--subnet", "10.133.0.0/24")
-	startWeb(t, web, net, "--ip", "10.131.0.10")
-	startNone(t, vm, sleepCmd)
-	runDetached(t, host, containerArgs("host", nil, sleepCmd)...)
-	runDetached(t, shared, containerArgs("container:"+vm, nil, sleepCmd)...)
-	startNone(t, gone, sleepCmd)
-	docker(t, "stop", gone)
+	harness.CreateMynet(t, net, "--subnet", "10.131.0.0/24")
+	harness.CreateMynet(t, net2, "--subnet", "10.132.0.0/24")
+	harness.CreateNetwork(t, dflt, "-d", p, "--subnet", "10.133.0.0/24")
+	harness.StartWeb(t, web, net, "--ip", "10.131.0.10")
+	startNone(t, vm, harness.SleepCmd)
+	harness.RunDetached(t, host, harness.ContainerArgs("host", nil, harness.SleepCmd)...)
+	harness.RunDetached(t, shared, harness.ContainerArgs("container:"+vm, nil, harness.SleepCmd)...)
+	startNone(t, gone, harness.SleepCmd)
+	harness.Docker(t, "stop", gone)
 
 	cases := []struct {
 		name, want string
@@ -324,7 +326,7 @@ func TestAttachRefusals(t *testing.T) {
 		{"in use", "10.131.0.10 is already in use", []string{net, vm, "--ip", "10.131.0.10"}},
 		{"the gateway", "10.131.0.1 is already in use", []string{net, vm, "--ip", "10.131.0.1"}},
 		{"interface name taken", "already has an interface lo", []string{net, vm, "--ifname", "lo"}},
-		{"host namespace", "host's network namespace", []string{net, "--pid", strconv.Itoa(env.plugin.p.pid())}},
+		{"host namespace", "host's network namespace", []string{net, "--pid", strconv.Itoa(harness.Shared().Mynet.Proc.Pid())}},
 		{"bad port", `protocol "icmp"`, []string{net, vm, "-p", "80/icmp"}},
 		{"connected by docker", "already connected to network " + net + " by Docker", []string{net, web}},
 	}
@@ -332,7 +334,7 @@ func TestAttachRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { mustRefuse(t, net, c.want, "attach", c.args...) })
 	}
 	t.Run("host port in use", func(t *testing.T) {
-		startWeb(t, "e2e-attref-pub", net, "-p", "18951:80")
+		harness.StartWeb(t, "e2e-attref-pub", net, "-p", "18951:80")
 		mustRefuse(t, net, "18951", "attach", net, vm, "-p", "18951:80", "--ip", "10.131.0.60")
 		if err := dockerRunIP(net, "10.131.0.60"); err != nil {
 			t.Errorf("the address of the refused attach is not free: %v", err)
@@ -348,10 +350,10 @@ func TestAttachRefusals(t *testing.T) {
 			t.Errorf("the address of the rolled back attach is not free: %v", err)
 		}
 		mustMynet(t, "attach", net2, vm, "--ip", "10.132.0.50", "--ifname", "eth1", "--no-default-route")
-		if got := ifaceAddr(t, vm, "eth1"); got.String() != "10.132.0.50/24" {
+		if got := harness.IfaceAddr(t, vm, "eth1"); got.String() != "10.132.0.50/24" {
 			t.Errorf("eth1 has %s", got)
 		}
-		mustContain(t, "routes", execIn(t, vm, "ip", "route"), "default via 10.131.0.1 dev eth0")
+		harness.MustContain(t, "routes", harness.ExecIn(t, vm, "ip", "route"), "default via 10.131.0.1 dev eth0")
 		mustRefuse(t, net2, "already attached", "attach", net2, vm, "--ifname", "eth2", "--no-default-route")
 	})
 	t.Run("detach of nothing", func(t *testing.T) {
@@ -362,33 +364,33 @@ func TestAttachRefusals(t *testing.T) {
 // TestManagedAttach: the same through the managed plugin, whose socket
 // the CLI finds with `docker plugin inspect`.
 func TestManagedAttach(t *testing.T) {
-	withManagedDriver(t)
+	harness.WithManagedDriver(t)
 	const (
 		net = "mynet-e2e-matt"
 		web = "e2e-matt-web"
 		vm  = "e2e-matt-vm"
 	)
-	createMynet(t, net, "--subnet", "10.134.0.0/24")
-	startWeb(t, web, net, "--ip", "10.134.0.10")
-	startWeb(t, vm, "none")
+	harness.CreateMynet(t, net, "--subnet", "10.134.0.0/24")
+	harness.StartWeb(t, web, net, "--ip", "10.134.0.10")
+	harness.StartWeb(t, vm, "none")
 	mustMynet(t, "attach", net, vm, "--ip", "10.134.0.77", "-p", "18952:80")
-	mustReach(t, web, "10.134.0.77")
-	mustReach(t, vm, "10.134.0.10")
-	mustContain(t, "ext page through NAT", execIn(t, vm, httpGet(extURL)...), extPage)
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18952/", webPage)
-	mustFail(t, "docker run --ip of the attached address", dockerRunIP(net, "10.134.0.77"))
+	harness.MustReach(t, web, "10.134.0.77")
+	harness.MustReach(t, vm, "10.134.0.10")
+	harness.MustContain(t, "ext page through NAT", harness.ExecIn(t, vm, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18952/", harness.WebPage)
+	harness.MustFail(t, "docker run --ip of the attached address", dockerRunIP(net, "10.134.0.77"))
 	if line := lsLine(t, net, vm); !strings.Contains(line, "attach") {
 		t.Errorf("ls: %q", line)
 	}
 	mustMynet(t, "detach", net, vm)
-	if hasLink(t, vm, "eth0") {
+	if harness.HasLink(t, vm, "eth0") {
 		t.Error("eth0 left after detach")
 	}
 	mustMynet(t, "attach", net, vm, "--ip", "10.134.0.77")
-	id := ManagedID(t)
-	managedLog := func() string { return ManagedLog(id) }
+	id := harness.ManagedID(t)
+	managedLog := func() string { return harness.ManagedLog(id) }
 	mark := len(managedLog())
-	docker(t, "rm", "-f", vm)
+	harness.Docker(t, "rm", "-f", vm)
 	took := waitReaped(t, managedLog, mark, net, vm)
 	t.Logf("attachment of the removed container removed after %v", took.Round(10*time.Millisecond))
 	if err := dockerRunIP(net, "10.134.0.77"); err != nil {
@@ -400,28 +402,28 @@ func TestManagedAttach(t *testing.T) {
 // address of each family and both default routes, and talks IPv6 with a
 // Docker container.
 func TestAttachDualStack(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		net = "mynet-e2e-att6"
 		web = "e2e-att6-web"
 		vm  = "e2e-att6-vm"
 	)
-	createMynet(t, net, "--ipv6", "--subnet", "10.135.0.0/24", "--subnet", "fd00:135::/64")
-	startWeb(t, web, net)
-	startNone(t, vm, sleepCmd)
+	harness.CreateMynet(t, net, "--ipv6", "--subnet", "10.135.0.0/24", "--subnet", "fd00:135::/64")
+	harness.StartWeb(t, web, net)
+	startNone(t, vm, harness.SleepCmd)
 	mustMynet(t, "attach", net, vm, "--ip6", "fd00:135::77")
-	mustContain(t, "vm IPv6 address", execIn(t, vm, "ip", "-6", "-o", "addr", "show", "dev", "eth0"), "fd00:135::77/64")
-	mustContain(t, "vm IPv6 default route", routesIn(t, vm, true), "default via fd00:135::1")
-	mustContain(t, "vm IPv4 default route", routesIn(t, vm, false), "default via 10.135.0.1")
-	if web6 := containerIPv6(t, web, net); !canPing(t, vm, web6.String()) {
+	harness.MustContain(t, "vm IPv6 address", harness.ExecIn(t, vm, "ip", "-6", "-o", "addr", "show", "dev", "eth0"), "fd00:135::77/64")
+	harness.MustContain(t, "vm IPv6 default route", harness.RoutesIn(t, vm, true), "default via fd00:135::1")
+	harness.MustContain(t, "vm IPv4 default route", harness.RoutesIn(t, vm, false), "default via 10.135.0.1")
+	if web6 := harness.ContainerIPv6(t, web, net); !harness.CanPing(t, vm, web6.String()) {
 		t.Errorf("%s cannot ping -6 %s", vm, web6)
 	}
-	if !canPing(t, web, "fd00:135::77") {
+	if !harness.CanPing(t, web, "fd00:135::77") {
 		t.Errorf("%s cannot ping -6 the attached address", web)
 	}
-	mustContain(t, "ls", lsLine(t, net, vm), "fd00:135::77/64")
-	v4 := ifaceAddr(t, vm, "eth0").Addr().String()
-	mustFail(t, "docker run --ip6 of the attached address", runIP6(net, "fd00:135::77"))
+	harness.MustContain(t, "ls", lsLine(t, net, vm), "fd00:135::77/64")
+	v4 := harness.IfaceAddr(t, vm, "eth0").Addr().String()
+	harness.MustFail(t, "docker run --ip6 of the attached address", runIP6(net, "fd00:135::77"))
 	mustMynet(t, "detach", net, vm)
 	if err := runIP6(net, "fd00:135::77"); err != nil {
 		t.Errorf("the detached IPv6 address is not free: %v", err)
@@ -432,6 +434,6 @@ func TestAttachDualStack(t *testing.T) {
 }
 
 func runIP6(net, ip string) error {
-	_, err := dockerErr("run", "--rm", "--network", net, "--ip6", ip, image, "true")
+	_, err := harness.DockerErr("run", "--rm", "--network", net, "--ip6", ip, harness.Image, "true")
 	return err
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // TestChaos creates and removes 100 containers concurrently on three mynet
@@ -23,13 +25,13 @@ import (
 // (veth, DNAT rule, port), and every network can be removed, leaving
 // nothing behind.
 func TestChaos(t *testing.T) {
-	e := env
-	usePlugin(t)
+	e := harness.Shared()
+	harness.UsePlugin(t)
 	subnets := []string{"10.81.0.0/24", "10.82.0.0/24", "10.83.0.0/24"}
 	nets := make([]string, len(subnets))
 	for i, s := range subnets {
 		nets[i] = fmt.Sprintf("mynet-e2e-chaos%d", i)
-		createMynet(t, nets[i], "--subnet", s)
+		harness.CreateMynet(t, nets[i], "--subnet", s)
 	}
 
 	const total, workers = 100, 4
@@ -43,7 +45,7 @@ func TestChaos(t *testing.T) {
 	t.Cleanup(func() {
 		// Every container of the run, whatever the bookkeeping says.
 		for i := 1; i <= total; i++ {
-			_, _ = dockerErr("rm", "-f", fmt.Sprintf("e2e-chaos-%03d", i))
+			_, _ = harness.DockerErr("rm", "-f", fmt.Sprintf("e2e-chaos-%03d", i))
 		}
 	})
 	next := atomic.Int32{}
@@ -62,12 +64,12 @@ func TestChaos(t *testing.T) {
 				if published {
 					args = append(args, "-p", "80")
 				}
-				args = append(append(args, image), httpdCmd...)
-				if _, err := dockerErr(args...); err != nil {
+				args = append(append(args, harness.Image), harness.HTTPDCmd...)
+				if _, err := harness.DockerErr(args...); err != nil {
 					// A half-created container goes too; an error here (the
 					// plugin down again) leaves it to the final sweep.
 					failures.Add(1)
-					_, _ = dockerErr("rm", "-f", name)
+					_, _ = harness.DockerErr("rm", "-f", name)
 				} else {
 					started.Add(1)
 					mu.Lock()
@@ -88,11 +90,11 @@ func TestChaos(t *testing.T) {
 					}
 					mu.Unlock()
 					if victim != "" {
-						if _, err := dockerErr("rm", "-f", victim); err != nil {
+						if _, err := harness.DockerErr("rm", "-f", victim); err != nil {
 							// The container may be gone with only the network
 							// teardown failing; try once more with mynet back.
 							failures.Add(1)
-							cleanupCmd(t, "rm", "-f", victim)
+							harness.CleanupCmd(t, "rm", "-f", victim)
 						}
 					}
 				}
@@ -126,12 +128,12 @@ func TestChaos(t *testing.T) {
 	seen := map[netip.Addr]string{}
 	published := 0
 	for c, pub := range alive {
-		running := strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.Running}}", c))
+		running := strings.TrimSpace(harness.Docker(t, "inspect", "-f", "{{.State.Running}}", c))
 		if running != "true" {
 			t.Errorf("%s is not running", c)
 			continue
 		}
-		addr := ifaceAddr(t, c, "eth0").Addr()
+		addr := harness.IfaceAddr(t, c, "eth0").Addr()
 		if other, dup := seen[addr]; dup {
 			t.Errorf("address %s held by both %s and %s", addr, c, other)
 		}
@@ -146,27 +148,27 @@ func TestChaos(t *testing.T) {
 			t.Errorf("%s: no published port 80 in `mynet ports`: %q", c, out)
 			continue
 		}
-		portsMustFetch(t, e.lay.extNS, "http://198.18.0.1:"+m[1]+"/", webPage)
+		portsMustFetch(t, e.Layout.ExtNS, "http://198.18.0.1:"+m[1]+"/", harness.WebPage)
 	}
 	// Endpoints whose CreateEndpoint answer died with the plugin are
 	// orphans the engine will never delete; mynet removes them after a
 	// grace period (30 s, checked every 2 s); a loaded machine adds to it.
 	var veths int
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
-		veths = countLines(inEngine(t, "ip", "-o", "link", "show"), "mnh")
+		veths = countLines(harness.InEngine(t, "ip", "-o", "link", "show"), "mnh")
 		if veths == len(alive) || time.Now().After(deadline) {
 			break
 		}
 	}
 	if veths != len(alive) {
-		t.Errorf("%d mynet veths in the engine namespace, want one per running container (%d):\n%s", veths, len(alive), inEngine(t, "ip", "-o", "link", "show"))
+		t.Errorf("%d mynet veths in the engine namespace, want one per running container (%d):\n%s", veths, len(alive), harness.InEngine(t, "ip", "-o", "link", "show"))
 	}
-	if dnat := countLines(inEngine(t, "iptables-save", "-t", "nat"), "-j DNAT"); dnat < published {
+	if dnat := countLines(harness.InEngine(t, "iptables-save", "-t", "nat"), "-j DNAT"); dnat < published {
 		t.Errorf("%d DNAT rules for %d published containers", dnat, published)
 	}
 
 	for c := range alive {
-		docker(t, "rm", "-f", c)
+		harness.Docker(t, "rm", "-f", c)
 		delete(alive, c)
 	}
 	// A DeleteEndpoint that reached a plugin being killed fails, and the
@@ -175,17 +177,17 @@ func TestChaos(t *testing.T) {
 	// them with `network disconnect -f`, which calls DeleteEndpoint again.
 	stale := 0
 	for _, n := range nets {
-		for _, c := range strings.Fields(docker(t, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", n)) {
-			docker(t, "network", "disconnect", "-f", n, c)
+		for _, c := range strings.Fields(harness.Docker(t, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", n)) {
+			harness.Docker(t, "network", "disconnect", "-f", n, c)
 			stale++
 		}
 	}
 	t.Logf("chaos: %d stale engine endpoints cleared with network disconnect -f", stale)
 	for i, n := range nets {
-		docker(t, "network", "rm", n)
-		assertNetworkGone(t, "", gatewayOf(subnets[i]), netip.MustParsePrefix(subnets[i]))
+		harness.Docker(t, "network", "rm", n)
+		harness.AssertNetworkGone(t, "", gatewayOf(subnets[i]), netip.MustParsePrefix(subnets[i]))
 	}
-	if left := countLines(inEngine(t, "iptables-save", "-t", "nat"), "mynet:"); left != 0 {
+	if left := countLines(harness.InEngine(t, "iptables-save", "-t", "nat"), "mynet:"); left != 0 {
 		t.Errorf("%d mynet nat rules left after removing everything", left)
 	}
 }

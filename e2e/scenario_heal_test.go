@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // TestFirewallHeals removes mynet's rules from outside, as `iptables -F` or
@@ -14,11 +16,11 @@ import (
 // its rules within a few seconds: traffic flows again and the ruleset is
 // the same as before, without duplicates.
 func TestFirewallHeals(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const net = "mynet-e2e-heal"
-	createMynet(t, net, "--subnet", "10.71.0.0/24")
-	startSleeper(t, "e2e-heal", net)
-	mustContain(t, "ext page through NAT", execIn(t, "e2e-heal", httpGet(extURL)...), extPage)
+	harness.CreateMynet(t, net, "--subnet", "10.71.0.0/24")
+	harness.StartSleeper(t, "e2e-heal", net)
+	harness.MustContain(t, "ext page through NAT", harness.ExecIn(t, "e2e-heal", harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 	before := mynetRules(t)
 
 	for _, tc := range []struct {
@@ -37,7 +39,7 @@ func TestFirewallHeals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, c := range tc.cmds {
-				inEngine(t, c...)
+				harness.InEngine(t, c...)
 			}
 			start := time.Now()
 			deadline := start.Add(60 * time.Second)
@@ -51,7 +53,7 @@ func TestFirewallHeals(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			t.Logf("%s: rules restored after %v", tc.name, time.Since(start).Round(10*time.Millisecond))
-			mustContain(t, "ext page through NAT after repair", execIn(t, "e2e-heal", httpGet(extURL)...), extPage)
+			harness.MustContain(t, "ext page through NAT after repair", harness.ExecIn(t, "e2e-heal", harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 		})
 	}
 }
@@ -63,7 +65,7 @@ func mynetRules(t *testing.T) string {
 	t.Helper()
 	var keep []string
 	table := ""
-	for _, line := range strings.Split(inEngine(t, "iptables-save"), "\n") {
+	for _, line := range strings.Split(harness.InEngine(t, "iptables-save"), "\n") {
 		switch {
 		case strings.HasPrefix(line, "*"):
 			table = line

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // secondPlugin starts another bare mynet next to the run's own, with its
@@ -16,32 +18,32 @@ import (
 // state dir and log, and stops it and removes its socket at the end.
 // Its paths lie under the run's work dir, so teardown finds the process
 // even if the test dies.
-func secondPlugin(t *testing.T, suffix string) *plugin {
+func secondPlugin(t *testing.T, suffix string) *harness.Mynet {
 	t.Helper()
-	l := env.lay
-	l.pluginName = l.pluginName + "-" + suffix
-	l.pluginSock = filepath.Join(pluginsDir, l.pluginName+".sock")
-	l.pluginDir = filepath.Join(l.workDir, "plugin-state-"+suffix)
-	l.logDir = filepath.Join(l.workDir, "logs-"+suffix)
-	for _, d := range []string{l.pluginDir, l.logDir} {
+	l := harness.Shared().Layout
+	l.PluginName = l.PluginName + "-" + suffix
+	l.PluginSock = filepath.Join(harness.PluginsDir, l.PluginName+".sock")
+	l.PluginDir = filepath.Join(l.WorkDir, "plugin-state-"+suffix)
+	l.LogDir = filepath.Join(l.WorkDir, "logs-"+suffix)
+	for _, d := range []string{l.PluginDir, l.LogDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	pl := &plugin{lay: l, bin: env.plugin.bin}
+	pl := &harness.Mynet{Layout: l, Bin: harness.Shared().Mynet.Bin}
 	t.Cleanup(func() {
-		if pl.running() {
-			if err := pl.p.stop(syscall.SIGTERM, 10*time.Second); err != nil {
-				t.Errorf("stopping %s: %v", l.pluginName, err)
+		if pl.Running() {
+			if err := pl.Proc.Stop(syscall.SIGTERM, 10*time.Second); err != nil {
+				t.Errorf("stopping %s: %v", l.PluginName, err)
 			}
 		}
-		_ = os.Remove(l.pluginSock)
+		_ = os.Remove(l.PluginSock)
 		if t.Failed() {
-			t.Logf("---- %s log (tail) ----\n%s", l.pluginName, tailFile(l.pluginLog(), 0, 60))
+			t.Logf("---- %s log (tail) ----\n%s", l.PluginName, harness.TailFile(l.PluginLog(), 0, 60))
 		}
 	})
-	if err := pl.start(); err != nil {
-		t.Fatalf("starting %s: %v", l.pluginName, err)
+	if err := pl.Start(); err != nil {
+		t.Fatalf("starting %s: %v", l.PluginName, err)
 	}
 	return pl
 }
@@ -51,13 +53,13 @@ func secondPlugin(t *testing.T, suffix string) *plugin {
 func instanceObjects(t *testing.T, name string) string {
 	t.Helper()
 	var out []string
-	for _, line := range strings.Split(inEngine(t, "ip", "-o", "link", "show"), "\n") {
+	for _, line := range strings.Split(harness.InEngine(t, "ip", "-o", "link", "show"), "\n") {
 		if strings.Contains(line, "alias mynet:"+name+":") {
 			f := strings.Fields(line)
 			out = append(out, f[1]+" "+line[strings.Index(line, "alias "):])
 		}
 	}
-	for _, line := range strings.Split(inEngine(t, "iptables-save"), "\n") {
+	for _, line := range strings.Split(harness.InEngine(t, "iptables-save"), "\n") {
 		if strings.Contains(line, "mynet:"+name+":") {
 			out = append(out, line)
 		}
@@ -72,18 +74,18 @@ func instanceObjects(t *testing.T, name string) string {
 // the second one's start-up reconcile deleted the first's bridge, veths
 // and rules as its own orphans.
 func TestTwoInstances(t *testing.T) {
-	first := usePlugin(t)
+	first := harness.UsePlugin(t)
 	two := secondPlugin(t, "two")
-	second := two.lay.pluginName
+	second := two.Layout.PluginName
 
-	createNetwork(t, "inst-one", "-d", first, "--ipam-driver", first, "--subnet", "10.151.0.0/24")
-	createNetwork(t, "inst-two", "-d", second, "--ipam-driver", second, "--subnet", "10.152.0.0/24")
-	startWeb(t, "inst-web-one", "inst-one", "-p", "18901:80")
-	startWeb(t, "inst-web-two", "inst-two", "-p", "18902:80")
+	harness.CreateNetwork(t, "inst-one", "-d", first, "--ipam-driver", first, "--subnet", "10.151.0.0/24")
+	harness.CreateNetwork(t, "inst-two", "-d", second, "--ipam-driver", second, "--subnet", "10.152.0.0/24")
+	harness.StartWeb(t, "inst-web-one", "inst-one", "-p", "18901:80")
+	harness.StartWeb(t, "inst-web-two", "inst-two", "-p", "18902:80")
 	reachable := func(when string) {
 		t.Helper()
 		for _, port := range []string{"18901", "18902"} {
-			portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":"+port+"/", webPage)
+			portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":"+port+"/", harness.WebPage)
 		}
 		if t.Failed() {
 			t.Fatalf("published ports %s", when)
@@ -109,28 +111,28 @@ func TestTwoInstances(t *testing.T) {
 		}
 	}
 
-	env.RestartPlugin(t)
+	harness.Shared().RestartPlugin(t)
 	unchanged("after " + first + " restarted")
-	if err := two.p.stop(syscall.SIGTERM, 10*time.Second); err != nil {
+	if err := two.Proc.Stop(syscall.SIGTERM, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := two.start(); err != nil {
+	if err := two.Start(); err != nil {
 		t.Fatal(err)
 	}
 	unchanged("after " + second + " restarted")
 	reachable("after both restarted")
 
-	docker(t, "rm", "-f", "inst-web-one")
-	docker(t, "network", "rm", "inst-one")
+	harness.Docker(t, "rm", "-f", "inst-web-one")
+	harness.Docker(t, "network", "rm", "inst-one")
 	if got := instanceObjects(t, first); got != "" {
 		t.Errorf("%s's objects after its network was removed:\n%s", first, got)
 	}
 	if got := instanceObjects(t, second); got != objTwo {
 		t.Errorf("%s's objects after %s's network was removed:\n%s\nwant:\n%s", second, first, got, objTwo)
 	}
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18902/", webPage)
-	docker(t, "rm", "-f", "inst-web-two")
-	docker(t, "network", "rm", "inst-two")
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18902/", harness.WebPage)
+	harness.Docker(t, "rm", "-f", "inst-web-two")
+	harness.Docker(t, "network", "rm", "inst-two")
 	if got := instanceObjects(t, second); got != "" {
 		t.Errorf("%s's objects after its network was removed:\n%s", second, got)
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // Endpoints of containers removed while mynet was stopped are reaped by
@@ -28,16 +30,16 @@ const reapGrace = 5 * time.Second
 // cleanups remove its containers and networks.
 func withPluginEnv(t *testing.T, kv ...string) {
 	t.Helper()
-	env.plugin.env = kv
-	env.RestartPlugin(t)
+	harness.Shared().Mynet.Environ = kv
+	harness.Shared().RestartPlugin(t)
 	t.Cleanup(func() {
-		env.plugin.env = nil
-		if env.plugin.running() {
-			if err := env.plugin.p.stop(syscall.SIGTERM, 10*time.Second); err != nil {
+		harness.Shared().Mynet.Environ = nil
+		if harness.Shared().Mynet.Running() {
+			if err := harness.Shared().Mynet.Proc.Stop(syscall.SIGTERM, 10*time.Second); err != nil {
 				t.Errorf("stopping mynet: %v", err)
 			}
 		}
-		if err := env.plugin.start(); err != nil {
+		if err := harness.Shared().Mynet.Start(); err != nil {
 			t.Errorf("restarting mynet without %v: %v", kv, err)
 		}
 	})
@@ -46,7 +48,7 @@ func withPluginEnv(t *testing.T, kv ...string) {
 // endpointOf returns the engine's endpoint ID of container on network.
 func endpointOf(t *testing.T, container, network string) string {
 	t.Helper()
-	return strings.TrimSpace(docker(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).EndpointID}}", network), container))
+	return strings.TrimSpace(harness.Docker(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).EndpointID}}", network), container))
 }
 
 // endpointLeft says what is left in the engine namespace and in mynet's
@@ -54,7 +56,7 @@ func endpointOf(t *testing.T, container, network string) string {
 func endpointLeft(t *testing.T, network, epID, addr string) string {
 	t.Helper()
 	var left []string
-	for _, v := range mynetVeths(t) {
+	for _, v := range harness.MynetVeths(t) {
 		if strings.HasSuffix(v, epID[:12]) {
 			left = append(left, "veth "+v)
 		}
@@ -74,7 +76,7 @@ func endpointLeft(t *testing.T, network, epID, addr string) string {
 // container running through the stop keeps its address, port and traffic,
 // and is not reaped after the grace.
 func TestReapWhileDown(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		net  = "mynet-e2e-reap"
 		keep = "e2e-reap-keep"
@@ -83,28 +85,28 @@ func TestReapWhileDown(t *testing.T) {
 		next = "e2e-reap-next"
 	)
 	withPluginEnv(t, "MYNET_REAP_GRACE="+reapGrace.String())
-	createMynet(t, net, "--subnet", "10.142.0.0/24")
-	startWeb(t, keep, net, "--ip", "10.142.0.10", "-p", "18975:80")
-	startWeb(t, gone, net, "--ip", "10.142.0.20", "-p", "18976:80")
-	startSleeper(t, bare, net, "--ip", "10.142.0.21")
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18976/", webPage)
+	harness.CreateMynet(t, net, "--subnet", "10.142.0.0/24")
+	harness.StartWeb(t, keep, net, "--ip", "10.142.0.10", "-p", "18975:80")
+	harness.StartWeb(t, gone, net, "--ip", "10.142.0.20", "-p", "18976:80")
+	harness.StartSleeper(t, bare, net, "--ip", "10.142.0.21")
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18976/", harness.WebPage)
 	removed := map[string]string{endpointOf(t, gone, net): "10.142.0.20", endpointOf(t, bare, net): "10.142.0.21"}
 	keepEP := endpointOf(t, keep, net)
 
-	env.StopPlugin(t)
+	harness.Shared().StopPlugin(t)
 	start := time.Now()
 	// The engine's Leave and DeleteEndpoint fail against a stopped plugin
 	// (after about a minute of retries); it logs them and removes the
 	// containers anyway. The CLI removes the two concurrently.
-	docker(t, "rm", "-f", gone, bare)
+	harness.Docker(t, "rm", "-f", gone, bare)
 	t.Logf("docker rm -f of 2 containers with mynet stopped took %v", time.Since(start).Round(time.Millisecond))
 	t.Logf("the engine's endpoints of %s after the removals: %s", net,
-		docker(t, "network", "inspect", "-f", "{{range $id, $c := .Containers}}{{$c.Name}}={{$id}} {{end}}", net))
-	env.StartPlugin(t)
+		harness.Docker(t, "network", "inspect", "-f", "{{range $id, $c := .Containers}}{{$c.Name}}={{$id}} {{end}}", net))
+	harness.Shared().StartPlugin(t)
 	restarted := time.Now()
 
 	for epID, addr := range removed {
-		err := waitFor(60*time.Second, 250*time.Millisecond, func() error {
+		err := harness.WaitFor(60*time.Second, 250*time.Millisecond, func() error {
 			if left := endpointLeft(t, net, epID, addr); left != "" {
 				return fmt.Errorf("endpoint %.12s (%s): %s", epID, addr, left)
 			}
@@ -115,7 +117,7 @@ func TestReapWhileDown(t *testing.T) {
 		}
 	}
 	t.Logf("both endpoints reaped %v after mynet started (grace %v)", time.Since(restarted).Round(100*time.Millisecond), reapGrace)
-	log := env.PluginLog()
+	log := harness.Shared().PluginLog()
 	for epID, addr := range removed {
 		if !reapLineFor(log, epID, addr) {
 			t.Errorf("no log line says what was freed for endpoint %.12s (%s)", epID, addr)
@@ -124,12 +126,12 @@ func TestReapWhileDown(t *testing.T) {
 
 	// The address and the port are free again (the containers are
 	// started here, not in a subtest, so that they outlive it).
-	startWeb(t, next, net, "--ip", "10.142.0.20", "-p", "18976:80")
-	portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18976/", webPage)
-	if err := startSleeperErr(t, "e2e-reap-bare2", net, "--ip", "10.142.0.21"); err != nil {
+	harness.StartWeb(t, next, net, "--ip", "10.142.0.20", "-p", "18976:80")
+	portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18976/", harness.WebPage)
+	if err := harness.StartSleeperErr(t, "e2e-reap-bare2", net, "--ip", "10.142.0.21"); err != nil {
 		t.Errorf("--ip 10.142.0.21 of the reaped endpoint: %v", err)
 	}
-	mustReach(t, next, "10.142.0.10")
+	harness.MustReach(t, next, "10.142.0.10")
 
 	t.Run("running container kept", func(t *testing.T) {
 		// Two more graces and a few reaper rounds: still there.
@@ -140,17 +142,17 @@ func TestReapWhileDown(t *testing.T) {
 			}
 			time.Sleep(time.Second)
 		}
-		if got := ifaceAddr(t, keep, "eth0"); got.String() != "10.142.0.10/24" {
+		if got := harness.IfaceAddr(t, keep, "eth0"); got.String() != "10.142.0.10/24" {
 			t.Errorf("%s eth0 has %s, want 10.142.0.10/24", keep, got)
 		}
 		if !hasVeth(t, "mnh"+keepEP[:12]) {
 			t.Errorf("the running container's veth mnh%s is gone", keepEP[:12])
 		}
-		portsMustFetch(t, env.lay.extNS, "http://"+engineAddr+":18975/", webPage)
-		mustReach(t, keep, "10.142.0.20")
-		mustContain(t, "the running container to the outside through NAT", execIn(t, keep, httpGet(extURL)...), extPage)
-		msg := mustFail(t, "docker run --ip of the running container's address", dockerRunIP(net, "10.142.0.10"))
-		mustContain(t, "docker's refusal", msg, "10.142.0.10 is already in use")
+		portsMustFetch(t, harness.ExtNS(), "http://"+harness.EngineAddr+":18975/", harness.WebPage)
+		harness.MustReach(t, keep, "10.142.0.20")
+		harness.MustContain(t, "the running container to the outside through NAT", harness.ExecIn(t, keep, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
+		msg := harness.MustFail(t, "docker run --ip of the running container's address", dockerRunIP(net, "10.142.0.10"))
+		harness.MustContain(t, "docker's refusal", msg, "10.142.0.10 is already in use")
 	})
 }
 
@@ -168,7 +170,7 @@ func reapLineFor(log, epID, addr string) bool {
 
 func hasVeth(t *testing.T, name string) bool {
 	t.Helper()
-	for _, v := range mynetVeths(t) {
+	for _, v := range harness.MynetVeths(t) {
 		if v == name {
 			return true
 		}
@@ -182,17 +184,17 @@ func hasVeth(t *testing.T, name string) bool {
 // the bridge). With ip6tables back, the next start restores the network.
 // Subnets 10.143.0.0/24, fd00:143::/64.
 func TestRestoreKeepsBridge(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const (
 		net    = "mynet-e2e-restore"
 		web    = "e2e-restore-web"
 		client = "e2e-restore-client"
 	)
-	createMynet(t, net, "--ipv6", "--subnet", "10.143.0.0/24", "--subnet", "fd00:143::/64")
-	startWeb(t, web, net, "--ip", "10.143.0.10")
-	startSleeper(t, client, net)
-	mustReach(t, client, "10.143.0.10")
-	bridge := bridgeWithAddr(t, "10.143.0.1/24")
+	harness.CreateMynet(t, net, "--ipv6", "--subnet", "10.143.0.0/24", "--subnet", "fd00:143::/64")
+	harness.StartWeb(t, web, net, "--ip", "10.143.0.10")
+	harness.StartSleeper(t, client, net)
+	harness.MustReach(t, client, "10.143.0.10")
+	bridge := harness.BridgeWithAddr(t, "10.143.0.1/24")
 	if bridge == "" {
 		t.Fatal("no bridge carries 10.143.0.1/24")
 	}
@@ -201,25 +203,25 @@ func TestRestoreKeepsBridge(t *testing.T) {
 	// The plugin answers Activate at once, everything else (mynet ls
 	// too) only once Restore is done.
 	mustMynetQuiet(t, "ls", net)
-	mustContain(t, "mynet log", env.PluginLog(), "no IPv6 firewall")
-	if got := bridgeWithAddr(t, "10.143.0.1/24"); got != bridge {
+	harness.MustContain(t, "mynet log", harness.Shared().PluginLog(), "no IPv6 firewall")
+	if got := harness.BridgeWithAddr(t, "10.143.0.1/24"); got != bridge {
 		t.Fatalf("after a restore without ip6tables the bridge carrying 10.143.0.1/24 is %q, want %s", got, bridge)
 	}
-	if ports := portsOf(t, bridge); len(ports) != 2 {
+	if ports := harness.PortsOf(t, bridge); len(ports) != 2 {
 		t.Errorf("bridge %s has %d ports, want the 2 containers' veths", bridge, len(ports))
 	}
-	mustReach(t, client, "10.143.0.10")
-	mustContain(t, "the container to the outside through NAT", execIn(t, client, httpGet(extURL)...), extPage)
+	harness.MustReach(t, client, "10.143.0.10")
+	harness.MustContain(t, "the container to the outside through NAT", harness.ExecIn(t, client, harness.HTTPGet(harness.ExtURL)...), harness.ExtPage)
 
-	env.StopPlugin(t)
-	env.plugin.env = nil
-	env.StartPlugin(t)
+	harness.Shared().StopPlugin(t)
+	harness.Shared().Mynet.Environ = nil
+	harness.Shared().StartPlugin(t)
 	mustMynetQuiet(t, "ls", net)
-	if got := bridgeWithAddr(t, "10.143.0.1/24"); got != bridge {
+	if got := harness.BridgeWithAddr(t, "10.143.0.1/24"); got != bridge {
 		t.Fatalf("after a restore with ip6tables back the bridge is %q, want %s", got, bridge)
 	}
-	mustContain(t, "ip6tables rules of the restored network", inEngine(t, "ip6tables-save"), bridge)
-	mustReach(t, client, "10.143.0.10")
+	harness.MustContain(t, "ip6tables rules of the restored network", harness.InEngine(t, "ip6tables-save"), bridge)
+	harness.MustReach(t, client, "10.143.0.10")
 }
 
 // pathWithoutIP6tables returns a PATH on which mynet finds iptables but

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // TestRefusedSubnets: pools no container network can live on are refused
@@ -14,7 +16,7 @@ import (
 // (198.18.0.0/30) unless mynet.allow_host_subnet=true says it is meant;
 // a refused create leaves no network and no bridge.
 func TestRefusedSubnets(t *testing.T) {
-	usePlugin(t)
+	harness.UsePlugin(t)
 	const net = "mynet-e2e-refused"
 	tests := []struct {
 		name   string
@@ -39,29 +41,29 @@ func TestRefusedSubnets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error
 			if tt.mynet {
-				err = createMynetErr(t, net, tt.args...)
+				err = harness.CreateMynetErr(t, net, tt.args...)
 			} else {
-				_, err = dockerErr(append(append([]string{"network", "create", "-d", env.Plugin()}, tt.args...), net)...)
-				t.Cleanup(func() { cleanupCmd(t, "network", "rm", net) })
+				_, err = harness.DockerErr(append(append([]string{"network", "create", "-d", harness.Shared().Plugin()}, tt.args...), net)...)
+				t.Cleanup(func() { harness.CleanupCmd(t, "network", "rm", net) })
 			}
-			if msg := mustFail(t, tt.name, err); !strings.Contains(msg, tt.want) {
+			if msg := harness.MustFail(t, tt.name, err); !strings.Contains(msg, tt.want) {
 				t.Errorf("want %q in the error, got: %s", tt.want, msg)
 			}
 			assertNoNetwork(t, net)
-			if br := bridgeWithAddr(t, tt.bridge); br != "" {
+			if br := harness.BridgeWithAddr(t, tt.bridge); br != "" {
 				t.Errorf("bridge %s with %s after a refused create", br, tt.bridge)
 			}
 		})
 	}
 	t.Run("host subnet allowed", func(t *testing.T) {
-		createNetwork(t, net, "-d", env.Plugin(), "--subnet", "198.18.0.0/24", "--gateway", "198.18.0.200",
+		harness.CreateNetwork(t, net, "-d", harness.Shared().Plugin(), "--subnet", "198.18.0.0/24", "--gateway", "198.18.0.200",
 			"-o", "mynet.allow_host_subnet=true")
-		br := bridgeWithAddr(t, "198.18.0.200/24")
+		br := harness.BridgeWithAddr(t, "198.18.0.200/24")
 		if br == "" {
 			t.Fatal("no bridge with 198.18.0.200/24")
 		}
-		docker(t, "network", "rm", net)
+		harness.Docker(t, "network", "rm", net)
 		// The upper half only: ext0's own 198.18.0.0/30 routes stay.
-		assertNetworkGone(t, br, "198.18.0.200/24", netip.MustParsePrefix("198.18.0.128/25"))
+		harness.AssertNetworkGone(t, br, "198.18.0.200/24", netip.MustParsePrefix("198.18.0.128/25"))
 	})
 }

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"bufio"
@@ -28,13 +28,13 @@ import (
 // plugins); teardown finds both by the plugin ids (removeManagedSockets,
 // ourProcesses, removeCgroups). The engine stops the plugin when it stops.
 //
-// Harness API: useManaged(t) installs on first use and returns the driver
-// and IPAM name; withManagedDriver(t) makes the foundation scenarios' helpers
-// (createMynet, env.Plugin) use it; ManagedID, ManagedLog, ManagedLogSince,
-// ManagedSettled; buildPluginFolder for a second build; readmeInstallCommand.
+// Harness API: UseManaged(t) installs on first use and returns the driver
+// and IPAM name; WithManagedDriver(t) makes the foundation scenarios' helpers
+// (CreateMynet, env.Plugin) use it; ManagedID, ManagedLog, ManagedLogSince,
+// ManagedSettled; BuildPluginFolder for a second build; readmeInstallCommand.
 
 const (
-	managedName = "mynet:latest"
+	ManagedName = "mynet:latest"
 
 	// readmeInstallSection is the README heading whose first sh block holds
 	// the set-up command.
@@ -51,10 +51,10 @@ type managedState struct {
 
 var managed managedState
 
-func (l layout) managedStateDir() string { return filepath.Join(l.workDir, "managed-state") }
+func (l Layout) ManagedStateDir() string { return filepath.Join(l.WorkDir, "managed-state") }
 
-func (l layout) managedBuildDir(n int) string {
-	return filepath.Join(l.workDir, fmt.Sprintf("plugin-build-%d", n))
+func (l Layout) ManagedBuildDir(n int) string {
+	return filepath.Join(l.WorkDir, fmt.Sprintf("plugin-build-%d", n))
 }
 
 // readmeInstallCommand returns the first command line of the first ```sh
@@ -94,25 +94,25 @@ func sudoShim(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "sudo"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755)
 }
 
-// runReadmeCommand runs a README command line with sh in the module root,
+// RunReadmeCommand runs a README command line with sh in the module root,
 // against the private engine, with extra environment (make variables).
-func (e *Env) runReadmeCommand(cmdline string, timeout time.Duration, extra ...string) (string, error) {
-	root, err := moduleRoot(goBinary())
+func (e *Env) RunReadmeCommand(cmdline string, timeout time.Duration, extra ...string) (string, error) {
+	root, err := ModuleRoot(goBinary())
 	if err != nil {
 		return "", err
 	}
-	shim := filepath.Join(e.lay.workDir, "shim")
+	shim := filepath.Join(e.Layout.WorkDir, "shim")
 	if err := sudoShim(shim); err != nil {
 		return "", err
 	}
-	environ := cliEnviron(e.lay)
+	environ := CLIEnviron(e.Layout)
 	for i, kv := range environ {
 		if strings.HasPrefix(kv, "PATH=") {
 			environ[i] = "PATH=" + shim + ":" + filepath.Dir(goBinary()) + ":" + strings.TrimPrefix(kv, "PATH=")
 		}
 	}
 	environ = append(environ, extra...)
-	return run(timeout, environ, "sh", "-c", "cd "+shellQuote(root)+" && "+cmdline)
+	return Run(timeout, environ, "sh", "-c", "cd "+shellQuote(root)+" && "+cmdline)
 }
 
 func goBinary() string {
@@ -124,73 +124,73 @@ func goBinary() string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// installManaged runs the README's set-up command with the build folder
+// InstallManaged runs the README's set-up command with the build folder
 // and state directory of this run.
-func (e *Env) installManaged(buildDir string) error {
+func (e *Env) InstallManaged(buildDir string) error {
 	cmdline, err := readmeInstallCommand(mustModuleRoot())
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(e.lay.managedStateDir(), 0o755); err != nil {
+	if err := os.MkdirAll(e.Layout.ManagedStateDir(), 0o755); err != nil {
 		return err
 	}
 	start := time.Now()
 	// XTABLES_TMPFILES empty: the test machine's boot set-up is not the
 	// tests' to change (the host's lock file itself exists or is made).
-	out, err := e.runReadmeCommand(cmdline, 5*time.Minute,
-		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.lay.managedStateDir(), "XTABLES_TMPFILES=")
+	out, err := e.RunReadmeCommand(cmdline, 5*time.Minute,
+		"PLUGIN_DIR="+buildDir, "PLUGIN_STATE="+e.Layout.ManagedStateDir(), "XTABLES_TMPFILES=")
 	if err != nil {
 		return fmt.Errorf("README set-up command %q: %w\n%s", cmdline, err, out)
 	}
-	logf("%q installed %s in %v", cmdline, managedName, time.Since(start).Round(time.Millisecond))
+	Logf("%q installed %s in %v", cmdline, ManagedName, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
 func mustModuleRoot() string {
-	root, err := moduleRoot(goBinary())
+	root, err := ModuleRoot(goBinary())
 	if err != nil {
 		return "."
 	}
 	return root
 }
 
-// useManaged is useEngine plus mynet installed as a managed plugin (on
+// UseManaged is UseEngine plus mynet installed as a managed plugin (on
 // first use, with the README's command); it returns the driver and IPAM
 // name, mynet:latest.
-func useManaged(t *testing.T) string {
+func UseManaged(t *testing.T) string {
 	t.Helper()
-	e := useEngine(t)
+	e := UseEngine(t)
 	managed.mu.Lock()
 	defer managed.mu.Unlock()
 	if !managed.installed {
-		if err := e.installManaged(e.lay.managedBuildDir(1)); err != nil {
+		if err := e.InstallManaged(e.Layout.ManagedBuildDir(1)); err != nil {
 			t.Fatal(err)
 		}
 		managed.installed = true
 	}
-	if out := docker(t, "plugin", "inspect", "-f", "{{.Enabled}}", managedName); out != "true" {
-		docker(t, "plugin", "enable", managedName)
+	if out := Docker(t, "plugin", "inspect", "-f", "{{.Enabled}}", ManagedName); out != "true" {
+		Docker(t, "plugin", "enable", ManagedName)
 	}
 	// Registered before anything the test creates, so it runs last: the
 	// plugin does not keep running (next to the legacy one, in the same
 	// namespace and chains) through the tests that do not use it.
 	t.Cleanup(disableManagedIfUnused)
-	return managedName
+	return ManagedName
 }
 
 // disableManagedIfUnused disables the managed plugin unless networks still
 // use it (then the engine refuses, which is fine).
 func disableManagedIfUnused() {
-	if out, _ := dockerErr("plugin", "inspect", "-f", "{{.Enabled}}", managedName); out == "true" {
-		_, _ = dockerErr("plugin", "disable", managedName)
+	if out, _ := DockerErr("plugin", "inspect", "-f", "{{.Enabled}}", ManagedName); out == "true" {
+		_, _ = DockerErr("plugin", "disable", ManagedName)
 	}
 }
 
-// withManagedDriver makes env.Plugin() (and so createMynet and the other
+// WithManagedDriver makes env.Plugin() (and so CreateMynet and the other
 // helpers) name the managed plugin until the test ends.
-func withManagedDriver(t *testing.T) {
+func WithManagedDriver(t *testing.T) {
 	t.Helper()
-	name := useManaged(t)
+	name := UseManaged(t)
 	managed.mu.Lock()
 	managed.override = name
 	managed.mu.Unlock()
@@ -207,10 +207,10 @@ func managedOverride() string {
 	return managed.override
 }
 
-// buildPluginFolder runs `make plugin` into dir: a second build of the same
+// BuildPluginFolder runs `make plugin` into dir: a second build of the same
 // source, for upgrades.
-func (e *Env) buildPluginFolder(dir string) error {
-	out, err := e.runReadmeCommand("make plugin", 5*time.Minute, "PLUGIN_DIR="+dir)
+func (e *Env) BuildPluginFolder(dir string) error {
+	out, err := e.RunReadmeCommand("make plugin", 5*time.Minute, "PLUGIN_DIR="+dir)
 	if err != nil {
 		return fmt.Errorf("make plugin PLUGIN_DIR=%s: %w\n%s", dir, err, out)
 	}
@@ -220,7 +220,7 @@ func (e *Env) buildPluginFolder(dir string) error {
 // ManagedID returns the plugin's full id ("" if not installed).
 func ManagedID(t testing.TB) string {
 	t.Helper()
-	id, err := dockerErr("plugin", "inspect", "-f", "{{.Id}}", managedName)
+	id, err := DockerErr("plugin", "inspect", "-f", "{{.Id}}", ManagedName)
 	if err != nil {
 		return ""
 	}
@@ -237,7 +237,7 @@ func ManagedID(t testing.TB) string {
 // logged it (one dockerd log line per plugin output line, tagged
 // plugin=<id>), from byte offset since of the dockerd log.
 func ManagedLogSince(id string, since int64) string {
-	b, err := os.ReadFile(env.lay.dockerdLog())
+	b, err := os.ReadFile(env.Layout.DockerdLog())
 	if err != nil || id == "" {
 		return ""
 	}
@@ -260,25 +260,25 @@ func ManagedLog(id string) string { return ManagedLogSince(id, 0) }
 // offset since), e.g. that it is serving.
 func ManagedSettled(t testing.TB, id string, since int64, want string) {
 	t.Helper()
-	err := waitFor(90*time.Second, 100*time.Millisecond, func() error {
+	err := WaitFor(90*time.Second, 100*time.Millisecond, func() error {
 		if strings.Contains(ManagedLogSince(id, since), want) {
 			return nil
 		}
-		return errNotYet
+		return ErrNotYet
 	})
 	if err != nil {
-		t.Fatalf("managed plugin %s never logged %q: %v\n%s", short(id), want, err, tailString(ManagedLogSince(id, since), 30))
+		t.Fatalf("managed plugin %s never logged %q: %v\n%s", Short(id), want, err, TailString(ManagedLogSince(id, since), 30))
 	}
 }
 
-func short(id string) string {
+func Short(id string) string {
 	if len(id) > 12 {
 		return id[:12]
 	}
 	return id
 }
 
-func tailString(s string, n int) string {
+func TailString(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -294,11 +294,11 @@ func (e *Env) removeManaged() error {
 	if !managed.installed {
 		return nil
 	}
-	if _, err := dockerIn(e.lay, time.Minute, "plugin", "inspect", managedName); err != nil {
+	if _, err := DockerIn(e.Layout, time.Minute, "plugin", "inspect", ManagedName); err != nil {
 		return nil // removed by a test
 	}
-	_, _ = dockerIn(e.lay, time.Minute, "plugin", "disable", "-f", managedName)
-	_, err := dockerIn(e.lay, time.Minute, "plugin", "rm", "-f", managedName)
+	_, _ = DockerIn(e.Layout, time.Minute, "plugin", "disable", "-f", ManagedName)
+	_, err := DockerIn(e.Layout, time.Minute, "plugin", "rm", "-f", ManagedName)
 	if err == nil {
 		managed.installed = false
 	}
@@ -308,9 +308,9 @@ func (e *Env) removeManaged() error {
 // managedPluginIDs lists the ids of the managed plugins of the engine of l:
 // those in its data-root (so it works for a crashed run too) and, for this
 // run, every id it has seen.
-func managedPluginIDs(l layout) []string {
+func managedPluginIDs(l Layout) []string {
 	ids := map[string]bool{}
-	entries, _ := os.ReadDir(filepath.Join(l.dataRoot, "plugins"))
+	entries, _ := os.ReadDir(filepath.Join(l.DataRoot, "plugins"))
 	for _, ent := range entries {
 		if ent.IsDir() && len(ent.Name()) == 64 {
 			ids[ent.Name()] = true
@@ -333,10 +333,10 @@ func managedPluginIDs(l layout) []string {
 // managedSocketDirs lists the host directories /run/docker/plugins/<id> of
 // the managed plugins that still exist. The engine removes them itself with
 // the plugin.
-func managedSocketDirs(l layout) []string {
+func managedSocketDirs(l Layout) []string {
 	var dirs []string
 	for _, id := range managedPluginIDs(l) {
-		if d := filepath.Join(pluginsDir, id); isDir(d) {
+		if d := filepath.Join(PluginsDir, id); isDir(d) {
 			dirs = append(dirs, d)
 		}
 	}

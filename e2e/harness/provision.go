@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"bufio"
@@ -58,7 +58,7 @@ var hostTools = []string{"docker", "runc", "ip", "iptables", "iptables-save", "n
 
 func ensureHostPackages(extraTools ...string) error {
 	if missingTools(append(hostTools, extraTools...)) || !staticBusybox() {
-		return aptInstall("docker.io", "iptables", "iproute2", "busybox-static")
+		return AptInstall("docker.io", "iptables", "iproute2", "busybox-static")
 	}
 	return nil
 }
@@ -141,7 +141,7 @@ func unpackedCurrent() (string, error) {
 	if err := os.WriteFile(stamp, []byte(time.Now().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 		return "", err
 	}
-	logf("current engine unpacked into %s in %v", root, time.Since(start).Round(time.Millisecond))
+	Logf("current engine unpacked into %s in %v", root, time.Since(start).Round(time.Millisecond))
 	return root, nil
 }
 
@@ -178,7 +178,7 @@ func downloadUnstable(root string, pkgs ...string) error {
 		"-o", "APT::Sandbox::User=root", // the _apt user cannot write into our temp dir
 	}
 	aptEnv := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if _, err := run(5*time.Minute, aptEnv, append(append([]string{"apt-get"}, opts...), "update")...); err != nil {
+	if _, err := Run(5*time.Minute, aptEnv, append(append([]string{"apt-get"}, opts...), "update")...); err != nil {
 		return err
 	}
 	debs := filepath.Join(tmp, "debs")
@@ -202,10 +202,10 @@ func unpackDebs(dir, root string, want int) error {
 	_ = os.RemoveAll(staging)
 	_ = os.RemoveAll(root)
 	for _, deb := range debs {
-		if _, err := run(2*time.Minute, nil, "dpkg-deb", "-x", deb, staging); err != nil {
+		if _, err := Run(2*time.Minute, nil, "dpkg-deb", "-x", deb, staging); err != nil {
 			return err
 		}
-		logf("unpacked %s", filepath.Base(deb))
+		Logf("unpacked %s", filepath.Base(deb))
 	}
 	return os.Rename(staging, root)
 }
@@ -300,10 +300,10 @@ func oneLineMirror(path string) (uri, signedBy string) {
 	return "", ""
 }
 
-// aptInstall installs packages non-interactively. Installing docker.io must
+// AptInstall installs packages non-interactively. Installing docker.io must
 // not start a host engine: when the machine has no policy-rc.d, one that
 // denies every service start is in place for the duration of the install.
-func aptInstall(pkgs ...string) error {
+func AptInstall(pkgs ...string) error {
 	// Two runs on one machine once met in apt-get update ("Could not get
 	// lock /var/lib/apt/lists/lock"); they take turns here, and the
 	// policy-rc.d one of them writes is not removed under the other.
@@ -315,7 +315,7 @@ func aptInstall(pkgs ...string) error {
 		return err
 	}
 	defer unlock()
-	logf("installing %s with apt-get", strings.Join(pkgs, " "))
+	Logf("installing %s with apt-get", strings.Join(pkgs, " "))
 	restore, err := denyServiceStarts()
 	if err != nil {
 		return err
@@ -327,7 +327,7 @@ func aptInstall(pkgs ...string) error {
 	wait := []string{"-o", "DPkg::Lock::Timeout=300"}
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		_, err = run(5*time.Minute, aptEnv, append(append([]string{"apt-get"}, wait...), "update")...)
+		_, err = Run(5*time.Minute, aptEnv, append(append([]string{"apt-get"}, wait...), "update")...)
 		if err == nil || !strings.Contains(err.Error(), "Could not get lock") || time.Now().After(deadline) {
 			break
 		}
@@ -336,7 +336,7 @@ func aptInstall(pkgs ...string) error {
 	if err != nil {
 		return err
 	}
-	_, err = run(10*time.Minute, aptEnv, append(append([]string{"apt-get"}, wait...), append([]string{"install", "-y", "--no-install-recommends"}, pkgs...)...)...)
+	_, err = Run(10*time.Minute, aptEnv, append(append([]string{"apt-get"}, wait...), append([]string{"install", "-y", "--no-install-recommends"}, pkgs...)...)...)
 	return err
 }
 
@@ -355,7 +355,7 @@ func denyServiceStarts() (restore func(), err error) {
 func missingTools(names []string) bool {
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			logf("%s not found", n)
+			Logf("%s not found", n)
 			return true
 		}
 	}
@@ -372,12 +372,12 @@ func lookPathIn(name, path string) string {
 	return ""
 }
 
-const hostBusybox = "/bin/busybox"
+const HostBusybox = "/bin/busybox"
 
 // staticBusybox reports whether /bin/busybox has no ELF interpreter, i.e.
 // comes from busybox-static and can run in an image without a libc.
 func staticBusybox() bool {
-	f, err := elf.Open(hostBusybox)
+	f, err := elf.Open(HostBusybox)
 	if err != nil {
 		return false
 	}

@@ -1,6 +1,6 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"archive/tar"
@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // benchImage is the data-plane image: the harness's busybox rootfs plus
@@ -27,20 +29,20 @@ func ensureIperf3() error {
 	if _, err := os.Stat(hostIperf3); err == nil {
 		return nil
 	}
-	return aptInstall("iperf3")
+	return harness.AptInstall("iperf3")
 }
 
 // buildRR builds bench/rr statically into the work dir.
-func buildRR(l layout) (string, error) {
+func buildRR(l harness.Layout) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
 	}
-	root, err := moduleRoot(goBin)
+	root, err := harness.ModuleRoot(goBin)
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(l.workDir, "bin", "rr")
+	out := filepath.Join(l.WorkDir, "bin", "rr")
 	cmd := exec.Command(goBin, "build", "-o", out, "./bench/rr")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -51,13 +53,13 @@ func buildRR(l layout) (string, error) {
 }
 
 // importBenchImage builds and imports benchImage.
-func importBenchImage(l layout, rr string) error {
+func importBenchImage(l harness.Layout, rr string) error {
 	var base bytes.Buffer
-	applets, err := busyboxApplets()
+	applets, err := harness.BusyboxApplets()
 	if err != nil {
 		return err
 	}
-	if err := writeRootfs(&base, applets); err != nil {
+	if err := harness.WriteRootfs(&base, applets); err != nil {
 		return err
 	}
 	files, err := iperf3Files()
@@ -69,8 +71,8 @@ func importBenchImage(l layout, rr string) error {
 	if err := extendRootfs(&img, &base, files); err != nil {
 		return err
 	}
-	cmd := exec.Command(cliPath(), "-H", l.dockerHost(), "import", "-", benchImage)
-	cmd.Env = cliEnviron(l)
+	cmd := exec.Command(harness.CLIPath(), "-H", l.DockerHost(), "import", "-", benchImage)
+	cmd.Env = harness.CLIEnviron(l)
 	cmd.Stdin = &img
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker import %s: %w: %s", benchImage, err, out)
@@ -82,7 +84,7 @@ func importBenchImage(l layout, rr string) error {
 // library ldd resolves for it, the dynamic loader included, each at the
 // path the binary asks for (symlinks followed: the image gets the content).
 func iperf3Files() (map[string]string, error) {
-	out, err := run(10*time.Second, nil, "ldd", hostIperf3)
+	out, err := harness.Run(10*time.Second, nil, "ldd", hostIperf3)
 	if err != nil {
 		return nil, err
 	}
@@ -140,9 +142,9 @@ func addHostFile(tw *tar.Writer, dirs map[string]bool, src, dst string) error {
 	}
 	for _, d := range parents {
 		dirs[d] = true
-		if err := tarDir(tw, d, 0o755); err != nil {
+		if err := harness.TarDir(tw, d, 0o755); err != nil {
 			return err
 		}
 	}
-	return tarFile(tw, dst, 0o755, data)
+	return harness.TarFile(tw, dst, 0o755, data)
 }

@@ -1,6 +1,6 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mynet/mynet/bench/report"
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // benchSubnets gives each driver its own /24 (or /16) per scenario, so
@@ -34,7 +35,7 @@ func (s *benchSuite) sleeper(name, network string) benchCtr {
 	if network == "" {
 		network = "none"
 	}
-	return benchCtr{name: name, network: network, image: image, cmd: sleepCmd}
+	return benchCtr{name: name, network: network, image: harness.Image, cmd: harness.SleepCmd}
 }
 
 // networks creates one network per driver for a scenario and returns their

@@ -1,6 +1,6 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mynet/mynet/bench/report"
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // The benchmark suite: mynet against Docker's bridge driver on the
@@ -118,10 +119,10 @@ func newBenchSuite(t *testing.T) *benchSuite {
 	if !ok {
 		t.Fatalf("MYNET_BENCH=%q: want quick or full", mode)
 	}
-	plugin := usePlugin(t)
+	plugin := harness.UsePlugin(t)
 	s := &benchSuite{
 		cfg:     cfg,
-		api:     newBenchAPI(env.lay),
+		api:     newBenchAPI(harness.Shared().Layout),
 		run:     &report.Run{Mode: mode, Started: time.Now()},
 		drivers: []benchDriver{{report.Bridge, "bridge"}, {report.Mynet, plugin}},
 	}
@@ -138,17 +139,17 @@ func newBenchSuite(t *testing.T) *benchSuite {
 	if err := ensureIperf3(); err != nil {
 		t.Fatalf("iperf3: %v", err)
 	}
-	rr, err := buildRR(env.lay)
+	rr, err := buildRR(harness.Shared().Layout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.rr = rr
-	if err := importBenchImage(env.lay, rr); err != nil {
+	if err := importBenchImage(harness.Shared().Layout, rr); err != nil {
 		t.Fatal(err)
 	}
 	s.run.Machine = benchMachine()
 	t.Cleanup(s.removeAll)
-	t.Logf("benchmark %s on %s engine %s", mode, env.kind, env.engine.version)
+	t.Logf("benchmark %s on %s engine %s", mode, harness.Shared().Kind, harness.Shared().Engine.Version)
 	return s
 }
 
@@ -170,8 +171,8 @@ func (s *benchSuite) add(scenario, metric string, d benchDriver, variant string,
 // removeAll removes every container and network of the engine, as each
 // phase's end and the suite's cleanup do.
 func (s *benchSuite) removeAll() {
-	if err := env.removeDockerObjects(); err != nil {
-		logf("bench: removing containers and networks: %v", err)
+	if err := harness.Shared().RemoveDockerObjects(); err != nil {
+		harness.Logf("bench: removing containers and networks: %v", err)
 	}
 }
 
@@ -186,7 +187,7 @@ func (s *benchSuite) removeParallel(ids []string) {
 			defer wg.Done()
 			for id := range ch {
 				if err := s.api.remove(id); err != nil {
-					logf("bench: removing %s: %v", id, err)
+					harness.Logf("bench: removing %s: %v", id, err)
 				}
 			}
 		}()
@@ -202,12 +203,12 @@ func (s *benchSuite) removeParallel(ids []string) {
 // proxy; the suite's cleanup puts the default back.
 func (s *benchSuite) setUserlandProxy(t *testing.T, on bool) {
 	s.removeAll()
-	env.engine.config = map[string]any{"userland-proxy": on}
-	env.RestartEngine(t)
+	harness.Shared().Engine.Config = map[string]any{"userland-proxy": on}
+	harness.Shared().RestartEngine(t)
 	t.Cleanup(func() {
 		s.removeAll()
-		env.engine.config = nil
-		env.RestartEngine(t)
+		harness.Shared().Engine.Config = nil
+		harness.Shared().RestartEngine(t)
 	})
 }
 
@@ -226,12 +227,12 @@ func (s *benchSuite) finish(t *testing.T) {
 		}
 	}
 	s.run.Finished = time.Now()
-	dir := filepath.Join(benchOutDir(), s.run.Started.Format("20060102-150405")+"-"+env.kind)
+	dir := filepath.Join(benchOutDir(), s.run.Started.Format("20060102-150405")+"-"+harness.Shared().Kind)
 	if err := s.run.Write(dir); err != nil {
 		t.Errorf("writing results: %v", err)
 	}
 	s.writeFiles(t, dir)
-	latest := filepath.Join(benchOutDir(), "latest-"+env.kind)
+	latest := filepath.Join(benchOutDir(), "latest-"+harness.Shared().Kind)
 	_ = os.Remove(latest)
 	_ = os.Symlink(filepath.Base(dir), latest)
 	fmt.Printf("\n%s\nresults in %s\n", s.run.Report(), dir)
@@ -318,17 +319,17 @@ func benchMachine() report.Machine {
 		CPU:           benchCPU(),
 		Cores:         runtime.NumCPU(),
 		MemoryMiB:     benchMemMiB(),
-		Engine:        env.kind,
-		EngineVersion: env.engine.version,
-		Storage:       env.engine.storage,
+		Engine:        harness.Shared().Kind,
+		EngineVersion: harness.Shared().Engine.Version,
+		Storage:       harness.Shared().Engine.Storage,
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if out, err := dockerErr("version", "--format", "{{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}"); err == nil {
+	if out, err := harness.DockerErr("version", "--format", "{{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}"); err == nil {
 		m.Containerd = out
 	}
-	if out, err := run(10*time.Second, nil, "iptables", "--version"); err == nil {
+	if out, err := harness.Run(10*time.Second, nil, "iptables", "--version"); err == nil {
 		m.IptablesMode = out
 	}
 	return m

@@ -1,6 +1,6 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // benchAPI talks to the private engine's API directly, as the docker CLI
@@ -32,12 +34,12 @@ const benchAPITimeout = 10 * time.Minute
 // benchAPIVersion is understood by both engines (20.10's maximum).
 const benchAPIVersion = "/v1.41"
 
-func newBenchAPI(l layout) *benchAPI {
+func newBenchAPI(l harness.Layout) *benchAPI {
 	return &benchAPI{client: &http.Client{
 		Timeout: benchAPITimeout,
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, "unix", l.dockerSock)
+				return (&net.Dialer{}).DialContext(ctx, "unix", l.DockerSock)
 			},
 			MaxIdleConnsPerHost: 64,
 		},

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"bytes"
@@ -20,10 +20,10 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has been waited for
-	err  error         // exit status; read only after done is closed
+	Err  error         // exit status; read only after done is closed
 }
 
-// startLogged starts argv with stdout and stderr appended to logPath.
+// StartLogged starts argv with stdout and stderr appended to logPath.
 //
 // The child gets its own process group, so a Ctrl-C in the terminal reaches
 // only the test binary, which then tears down in order; and a parent-death
@@ -31,7 +31,7 @@ type proc struct {
 // running. (Pdeathsig fires when the forking OS thread exits; Go only ends
 // threads of goroutines that exit while locked to them, which the harness
 // never does.) nsenter execs its target, which keeps the death signal.
-func startLogged(name, logPath string, environ []string, deathSig syscall.Signal, argv ...string) (*proc, error) {
+func StartLogged(name, logPath string, environ []string, deathSig syscall.Signal, argv ...string) (*proc, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s log: %w", name, err)
@@ -49,15 +49,15 @@ func startLogged(name, logPath string, environ []string, deathSig syscall.Signal
 	}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		p.Err = cmd.Wait()
 		close(p.done)
 	}()
 	return p, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *proc) Pid() int { return p.cmd.Process.Pid }
 
-func (p *proc) exited() bool {
+func (p *proc) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -69,8 +69,8 @@ func (p *proc) exited() bool {
 // stop sends sig, waits up to grace, then SIGKILLs (for sig SIGKILL, it
 // just waits for the exit). A process that is already gone is not an
 // error: stop is also the cleanup path.
-func (p *proc) stop(sig syscall.Signal, grace time.Duration) error {
-	if p == nil || p.exited() {
+func (p *proc) Stop(sig syscall.Signal, grace time.Duration) error {
+	if p == nil || p.Exited() {
 		return nil
 	}
 	_ = p.cmd.Process.Signal(sig) // fails only if it already exited
@@ -87,9 +87,9 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) error {
 		if sig == syscall.SIGKILL {
 			return nil
 		}
-		return fmt.Errorf("%s (pid %d) ignored %v for %v and was killed", p.name, p.pid(), sig, grace)
+		return fmt.Errorf("%s (pid %d) ignored %v for %v and was killed", p.name, p.Pid(), sig, grace)
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("%s (pid %d) survived SIGKILL", p.name, p.pid())
+		return fmt.Errorf("%s (pid %d) survived SIGKILL", p.name, p.Pid())
 	}
 }
 
@@ -109,7 +109,7 @@ func (e *cmdError) Unwrap() error { return e.err }
 
 // run runs argv to completion with a timeout and returns its trimmed stdout.
 // environ nil means the test binary's environment.
-func run(timeout time.Duration, environ []string, argv ...string) (string, error) {
+func Run(timeout time.Duration, environ []string, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -142,9 +142,9 @@ type step struct {
 	fn   func() error
 }
 
-// waitFor polls cond every interval until it returns nil or timeout passes,
+// WaitFor polls cond every interval until it returns nil or timeout passes,
 // and then returns cond's last error.
-func waitFor(timeout, interval time.Duration, cond func() error) error {
+func WaitFor(timeout, interval time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
@@ -158,9 +158,9 @@ func waitFor(timeout, interval time.Duration, cond func() error) error {
 	}
 }
 
-// tailFile returns the last n lines of path from offset on, leaving out
+// TailFile returns the last n lines of path from offset on, leaving out
 // lines that contain any of the noise strings.
-func tailFile(path string, offset int64, n int, noise ...string) string {
+func TailFile(path string, offset int64, n int, noise ...string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", path, err)
@@ -193,7 +193,7 @@ func containsAnyOf(s string, subs []string) bool {
 // containerd's per-shim plugin loading and gRPC connection chatter.
 var dockerdNoise = []string{"module=grpc", `msg="loading plugin`, `msg="starting signal loop"`}
 
-func fileSize(path string) int64 {
+func FileSize(path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0
@@ -203,4 +203,4 @@ func fileSize(path string) int64 {
 
 func joinLines(lines []string) string { return strings.Join(lines, "\n  ") }
 
-var errNotYet = errors.New("not yet")
+var ErrNotYet = errors.New("not yet")

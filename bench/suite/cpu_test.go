@@ -1,6 +1,6 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mynet/mynet/bench/report"
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // cpuUse is CPU time used so far, in ms: by the engine's processes, by
@@ -27,7 +28,7 @@ type cpuUse struct {
 type cpuPids struct{ dockerd, containerd, mynet int }
 
 func enginePids() cpuPids {
-	p := cpuPids{dockerd: env.engine.dockerd.pid(), mynet: env.plugin.p.pid()}
+	p := cpuPids{dockerd: harness.Shared().Engine.Dockerd.Pid(), mynet: harness.Shared().Mynet.Proc.Pid()}
 	if c := benchChildren(p.dockerd, "containerd"); len(c) == 1 {
 		p.containerd = c[0]
 	}
@@ -113,7 +114,7 @@ type pluginCalls struct {
 }
 
 func pluginCallsNow() *pluginCalls {
-	p := &pluginCalls{path: env.lay.pluginLog()}
+	p := &pluginCalls{path: harness.Shared().Layout.PluginLog()}
 	if fi, err := os.Stat(p.path); err == nil {
 		p.off = fi.Size()
 	}

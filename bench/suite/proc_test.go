@@ -1,12 +1,14 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // benchRSS returns a process's resident memory in MiB from
@@ -79,7 +81,7 @@ func benchChildren(parent int, comm string) []int {
 func benchRuleCount() (int, error) {
 	n := 0
 	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
-		out, err := inEngineErr(cmd)
+		out, err := harness.InEngineErr(cmd)
 		if err != nil {
 			return 0, err
 		}

@@ -1,12 +1,13 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"fmt"
 	"testing"
 
 	"github.com/mynet/mynet/bench/report"
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // benchPortBase is the first published host (and container) port: below
@@ -50,9 +51,9 @@ func benchHolderNow(t *testing.T, d benchDriver) benchHolder {
 		t.Fatal(err)
 	}
 	h := benchHolder{ruleCount: rules}
-	owner := env.engine.dockerd.pid()
+	owner := harness.Shared().Engine.Dockerd.Pid()
 	if d.label == report.Mynet {
-		owner = env.plugin.p.pid()
+		owner = harness.Shared().Mynet.Proc.Pid()
 	} else {
 		for _, pid := range benchChildren(owner, "docker-proxy") {
 			h.procs++

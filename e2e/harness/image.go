@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"archive/tar"
@@ -20,17 +20,17 @@ import (
 // wget, nc, ip, ping, sleep, timeout, ...), /etc/passwd and /etc/group,
 // empty /etc/hosts, /etc/resolv.conf and /etc/hostname for the engine to
 // mount over, /tmp, and /var/www/index.html for `httpd -h /var/www`.
-func importImage(l layout) error {
-	applets, err := busyboxApplets()
+func importImage(l Layout) error {
+	applets, err := BusyboxApplets()
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := writeRootfs(&buf, applets); err != nil {
+	if err := WriteRootfs(&buf, applets); err != nil {
 		return err
 	}
-	cmd := exec.Command(cliPath(), "-H", l.dockerHost(), "import", "-", image)
-	cmd.Env = cliEnviron(l)
+	cmd := exec.Command(CLIPath(), "-H", l.DockerHost(), "import", "-", Image)
+	cmd.Env = CLIEnviron(l)
 	cmd.Stdin = &buf
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker import: %w: %s", err, out)
@@ -38,8 +38,8 @@ func importImage(l layout) error {
 	return nil
 }
 
-func busyboxApplets() ([]string, error) {
-	out, err := run(10*time.Second, nil, hostBusybox, "--list")
+func BusyboxApplets() ([]string, error) {
+	out, err := Run(10*time.Second, nil, HostBusybox, "--list")
 	if err != nil {
 		return nil, err
 	}
@@ -52,21 +52,21 @@ func busyboxApplets() ([]string, error) {
 	return applets, nil
 }
 
-func writeRootfs(w io.Writer, applets []string) error {
-	bb, err := os.ReadFile(hostBusybox)
+func WriteRootfs(w io.Writer, applets []string) error {
+	bb, err := os.ReadFile(HostBusybox)
 	if err != nil {
 		return err
 	}
 	tw := tar.NewWriter(w)
 	for _, d := range []string{"bin", "dev", "etc", "proc", "root", "sys", "var", "var/www"} {
-		if err := tarDir(tw, d, 0o755); err != nil {
+		if err := TarDir(tw, d, 0o755); err != nil {
 			return err
 		}
 	}
-	if err := tarDir(tw, "tmp", 0o1777); err != nil {
+	if err := TarDir(tw, "tmp", 0o1777); err != nil {
 		return err
 	}
-	if err := tarFile(tw, "bin/busybox", 0o755, bb); err != nil {
+	if err := TarFile(tw, "bin/busybox", 0o755, bb); err != nil {
 		return err
 	}
 	for _, a := range applets {
@@ -80,21 +80,21 @@ func writeRootfs(w io.Writer, applets []string) error {
 		"etc/hosts":          "",
 		"etc/resolv.conf":    "",
 		"etc/hostname":       "",
-		"var/www/index.html": webPage + "\n",
+		"var/www/index.html": WebPage + "\n",
 	}
 	for name, content := range files {
-		if err := tarFile(tw, name, 0o644, []byte(content)); err != nil {
+		if err := TarFile(tw, name, 0o644, []byte(content)); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
 }
 
-func tarDir(tw *tar.Writer, name string, mode int64) error {
+func TarDir(tw *tar.Writer, name string, mode int64) error {
 	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode})
 }
 
-func tarFile(tw *tar.Writer, name string, mode int64, data []byte) error {
+func TarFile(tw *tar.Writer, name string, mode int64, data []byte) error {
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data))}); err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"encoding/json"
@@ -26,7 +26,7 @@ type ipLink struct {
 	} `json:"addr_info"`
 }
 
-func (l ipLink) kind() string {
+func (l ipLink) Kind() string {
 	if l.Linkinfo == nil {
 		return ""
 	}
@@ -45,7 +45,7 @@ func (l ipLink) hasAddr(cidr string) bool {
 // engineLinks lists the engine namespace's links with details and addresses.
 func engineLinks(t *testing.T) []ipLink {
 	t.Helper()
-	out := inEngine(t, "ip", "-j", "-d", "addr", "show")
+	out := InEngine(t, "ip", "-j", "-d", "addr", "show")
 	var links []ipLink
 	if err := json.Unmarshal([]byte(out), &links); err != nil {
 		t.Fatalf("parsing `ip -j -d addr show`: %v\n%s", err, out)
@@ -53,20 +53,20 @@ func engineLinks(t *testing.T) []ipLink {
 	return links
 }
 
-// bridgeWithAddr returns the bridge in the engine namespace that carries
+// BridgeWithAddr returns the bridge in the engine namespace that carries
 // cidr (e.g. "10.50.0.1/24"), or "" if there is none.
-func bridgeWithAddr(t *testing.T, cidr string) string {
+func BridgeWithAddr(t *testing.T, cidr string) string {
 	t.Helper()
 	for _, l := range engineLinks(t) {
-		if l.kind() == "bridge" && l.hasAddr(cidr) {
+		if l.Kind() == "bridge" && l.hasAddr(cidr) {
 			return l.Ifname
 		}
 	}
 	return ""
 }
 
-// portsOf lists the links enslaved to bridge.
-func portsOf(t *testing.T, bridge string) []ipLink {
+// PortsOf lists the links enslaved to bridge.
+func PortsOf(t *testing.T, bridge string) []ipLink {
 	t.Helper()
 	var ports []ipLink
 	for _, l := range engineLinks(t) {
@@ -77,9 +77,9 @@ func portsOf(t *testing.T, bridge string) []ipLink {
 	return ports
 }
 
-// mynetVeths lists links named like mynet's veth ends (mnh*: host side,
+// MynetVeths lists links named like mynet's veth ends (mnh*: host side,
 // mnc*: container side before it moves into the container).
-func mynetVeths(t *testing.T) []string {
+func MynetVeths(t *testing.T) []string {
 	t.Helper()
 	var names []string
 	for _, l := range engineLinks(t) {
@@ -90,9 +90,9 @@ func mynetVeths(t *testing.T) []string {
 	return names
 }
 
-// linesMentioning returns the lines of text that name ifname as a whole
+// LinesMentioning returns the lines of text that name ifname as a whole
 // token, or contain an address or prefix inside subnet.
-func linesMentioning(text, ifname string, subnet netip.Prefix) []string {
+func LinesMentioning(text, ifname string, subnet netip.Prefix) []string {
 	var hits []string
 	for _, line := range strings.Split(text, "\n") {
 		for _, tok := range strings.Fields(line) {
@@ -115,13 +115,13 @@ func tokenInSubnet(tok string, subnet netip.Prefix) bool {
 	return false
 }
 
-// assertNetworkGone checks that nothing of a removed mynet network is left
+// AssertNetworkGone checks that nothing of a removed mynet network is left
 // in the engine namespace: no bridge carrying the gateway, no mnh*/mnc*
 // veth, no iptables rule or chain naming the bridge or the subnet, and no
 // route into the subnet.
-func assertNetworkGone(t *testing.T, bridge string, gatewayCIDR string, subnet netip.Prefix) {
+func AssertNetworkGone(t *testing.T, bridge string, gatewayCIDR string, subnet netip.Prefix) {
 	t.Helper()
-	if br := bridgeWithAddr(t, gatewayCIDR); br != "" {
+	if br := BridgeWithAddr(t, gatewayCIDR); br != "" {
 		t.Errorf("bridge %s with %s still exists", br, gatewayCIDR)
 	}
 	for _, l := range engineLinks(t) {
@@ -129,13 +129,32 @@ func assertNetworkGone(t *testing.T, bridge string, gatewayCIDR string, subnet n
 			t.Errorf("bridge %s still exists", bridge)
 		}
 	}
-	if v := mynetVeths(t); len(v) > 0 {
+	if v := MynetVeths(t); len(v) > 0 {
 		t.Errorf("mynet veths left in the engine namespace: %v", v)
 	}
-	if hits := linesMentioning(inEngine(t, "iptables-save"), bridge, subnet); len(hits) > 0 {
+	if hits := LinesMentioning(InEngine(t, "iptables-save"), bridge, subnet); len(hits) > 0 {
 		t.Errorf("iptables-save still mentions %s or %s:\n%s", bridge, subnet, strings.Join(hits, "\n"))
 	}
-	if hits := linesMentioning(inEngine(t, "ip", "-4", "route", "show", "table", "all"), bridge, subnet); len(hits) > 0 {
+	if hits := LinesMentioning(InEngine(t, "ip", "-4", "route", "show", "table", "all"), bridge, subnet); len(hits) > 0 {
 		t.Errorf("routes into %s left:\n%s", subnet, strings.Join(hits, "\n"))
 	}
+}
+
+// CountEngineRules counts the rules (-A lines) keep accepts in every table
+// of the engine namespace, in both iptables backends (Docker and mynet
+// write to the same one, but which one depends on the machine).
+func CountEngineRules(keep func(rule string) bool) int {
+	n := 0
+	for _, save := range []string{"iptables-nft-save", "iptables-legacy-save"} {
+		out, err := InEngineErr(save)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "-A ") && keep(l) {
+				n++
+			}
+		}
+	}
+	return n
 }

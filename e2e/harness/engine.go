@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"encoding/json"
@@ -18,12 +18,12 @@ import (
 // Both flavours start their own containerd (under the exec-root) when not
 // given --containerd, so no separate containerd is needed.
 type engine struct {
-	lay     layout
+	lay     Layout
 	bins    engineBins
-	storage string // chosen at first start and kept across restarts
-	dockerd *proc
-	version string
-	config  map[string]any // extra daemon.json settings, e.g. the benchmarks' "userland-proxy"
+	Storage string // chosen at first start and kept across restarts
+	Dockerd *proc
+	Version string
+	Config  map[string]any // extra daemon.json settings, e.g. the benchmarks' "userland-proxy"
 }
 
 // Storage drivers in order of preference. overlay2 works on this VM's ext4
@@ -33,17 +33,17 @@ type engine struct {
 var storageDrivers = []string{"overlay2", "vfs"}
 
 func (e *engine) start() error {
-	if e.storage != "" {
-		return e.startWith(e.storage)
+	if e.Storage != "" {
+		return e.startWith(e.Storage)
 	}
 	var errs []error
 	for _, sd := range storageDrivers {
 		err := e.startWith(sd)
 		if err == nil {
-			e.storage = sd
+			e.Storage = sd
 			return nil
 		}
-		logf("dockerd with storage driver %s: %v", sd, err)
+		Logf("dockerd with storage driver %s: %v", sd, err)
 		errs = append(errs, err)
 		_ = e.stop()
 	}
@@ -54,12 +54,12 @@ func (e *engine) startWith(storage string) error {
 	if err := e.writeConfig(); err != nil {
 		return err
 	}
-	argv := append([]string{"nsenter", "--net=" + e.lay.nsPath(e.lay.engineNS), e.bins.dockerd}, e.args(storage)...)
-	p, err := startLogged("dockerd", e.lay.dockerdLog(), e.environ(), syscall.SIGTERM, argv...)
+	argv := append([]string{"nsenter", "--net=" + e.lay.NSPath(e.lay.EngineNS), e.bins.dockerd}, e.args(storage)...)
+	p, err := StartLogged("dockerd", e.lay.DockerdLog(), e.environ(), syscall.SIGTERM, argv...)
 	if err != nil {
 		return err
 	}
-	e.dockerd = p
+	e.Dockerd = p
 	return e.waitReady(60 * time.Second)
 }
 
@@ -74,17 +74,17 @@ func (e *engine) startWith(storage string) error {
 //     default 15 s for each container on engine stop/restart.
 func (e *engine) args(storage string) []string {
 	return []string{
-		"--config-file", filepath.Join(e.lay.workDir, "daemon.json"),
-		"--data-root", e.lay.dataRoot,
+		"--config-file", filepath.Join(e.lay.WorkDir, "daemon.json"),
+		"--data-root", e.lay.DataRoot,
 		"--exec-root", e.lay.execRoot,
 		"--pidfile", e.lay.pidFile,
-		"-H", e.lay.dockerHost(),
+		"-H", e.lay.DockerHost(),
 		"--iptables=true",
 		"--ip-forward=true",
 		"--storage-driver", storage,
 		"--exec-opt", "native.cgroupdriver=cgroupfs",
 		"--cgroup-parent", "/" + e.lay.cgroupName,
-		"--dns", extAddr,
+		"--dns", ExtAddr,
 		"--shutdown-timeout", "5",
 		"--log-level", "info",
 	}
@@ -96,18 +96,18 @@ func (e *engine) args(storage string) []string {
 // has a trust key and ignores that setting, so it gets an empty config.
 func (e *engine) writeConfig() error {
 	cfg := map[string]any{}
-	for k, v := range e.config {
+	for k, v := range e.Config {
 		cfg[k] = v
 	}
 	if e.bins.kind == engineStable {
-		cfg["deprecated-key-path"] = filepath.Join(e.lay.workDir, "key.json")
+		cfg["deprecated-key-path"] = filepath.Join(e.lay.WorkDir, "key.json")
 	}
 	b, _ := json.Marshal(cfg)
-	return os.WriteFile(filepath.Join(e.lay.workDir, "daemon.json"), b, 0o644)
+	return os.WriteFile(filepath.Join(e.lay.WorkDir, "daemon.json"), b, 0o644)
 }
 
 func (e *engine) environ() []string {
-	env := []string{"PATH=" + e.bins.path, "HOME=" + e.lay.workDir}
+	env := []string{"PATH=" + e.bins.path, "HOME=" + e.lay.WorkDir}
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "TZ=") || strings.HasPrefix(kv, "LANG=") {
 			env = append(env, kv)
@@ -121,15 +121,15 @@ func (e *engine) environ() []string {
 func (e *engine) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if e.dockerd.exited() {
-			return fmt.Errorf("dockerd exited (%v); log tail:\n%s", e.dockerd.err, tailFile(e.lay.dockerdLog(), 0, 25, dockerdNoise...))
+		if e.Dockerd.Exited() {
+			return fmt.Errorf("dockerd exited (%v); log tail:\n%s", e.Dockerd.Err, TailFile(e.lay.DockerdLog(), 0, 25, dockerdNoise...))
 		}
-		v, err := dockerIn(e.lay, 10*time.Second, "version", "--format", "{{.Server.Version}}")
+		v, err := DockerIn(e.lay, 10*time.Second, "version", "--format", "{{.Server.Version}}")
 		if err == nil && v != "" {
 			if !strings.HasPrefix(v, e.bins.wantVersion) {
 				return fmt.Errorf("dockerd reports version %q, want %s*", v, e.bins.wantVersion)
 			}
-			e.version = v
+			e.Version = v
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -142,20 +142,20 @@ func (e *engine) waitReady(timeout time.Duration) error {
 // stop asks dockerd to shut down (it stops the containers, and tells the
 // network drivers, first) and kills it if it takes longer than 30 s.
 func (e *engine) stop() error {
-	if e.dockerd == nil {
+	if e.Dockerd == nil {
 		return nil
 	}
-	err := e.dockerd.stop(syscall.SIGTERM, 30*time.Second)
-	e.dockerd = nil
+	err := e.Dockerd.Stop(syscall.SIGTERM, 30*time.Second)
+	e.Dockerd = nil
 	return err
 }
 
-func (e *engine) running() bool { return e.dockerd != nil && !e.dockerd.exited() }
+func (e *engine) running() bool { return e.Dockerd != nil && !e.Dockerd.Exited() }
 
 // checkVersion runs `dockerd --version` before the first start, so a wrong
 // binary fails with a clear message instead of a confusing start-up error.
 func (b engineBins) checkVersion() (string, error) {
-	out, err := run(30*time.Second, []string{"PATH=" + b.path}, b.dockerd, "--version")
+	out, err := Run(30*time.Second, []string{"PATH=" + b.path}, b.dockerd, "--version")
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"context"
@@ -22,12 +22,12 @@ import (
 // plugin: the engine finds it by the socket's basename in the fixed
 // directory /run/docker/plugins, which any real engine on the machine shares.
 // Hence the unique name mynet-e2e-<pid>, never plain mynet.
-type plugin struct {
-	lay layout
-	bin string
-	p   *proc
+type Mynet struct {
+	Layout Layout
+	Bin    string
+	Proc   *proc
 	// env is added to mynet's environment (withPluginEnv).
-	env []string
+	Environ []string
 }
 
 var (
@@ -37,16 +37,16 @@ var (
 )
 
 // pluginBinary builds mynet once per test run (or takes MYNET_E2E_BIN).
-func pluginBinary(l layout) (string, error) {
+func pluginBinary(l Layout) (string, error) {
 	buildOnce.Do(func() {
 		if bin := os.Getenv("MYNET_E2E_BIN"); bin != "" {
 			builtBin = bin
 			return
 		}
 		start := time.Now()
-		builtBin, buildErr = buildPlugin(filepath.Join(l.workDir, "bin", "mynet"))
+		builtBin, buildErr = buildPlugin(filepath.Join(l.WorkDir, "bin", "mynet"))
 		if buildErr == nil {
-			logf("built %s in %v", builtBin, time.Since(start).Round(time.Millisecond))
+			Logf("built %s in %v", builtBin, time.Since(start).Round(time.Millisecond))
 		}
 	})
 	return builtBin, buildErr
@@ -57,7 +57,7 @@ func buildPlugin(out string) (string, error) {
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
 	}
-	root, err := moduleRoot(goBin)
+	root, err := ModuleRoot(goBin)
 	if err != nil {
 		return "", err
 	}
@@ -70,8 +70,8 @@ func buildPlugin(out string) (string, error) {
 	return out, nil
 }
 
-func moduleRoot(goBin string) (string, error) {
-	gomod, err := run(30*time.Second, nil, goBin, "env", "GOMOD")
+func ModuleRoot(goBin string) (string, error) {
+	gomod, err := Run(30*time.Second, nil, goBin, "env", "GOMOD")
 	if err != nil {
 		return "", err
 	}
@@ -86,32 +86,32 @@ func moduleRoot(goBin string) (string, error) {
 // A socket file left by a killed mynet is deliberately not removed first:
 // after a crash the real plugin meets the same stale file and must replace
 // it itself.
-func (pl *plugin) start() error {
-	if pl.p != nil && !pl.p.exited() {
-		return fmt.Errorf("mynet already running (pid %d)", pl.p.pid())
+func (pl *Mynet) Start() error {
+	if pl.Proc != nil && !pl.Proc.Exited() {
+		return fmt.Errorf("mynet already running (pid %d)", pl.Proc.Pid())
 	}
-	if err := os.MkdirAll(pluginsDir, 0o755); err != nil {
+	if err := os.MkdirAll(PluginsDir, 0o755); err != nil {
 		return err
 	}
 	argv := []string{
-		"nsenter", "--net=" + pl.lay.nsPath(pl.lay.engineNS), pl.bin,
-		"--socket", pl.lay.pluginSock,
-		"--state-dir", pl.lay.pluginDir,
+		"nsenter", "--net=" + pl.Layout.NSPath(pl.Layout.EngineNS), pl.Bin,
+		"--socket", pl.Layout.PluginSock,
+		"--state-dir", pl.Layout.PluginDir,
 		"--log-level", "debug",
 	}
-	p, err := startLogged("mynet", pl.lay.pluginLog(), append(os.Environ(), pl.env...), syscall.SIGKILL, argv...)
+	p, err := StartLogged("mynet", pl.Layout.PluginLog(), append(os.Environ(), pl.Environ...), syscall.SIGKILL, argv...)
 	if err != nil {
 		return err
 	}
-	pl.p = p
-	err = waitFor(60*time.Second, 50*time.Millisecond, func() error {
-		if p.exited() {
-			return fmt.Errorf("mynet exited (%v)", p.err)
+	pl.Proc = p
+	err = WaitFor(60*time.Second, 50*time.Millisecond, func() error {
+		if p.Exited() {
+			return fmt.Errorf("mynet exited (%v)", p.Err)
 		}
-		return activate(pl.lay.pluginSock)
+		return activate(pl.Layout.PluginSock)
 	})
 	if err != nil {
-		return fmt.Errorf("%w; mynet log tail:\n%s", err, tailFile(pl.lay.pluginLog(), 0, 25))
+		return fmt.Errorf("%w; mynet log tail:\n%s", err, TailFile(pl.Layout.PluginLog(), 0, 25))
 	}
 	return nil
 }
@@ -146,17 +146,17 @@ func activate(sock string) error {
 	return nil
 }
 
-func (pl *plugin) running() bool { return pl.p != nil && !pl.p.exited() }
+func (pl *Mynet) Running() bool { return pl.Proc != nil && !pl.Proc.Exited() }
 
 // --- Harness API for tests ---
 
 // StartPlugin starts mynet (building it on first use) and waits for its socket.
 func (e *Env) StartPlugin(t testing.TB) {
 	t.Helper()
-	if err := e.ensurePluginBinary(); err != nil {
+	if err := e.EnsurePluginBinary(); err != nil {
 		t.Fatalf("mynet binary: %v", err)
 	}
-	if err := e.plugin.start(); err != nil {
+	if err := e.Mynet.Start(); err != nil {
 		t.Fatalf("starting mynet: %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func (e *Env) StartPlugin(t testing.TB) {
 func (e *Env) KillPlugin(t testing.TB) {
 	t.Helper()
 	e.restartPluginAtCleanup(t)
-	if err := e.plugin.p.stop(syscall.SIGKILL, 0); err != nil {
+	if err := e.Mynet.Proc.Stop(syscall.SIGKILL, 0); err != nil {
 		t.Fatalf("killing mynet: %v", err)
 	}
 }
@@ -175,7 +175,7 @@ func (e *Env) KillPlugin(t testing.TB) {
 func (e *Env) StopPlugin(t testing.TB) {
 	t.Helper()
 	e.restartPluginAtCleanup(t)
-	if err := e.plugin.p.stop(syscall.SIGTERM, 10*time.Second); err != nil {
+	if err := e.Mynet.Proc.Stop(syscall.SIGTERM, 10*time.Second); err != nil {
 		t.Fatalf("stopping mynet: %v", err)
 	}
 }
@@ -186,10 +186,10 @@ func (e *Env) StopPlugin(t testing.TB) {
 // would hang in the engine's ~15 s of retries and leave state behind.
 func (e *Env) restartPluginAtCleanup(t testing.TB) {
 	t.Cleanup(func() {
-		if e.plugin.running() {
+		if e.Mynet.Running() {
 			return
 		}
-		if err := e.plugin.start(); err != nil {
+		if err := e.Mynet.Start(); err != nil {
 			t.Errorf("restarting mynet for cleanup: %v", err)
 		}
 	})
@@ -204,27 +204,27 @@ func (e *Env) RestartPlugin(t testing.TB) {
 
 // PluginLog returns everything mynet has logged in this run.
 func (e *Env) PluginLog() string {
-	b, _ := os.ReadFile(e.lay.pluginLog())
+	b, _ := os.ReadFile(e.Layout.PluginLog())
 	return string(b)
 }
 
 // Plugin is the driver and IPAM name to use in docker commands: the legacy
-// plugin's, or mynet:latest inside withManagedDriver.
+// plugin's, or mynet:latest inside WithManagedDriver.
 func (e *Env) Plugin() string {
 	if name := managedOverride(); name != "" {
 		return name
 	}
-	return e.lay.pluginName
+	return e.Layout.PluginName
 }
 
-func (e *Env) ensurePluginBinary() error {
-	if e.plugin.bin != "" {
+func (e *Env) EnsurePluginBinary() error {
+	if e.Mynet.Bin != "" {
 		return nil
 	}
-	bin, err := pluginBinary(e.lay)
+	bin, err := pluginBinary(e.Layout)
 	if err != nil {
 		return err
 	}
-	e.plugin.bin = bin
+	e.Mynet.Bin = bin
 	return nil
 }

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"fmt"
@@ -20,23 +20,23 @@ import (
 // straight into the ext namespace, so it never appears on the host. The ext
 // namespace has no route to any container subnet: a container that reaches
 // it can only have done so through masquerade in the engine namespace.
-func createNamespaces(l layout) error {
-	eng, ext := l.engineNS, l.extNS
+func createNamespaces(l Layout) error {
+	eng, ext := l.EngineNS, l.ExtNS
 	cidr := func(a string) string { return fmt.Sprintf("%s/%d", a, linkPrefix) }
 	cmds := [][]string{
 		{"ip", "netns", "add", eng},
 		{"ip", "netns", "add", ext},
 		{"ip", "-n", eng, "link", "set", "lo", "up"},
 		{"ip", "-n", ext, "link", "set", "lo", "up"},
-		{"ip", "-n", eng, "link", "add", engineLink, "type", "veth", "peer", "name", extLink, "netns", ext},
-		{"ip", "-n", eng, "addr", "add", cidr(engineAddr), "dev", engineLink},
-		{"ip", "-n", ext, "addr", "add", cidr(extAddr), "dev", extLink},
-		{"ip", "-n", eng, "link", "set", engineLink, "up"},
+		{"ip", "-n", eng, "link", "add", EngineLink, "type", "veth", "peer", "name", extLink, "netns", ext},
+		{"ip", "-n", eng, "addr", "add", cidr(EngineAddr), "dev", EngineLink},
+		{"ip", "-n", ext, "addr", "add", cidr(ExtAddr), "dev", extLink},
+		{"ip", "-n", eng, "link", "set", EngineLink, "up"},
 		{"ip", "-n", ext, "link", "set", extLink, "up"},
-		{"ip", "-n", eng, "route", "add", "default", "via", extAddr},
+		{"ip", "-n", eng, "route", "add", "default", "via", ExtAddr},
 	}
 	for _, c := range cmds {
-		if _, err := run(10*time.Second, nil, c...); err != nil {
+		if _, err := Run(10*time.Second, nil, c...); err != nil {
 			return err
 		}
 	}
@@ -50,7 +50,7 @@ func deleteNamespace(name string) error {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return nil
 	}
-	if _, err := run(10*time.Second, nil, "ip", "netns", "del", name); err == nil {
+	if _, err := Run(10*time.Second, nil, "ip", "netns", "del", name); err == nil {
 		return nil
 	}
 	// `ip netns del` refuses when the bind mount is gone but the file is
@@ -62,68 +62,68 @@ func deleteNamespace(name string) error {
 	return nil
 }
 
-// inNS runs argv inside a named network namespace. nsenter --net switches
+// InNS runs argv inside a named network namespace. nsenter --net switches
 // only the network namespace: unlike `ip netns exec`, it does not remount
 // /sys, so cgroups and everything else stay as the host sees them.
-func inNS(ns string, timeout time.Duration, argv ...string) (string, error) {
+func InNS(ns string, timeout time.Duration, argv ...string) (string, error) {
 	full := append([]string{"nsenter", "--net=" + netnsDir + "/" + ns}, argv...)
-	return run(timeout, nil, full...)
+	return Run(timeout, nil, full...)
 }
 
-// inEngine runs a command in the engine namespace (the private engine's
+// InEngine runs a command in the engine namespace (the private engine's
 // "host"), e.g. `ip -d link` or `iptables-save`, and fails t on error.
-func inEngine(t testing.TB, argv ...string) string {
+func InEngine(t testing.TB, argv ...string) string {
 	t.Helper()
-	out, err := inEngineErr(argv...)
+	out, err := InEngineErr(argv...)
 	if err != nil {
 		t.Fatalf("in engine netns: %v", err)
 	}
 	return out
 }
 
-func inEngineErr(argv ...string) (string, error) {
-	return inNS(env.lay.engineNS, 30*time.Second, argv...)
+func InEngineErr(argv ...string) (string, error) {
+	return InNS(env.Layout.EngineNS, 30*time.Second, argv...)
 }
 
-// inExt runs a command in the ext namespace ("the outside world").
-func inExt(t testing.TB, argv ...string) string {
+// InExt runs a command in the ext namespace ("the outside world").
+func InExt(t testing.TB, argv ...string) string {
 	t.Helper()
-	out, err := inNS(env.lay.extNS, 30*time.Second, argv...)
+	out, err := InNS(env.Layout.ExtNS, 30*time.Second, argv...)
 	if err != nil {
 		t.Fatalf("in ext netns: %v", err)
 	}
 	return out
 }
 
-// startExtServer serves wwwDir on 198.18.0.2:8080 in the ext namespace with
+// startExtServer serves WWWDir on 198.18.0.2:8080 in the ext namespace with
 // busybox httpd, and waits until the engine namespace can fetch the page.
-func startExtServer(l layout) (*proc, error) {
-	if err := os.WriteFile(l.wwwDir+"/index.html", []byte(extPage+"\n"), 0o644); err != nil {
+func startExtServer(l Layout) (*proc, error) {
+	if err := os.WriteFile(l.WWWDir+"/index.html", []byte(ExtPage+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startLogged("ext httpd", l.logDir+"/ext-httpd.log", nil, syscall.SIGKILL,
-		"nsenter", "--net="+l.nsPath(l.extNS), hostBusybox, "httpd", "-f", "-v",
-		"-p", extAddr+":"+extPort, "-h", l.wwwDir)
+	p, err := StartLogged("ext httpd", l.LogDir+"/ext-httpd.log", nil, syscall.SIGKILL,
+		"nsenter", "--net="+l.NSPath(l.ExtNS), HostBusybox, "httpd", "-f", "-v",
+		"-p", ExtAddr+":"+extPort, "-h", l.WWWDir)
 	if err != nil {
 		return nil, err
 	}
 	// Debian's busybox-static wget has no -T (the option makes it crash), so
 	// timeouts come from busybox timeout around it, here and in containers.
-	err = waitFor(60*time.Second, 100*time.Millisecond, func() error {
-		if p.exited() {
-			return fmt.Errorf("ext httpd exited: %v", p.err)
+	err = WaitFor(60*time.Second, 100*time.Millisecond, func() error {
+		if p.Exited() {
+			return fmt.Errorf("ext httpd exited: %v", p.Err)
 		}
-		out, err := inNS(l.engineNS, 5*time.Second, hostBusybox, "timeout", "2", hostBusybox, "wget", "-qO-", extURL)
+		out, err := InNS(l.EngineNS, 5*time.Second, HostBusybox, "timeout", "2", HostBusybox, "wget", "-qO-", ExtURL)
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(out, extPage) {
+		if !strings.Contains(out, ExtPage) {
 			return fmt.Errorf("ext page: got %q", out)
 		}
 		return nil
 	})
 	if err != nil {
-		_ = p.stop(syscall.SIGKILL, time.Second)
+		_ = p.Stop(syscall.SIGKILL, time.Second)
 		return nil, err
 	}
 	return p, nil

@@ -1,6 +1,6 @@
 //go:build e2e && bench
 
-package e2e
+package suite
 
 import (
 	"encoding/json"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mynet/mynet/bench/report"
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // Data plane: TCP throughput (iperf3, one stream) and request latency (rr:
@@ -82,14 +83,14 @@ func (s *benchSuite) exec(where string, argv ...string) (string, error) {
 	timeout := time.Duration(s.cfg.iperfSecs+60) * time.Second
 	switch where {
 	case "engine":
-		return inNS(env.lay.engineNS, timeout, pinned(clientCPU, argv...)...)
+		return harness.InNS(harness.EngineNS(), timeout, pinned(clientCPU, argv...)...)
 	case "ext":
-		return inNS(env.lay.extNS, timeout, pinned(clientCPU, argv...)...)
+		return harness.InNS(harness.ExtNS(), timeout, pinned(clientCPU, argv...)...)
 	}
 	if argv[0] == s.rr {
 		argv[0] = "/bin/rr"
 	}
-	return dockerIn(env.lay, timeout, append([]string{"exec", where}, argv...)...)
+	return harness.DockerIn(harness.Shared().Layout, timeout, append([]string{"exec", where}, argv...)...)
 }
 
 // throughput runs one iperf3 test and returns Gbit/s received. A server
@@ -184,7 +185,7 @@ func (s *benchSuite) startServers(t *testing.T, i int, d benchDriver, network st
 	t.Helper()
 	bs := benchServers{server: "bench-srv-" + d.label, client: "bench-cli-" + d.label, pubIperf: pubIperf + i, pubRR: pubRR + i}
 	srv := benchCtr{name: bs.server, network: network, image: benchImage,
-		cmd:     sh(fmt.Sprintf("iperf3 -s -D -p %d >/dev/null 2>&1; exec /bin/rr serve -addr :%d", iperfPort, rrPort)),
+		cmd:     harness.Sh(fmt.Sprintf("iperf3 -s -D -p %d >/dev/null 2>&1; exec /bin/rr serve -addr :%d", iperfPort, rrPort)),
 		publish: []benchPort{{bs.pubIperf, iperfPort}, {bs.pubRR, rrPort}}, cpus: pinnedCPU(serverCPU)}
 	id, err := s.api.run(srv)
 	if err != nil {
@@ -193,7 +194,7 @@ func (s *benchSuite) startServers(t *testing.T, i int, d benchDriver, network st
 	if bs.ip, err = s.api.ip(id, network); err != nil {
 		t.Fatal(err)
 	}
-	cli := benchCtr{name: bs.client, network: network, image: benchImage, cmd: sleepCmd, cpus: pinnedCPU(clientCPU)}
+	cli := benchCtr{name: bs.client, network: network, image: benchImage, cmd: harness.SleepCmd, cpus: pinnedCPU(clientCPU)}
 	if _, err := s.api.run(cli); err != nil {
 		t.Fatalf("starting %s: %v", bs.client, err)
 	}
@@ -204,7 +205,7 @@ func (s *benchSuite) startServers(t *testing.T, i int, d benchDriver, network st
 // waitRR waits until an rr server answers.
 func (s *benchSuite) waitRR(t *testing.T, tg benchTarget) {
 	t.Helper()
-	err := waitFor(20*time.Second, 200*time.Millisecond, func() error {
+	err := harness.WaitFor(20*time.Second, 200*time.Millisecond, func() error {
 		_, err := s.exec(tg.where, s.rr, "client", "-addr", net.JoinHostPort(tg.host, strconv.Itoa(tg.rrPort)),
 			"-n", "1", "-warmup", "0", "-timeout", "2s")
 		return err
@@ -223,9 +224,9 @@ func (bs benchServers) target(path string) benchTarget {
 	case report.PathLoopback:
 		return benchTarget{where: "engine", host: "127.0.0.1", iperfPort: bs.pubIperf, rrPort: bs.pubRR}
 	case report.PathHostAddr:
-		return benchTarget{where: "engine", host: engineAddr, iperfPort: bs.pubIperf, rrPort: bs.pubRR}
+		return benchTarget{where: "engine", host: harness.EngineAddr, iperfPort: bs.pubIperf, rrPort: bs.pubRR}
 	}
-	return benchTarget{where: "ext", host: engineAddr, iperfPort: bs.pubIperf, rrPort: bs.pubRR}
+	return benchTarget{where: "ext", host: harness.EngineAddr, iperfPort: bs.pubIperf, rrPort: bs.pubRR}
 }
 
 // data measures every path for both drivers, alternating. In the first
@@ -273,8 +274,8 @@ var benchTables = []string{"raw", "mangle", "nat", "filter"}
 // run's own).
 func (s *benchSuite) zeroCounters() {
 	for _, table := range benchTables {
-		if _, err := inNS(env.lay.engineNS, 10*time.Second, "iptables", "-t", table, "-Z"); err != nil {
-			logf("bench: zeroing %s counters: %v", table, err)
+		if _, err := harness.InNS(harness.EngineNS(), 10*time.Second, "iptables", "-t", table, "-Z"); err != nil {
+			harness.Logf("bench: zeroing %s counters: %v", table, err)
 		}
 	}
 }
@@ -284,7 +285,7 @@ func (s *benchSuite) zeroCounters() {
 func (s *benchSuite) counters() string {
 	var b strings.Builder
 	for _, table := range benchTables {
-		out, err := inNS(env.lay.engineNS, 10*time.Second, "iptables", "-t", table, "-L", "-v", "-x", "-n")
+		out, err := harness.InNS(harness.EngineNS(), 10*time.Second, "iptables", "-t", table, "-L", "-v", "-x", "-n")
 		if err != nil {
 			fmt.Fprintf(&b, "# %s: %v\n", table, err)
 			continue
@@ -305,9 +306,9 @@ func (s *benchSuite) counters() string {
 // so that the two drivers' bridges and ports can be compared.
 func (s *benchSuite) links() string {
 	var b strings.Builder
-	out, err := inNS(env.lay.engineNS, 10*time.Second, "ip", "-d", "link", "show")
+	out, err := harness.InNS(harness.EngineNS(), 10*time.Second, "ip", "-d", "link", "show")
 	fmt.Fprintf(&b, "# ip -d link show\n%s%v\n", out, errText(err))
-	out, err = inNS(env.lay.engineNS, 10*time.Second, "ip", "-o", "link", "show")
+	out, err = harness.InNS(harness.EngineNS(), 10*time.Second, "ip", "-o", "link", "show")
 	if err != nil {
 		return b.String()
 	}
@@ -318,7 +319,7 @@ func (s *benchSuite) links() string {
 		}
 		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
 		for _, opt := range []string{"-k", "-l"} {
-			out, err := inNS(env.lay.engineNS, 10*time.Second, "ethtool", opt, name)
+			out, err := harness.InNS(harness.EngineNS(), 10*time.Second, "ethtool", opt, name)
 			fmt.Fprintf(&b, "# ethtool %s %s\n%s%v\n", opt, name, out, errText(err))
 		}
 	}
@@ -341,17 +342,17 @@ func (s *benchSuite) baseline(t *testing.T) {
 		{hostIperf3, "-s", "-p", strconv.Itoa(iperfPort)},
 		{s.rr, "serve", "-addr", ":" + strconv.Itoa(rrPort)},
 	} {
-		p, err := startLogged("bench "+argv[0], env.lay.logDir+"/bench-ext.log", nil, syscall.SIGKILL,
-			append([]string{"nsenter", "--net=" + env.lay.nsPath(env.lay.extNS)}, pinned(serverCPU, argv...)...)...)
+		p, err := harness.StartLogged("bench "+argv[0], harness.Shared().Layout.LogDir+"/bench-ext.log", nil, syscall.SIGKILL,
+			append([]string{"nsenter", "--net=" + harness.Shared().Layout.NSPath(harness.ExtNS())}, pinned(serverCPU, argv...)...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = p.stop(syscall.SIGKILL, time.Second) })
+		t.Cleanup(func() { _ = p.Stop(syscall.SIGKILL, time.Second) })
 	}
-	s.waitRR(t, benchTarget{where: "engine", host: extAddr, rrPort: rrPort})
+	s.waitRR(t, benchTarget{where: "engine", host: harness.ExtAddr, rrPort: rrPort})
 	base := benchDriver{label: report.Baseline}
 	for rep := range s.cfg.dataReps {
-		for _, p := range []struct{ path, host string }{{report.PathVeth, extAddr}, {report.PathBridgeRaw, rawPeer}} {
+		for _, p := range []struct{ path, host string }{{report.PathVeth, harness.ExtAddr}, {report.PathBridgeRaw, rawPeer}} {
 			s.measure(t, base, "", p.path, benchTarget{where: "engine", host: p.host, iperfPort: iperfPort, rrPort: rrPort}, rep)
 		}
 	}
@@ -362,10 +363,10 @@ func (s *benchSuite) baseline(t *testing.T) {
 // Both namespaces belong to this run; the links go with them at teardown
 // and are removed when the test ends.
 func (s *benchSuite) rawBridge(t *testing.T) {
-	eng, ext := env.lay.engineNS, env.lay.extNS
+	eng, ext := harness.EngineNS(), harness.ExtNS()
 	t.Cleanup(func() {
-		_, _ = run(10*time.Second, nil, "ip", "-n", eng, "link", "del", rawVeth)
-		_, _ = run(10*time.Second, nil, "ip", "-n", eng, "link", "del", rawBridge)
+		_, _ = harness.Run(10*time.Second, nil, "ip", "-n", eng, "link", "del", rawVeth)
+		_, _ = harness.Run(10*time.Second, nil, "ip", "-n", eng, "link", "del", rawBridge)
 	})
 	for _, c := range [][]string{
 		{"ip", "-n", eng, "link", "add", rawBridge, "type", "bridge"},
@@ -377,7 +378,7 @@ func (s *benchSuite) rawBridge(t *testing.T) {
 		{"ip", "-n", eng, "link", "set", rawBridge, "up"},
 		{"ip", "-n", ext, "link", "set", rawVethExt, "up"},
 	} {
-		if _, err := run(10*time.Second, nil, c...); err != nil {
+		if _, err := harness.Run(10*time.Second, nil, c...); err != nil {
 			t.Fatal(strings.TrimSpace(err.Error()))
 		}
 	}

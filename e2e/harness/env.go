@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"errors"
@@ -18,10 +18,10 @@ import (
 // Env is one private Docker engine with its namespaces, test image, ext
 // server and (started on demand) mynet plugin.
 type Env struct {
-	lay     layout
-	kind    string
-	engine  *engine
-	plugin  *plugin
+	Layout  Layout
+	Kind    string
+	Engine  *engine
+	Mynet   *Mynet
 	ext     *proc
 	failed  atomic.Bool // keep logs after teardown
 	unclean atomic.Bool // teardown failed or left something behind
@@ -35,44 +35,44 @@ type Env struct {
 // may exist on the machine, even with an error, so the caller can tear
 // down what was created.
 func newEnv(pid int) (*Env, error) {
-	e := &Env{lay: layoutFor(pid), kind: engineKind()}
-	e.engine = &engine{lay: e.lay}
-	e.plugin = &plugin{lay: e.lay}
+	e := &Env{Layout: layoutFor(pid), Kind: engineKind()}
+	e.Engine = &engine{lay: e.Layout}
+	e.Mynet = &Mynet{Layout: e.Layout}
 
-	if err := e.timed("provision "+e.kind+" engine", e.provision); err != nil {
+	if err := e.timed("provision "+e.Kind+" engine", e.provision); err != nil {
 		return nil, err // nothing created yet
 	}
 	err := runSteps([]step{
 		{"directories", e.makeDirs},
-		{"namespaces", func() error { return createNamespaces(e.lay) }},
+		{"namespaces", func() error { return createNamespaces(e.Layout) }},
 		{"ext server", e.startExt},
-		{"engine start", func() error { return e.timed("engine start", e.engine.start) }},
-		{"image import", func() error { return e.timed("image import", func() error { return importImage(e.lay) }) }},
+		{"engine start", func() error { return e.timed("engine start", e.Engine.start) }},
+		{"image import", func() error { return e.timed("image import", func() error { return importImage(e.Layout) }) }},
 	})
-	logf("%s engine %s (storage %s) for %s; %s", e.kind, e.engine.version, e.engine.storage, e.lay, strings.Join(e.timings, ", "))
+	Logf("%s engine %s (storage %s) for %s; %s", e.Kind, e.Engine.Version, e.Engine.Storage, e.Layout, strings.Join(e.timings, ", "))
 	if err == nil {
-		info, _ := dockerIn(e.lay, 30*time.Second, "version", "--format",
+		info, _ := DockerIn(e.Layout, 30*time.Second, "version", "--format",
 			"{{range .Server.Components}}{{.Name}} {{.Version}}; {{end}}")
-		cg, _ := dockerIn(e.lay, 30*time.Second, "info", "--format", "cgroup v{{.CgroupVersion}} ({{.CgroupDriver}})")
-		logf("components: %s%s", info, cg)
+		cg, _ := DockerIn(e.Layout, 30*time.Second, "info", "--format", "cgroup v{{.CgroupVersion}} ({{.CgroupDriver}})")
+		Logf("components: %s%s", info, cg)
 	}
 	return e, err
 }
 
 func (e *Env) provision() error {
-	bins, err := provisionEngine(e.kind)
+	bins, err := provisionEngine(e.Kind)
 	if err != nil {
 		return err
 	}
 	if _, err := bins.checkVersion(); err != nil {
 		return err
 	}
-	e.engine.bins = bins
+	e.Engine.bins = bins
 	return nil
 }
 
 func (e *Env) makeDirs() error {
-	for _, d := range []string{e.lay.workDir, e.lay.dataRoot, e.lay.execRoot, e.lay.logDir, e.lay.cliConfig, e.lay.wwwDir, e.lay.pluginDir} {
+	for _, d := range []string{e.Layout.WorkDir, e.Layout.DataRoot, e.Layout.execRoot, e.Layout.LogDir, e.Layout.CLIConfig, e.Layout.WWWDir, e.Layout.PluginDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
@@ -81,7 +81,7 @@ func (e *Env) makeDirs() error {
 }
 
 func (e *Env) startExt() error {
-	p, err := startExtServer(e.lay)
+	p, err := startExtServer(e.Layout)
 	e.ext = p
 	return err
 }
@@ -98,11 +98,11 @@ func (e *Env) timed(name string, fn func() error) error {
 func (e *Env) RestartEngine(t testing.TB) {
 	t.Helper()
 	start := time.Now()
-	if err := e.engine.stop(); err != nil {
+	if err := e.Engine.stop(); err != nil {
 		t.Fatalf("stopping dockerd: %v", err)
 	}
 	stopped := time.Now()
-	if err := e.engine.start(); err != nil {
+	if err := e.Engine.start(); err != nil {
 		t.Fatalf("starting dockerd again: %v", err)
 	}
 	t.Logf("dockerd stopped in %v, started in %v", stopped.Sub(start).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
@@ -114,34 +114,34 @@ func (e *Env) Close() error {
 	e.closed.Store(true)
 	start := time.Now()
 	var errs []error
-	if e.engine.running() {
-		errs = append(errs, e.removeDockerObjects(), e.removeManaged())
+	if e.Engine.running() {
+		errs = append(errs, e.RemoveDockerObjects(), e.removeManaged())
 	}
 	errs = append(errs,
-		e.engine.stop(),
-		e.plugin.p.stop(syscall.SIGTERM, 5*time.Second),
-		e.ext.stop(syscall.SIGKILL, time.Second),
+		e.Engine.stop(),
+		e.Mynet.Proc.Stop(syscall.SIGTERM, 5*time.Second),
+		e.ext.Stop(syscall.SIGKILL, time.Second),
 	)
 	if e.failed.Load() || os.Getenv("MYNET_E2E_KEEP") == "1" {
 		e.keepLogs()
 	}
-	errs = append(errs, teardown(e.lay, os.Getenv("MYNET_E2E_KEEP") == "1"))
-	logf("teardown took %v", time.Since(start).Round(time.Millisecond))
+	errs = append(errs, teardown(e.Layout, os.Getenv("MYNET_E2E_KEEP") == "1"))
+	Logf("teardown took %v", time.Since(start).Round(time.Millisecond))
 	return errors.Join(errs...)
 }
 
-// removeDockerObjects removes every container and user network through
+// RemoveDockerObjects removes every container and user network through
 // the engine, so that mynet sees the deletes and cleans its own state, as
 // it would in real use.
-func (e *Env) removeDockerObjects() error {
+func (e *Env) RemoveDockerObjects() error {
 	var errs []error
-	if ids, err := dockerIn(e.lay, time.Minute, "ps", "-aq"); err == nil && ids != "" {
-		_, err := dockerIn(e.lay, 2*time.Minute, append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
+	if ids, err := DockerIn(e.Layout, time.Minute, "ps", "-aq"); err == nil && ids != "" {
+		_, err := DockerIn(e.Layout, 2*time.Minute, append([]string{"rm", "-f"}, strings.Fields(ids)...)...)
 		errs = append(errs, err)
 	}
-	nets, err := dockerIn(e.lay, time.Minute, "network", "ls", "-q", "--filter", "type=custom")
+	nets, err := DockerIn(e.Layout, time.Minute, "network", "ls", "-q", "--filter", "type=custom")
 	if err == nil && nets != "" {
-		_, err := dockerIn(e.lay, 2*time.Minute, append([]string{"network", "rm"}, strings.Fields(nets)...)...)
+		_, err := DockerIn(e.Layout, 2*time.Minute, append([]string{"network", "rm"}, strings.Fields(nets)...)...)
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -149,12 +149,12 @@ func (e *Env) removeDockerObjects() error {
 
 // keepLogs copies the logs out of the work dir, which teardown removes.
 func (e *Env) keepLogs() {
-	dst := filepath.Join(os.TempDir(), fmt.Sprintf("mynet-e2e-%d-logs", e.lay.pid))
-	if err := copyDir(e.lay.logDir, dst); err != nil {
-		logf("keeping logs: %v", err)
+	dst := filepath.Join(os.TempDir(), fmt.Sprintf("mynet-e2e-%d-logs", e.Layout.pid))
+	if err := copyDir(e.Layout.LogDir, dst); err != nil {
+		Logf("keeping logs: %v", err)
 		return
 	}
-	logf("logs kept in %s", dst)
+	Logf("logs kept in %s", dst)
 }
 
 func copyDir(src, dst string) error {

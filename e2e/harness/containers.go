@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"fmt"
@@ -14,48 +14,48 @@ import (
 // SIGTERM, so containers get --stop-timeout 1: engine stops and restarts
 // do not wait 10 s for each.
 var (
-	httpdCmd = []string{"httpd", "-f", "-p", "80", "-h", "/var/www"}
-	sleepCmd = []string{"sleep", "3600"}
+	HTTPDCmd = []string{"httpd", "-f", "-p", "80", "-h", "/var/www"}
+	SleepCmd = []string{"sleep", "3600"}
 )
 
-// startWeb runs a detached busybox httpd serving webPage on port 80.
-func startWeb(t *testing.T, name, network string, opts ...string) {
+// StartWeb runs a detached busybox httpd serving WebPage on port 80.
+func StartWeb(t *testing.T, name, network string, opts ...string) {
 	t.Helper()
-	runDetached(t, name, containerArgs(network, opts, httpdCmd)...)
+	RunDetached(t, name, ContainerArgs(network, opts, HTTPDCmd)...)
 }
 
-// startSleeper runs a detached container that only sleeps, for exec.
-func startSleeper(t *testing.T, name, network string, opts ...string) {
+// StartSleeper runs a detached container that only sleeps, for exec.
+func StartSleeper(t *testing.T, name, network string, opts ...string) {
 	t.Helper()
-	runDetached(t, name, containerArgs(network, opts, sleepCmd)...)
+	RunDetached(t, name, ContainerArgs(network, opts, SleepCmd)...)
 }
 
-// startSleeperErr is startSleeper for a start that is expected to fail.
-func startSleeperErr(t *testing.T, name, network string, opts ...string) error {
+// StartSleeperErr is StartSleeper for a start that is expected to fail.
+func StartSleeperErr(t *testing.T, name, network string, opts ...string) error {
 	t.Helper()
-	return runDetachedErr(t, name, containerArgs(network, opts, sleepCmd)...)
+	return runDetachedErr(t, name, ContainerArgs(network, opts, SleepCmd)...)
 }
 
-func containerArgs(network string, opts, cmd []string) []string {
+func ContainerArgs(network string, opts, cmd []string) []string {
 	args := append([]string{"--network", network, "--stop-timeout", "1"}, opts...)
-	return append(append(args, image), cmd...)
+	return append(append(args, Image), cmd...)
 }
 
-// createMynetErr tries to create a mynet network that should be refused; if
+// CreateMynetErr tries to create a mynet network that should be refused; if
 // it is created after all, the test's cleanup removes it.
-func createMynetErr(t *testing.T, name string, args ...string) error {
+func CreateMynetErr(t *testing.T, name string, args ...string) error {
 	t.Helper()
-	t.Cleanup(func() { cleanupCmd(t, "network", "rm", name) })
+	t.Cleanup(func() { CleanupCmd(t, "network", "rm", name) })
 	p := env.Plugin()
-	_, err := dockerErr(append(append([]string{"network", "create", "-d", p, "--ipam-driver", p}, args...), name)...)
+	_, err := DockerErr(append(append([]string{"network", "create", "-d", p, "--ipam-driver", p}, args...), name)...)
 	return err
 }
 
-// ifaceAddr returns the IPv4 address with prefix on a container's interface,
+// IfaceAddr returns the IPv4 address with prefix on a container's interface,
 // as the container itself sees it.
-func ifaceAddr(t *testing.T, container, iface string) netip.Prefix {
+func IfaceAddr(t *testing.T, container, iface string) netip.Prefix {
 	t.Helper()
-	out := execIn(t, container, "ip", "-4", "-o", "addr", "show", "dev", iface)
+	out := ExecIn(t, container, "ip", "-4", "-o", "addr", "show", "dev", iface)
 	for _, f := range strings.Fields(out) {
 		if p, err := netip.ParsePrefix(f); err == nil {
 			return p
@@ -65,7 +65,7 @@ func ifaceAddr(t *testing.T, container, iface string) netip.Prefix {
 	return netip.Prefix{}
 }
 
-func containsAny(s string, subs ...string) bool {
+func ContainsAny(s string, subs ...string) bool {
 	s = strings.ToLower(s)
 	for _, sub := range subs {
 		if strings.Contains(s, strings.ToLower(sub)) {
@@ -82,8 +82,8 @@ func containsAny(s string, subs ...string) bool {
 func probe(t *testing.T, container, addr string) (pinged, fetched bool) {
 	t.Helper()
 	script := fmt.Sprintf(`ping -c1 -W1 %[1]s >/dev/null 2>&1; echo ping=$?; `+
-		`timeout 3 wget -qO- http://%[1]s/ 2>/dev/null | grep -q %[2]q; echo wget=$?`, addr, webPage)
-	out := execIn(t, container, sh(script)...)
+		`timeout 3 wget -qO- http://%[1]s/ 2>/dev/null | grep -q %[2]q; echo wget=$?`, addr, WebPage)
+	out := ExecIn(t, container, Sh(script)...)
 	if !strings.Contains(out, "ping=") || !strings.Contains(out, "wget=") {
 		t.Fatalf("probe from %s to %s: unexpected output %q", container, addr, out)
 	}
@@ -96,35 +96,35 @@ func probe(t *testing.T, container, addr string) (pinged, fetched bool) {
 // once.
 const reachWait = 30 * time.Second
 
-// mustReach checks that container can ping addr and fetch its web page.
-func mustReach(t *testing.T, container, addr string) {
+// MustReach checks that container can ping addr and fetch its web page.
+func MustReach(t *testing.T, container, addr string) {
 	t.Helper()
 	var pinged, fetched bool
-	_ = waitFor(reachWait, 500*time.Millisecond, func() error {
+	_ = WaitFor(reachWait, 500*time.Millisecond, func() error {
 		if pinged, fetched = probe(t, container, addr); pinged && fetched {
 			return nil
 		}
-		return errNotYet
+		return ErrNotYet
 	})
 	if !pinged || !fetched {
 		t.Errorf("%s -> %s: ping ok=%v, http ok=%v; want both (tried for %v)", container, addr, pinged, fetched, reachWait)
 	}
 }
 
-// mustNotReach checks that container can neither ping addr nor fetch a page
+// MustNotReach checks that container can neither ping addr nor fetch a page
 // from it.
-func mustNotReach(t *testing.T, container, addr string) {
+func MustNotReach(t *testing.T, container, addr string) {
 	t.Helper()
 	if pinged, fetched := probe(t, container, addr); pinged || fetched {
 		t.Errorf("%s -> %s: ping ok=%v, http ok=%v; want both blocked", container, addr, pinged, fetched)
 	}
 }
 
-// hasLink reports whether container has an interface named name, from the
+// HasLink reports whether container has an interface named name, from the
 // container's own `ip -o link` (which must run).
-func hasLink(t *testing.T, container, name string) bool {
+func HasLink(t *testing.T, container, name string) bool {
 	t.Helper()
-	for _, line := range strings.Split(execIn(t, container, "ip", "-o", "link", "show"), "\n") {
+	for _, line := range strings.Split(ExecIn(t, container, "ip", "-o", "link", "show"), "\n") {
 		// "3: eth1@if12: <BROADCAST,...": the name is the second field, up to '@' or ':'.
 		fields := strings.Fields(line)
 		if len(fields) > 1 && strings.TrimRight(strings.SplitN(fields[1], "@", 2)[0], ":") == name {

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package suite
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mynet/mynet/e2e/harness"
 )
 
 // TestBenchPorts is a benchmark, not a test: with MYNET_BENCH_PORTS=1 (see
@@ -23,14 +25,14 @@ func TestBenchPorts(t *testing.T) {
 	if os.Getenv("MYNET_BENCH_PORTS") != "1" {
 		t.Skip("benchmark: set MYNET_BENCH_PORTS=1 (bench/ports.sh does)")
 	}
-	p := usePlugin(t)
-	createMynet(t, "mynet-e2e-bench", "--subnet", "10.119.0.0/24")
-	createNetwork(t, "e2e-bench-bridge", "-d", "bridge", "--subnet", "10.120.0.0/24")
+	p := harness.UsePlugin(t)
+	harness.CreateMynet(t, "mynet-e2e-bench", "--subnet", "10.119.0.0/24")
+	harness.CreateNetwork(t, "e2e-bench-bridge", "-d", "bridge", "--subnet", "10.120.0.0/24")
 	rows := []string{fmt.Sprintf("%-15s %-7s %6s %10s %10s %6s %6s %11s %6s", "engine", "driver", "ports", "start", "remove", "rules", "procs", "memory", "fds")}
 	for _, n := range []int{1, 100, 1000} {
 		for _, drv := range []struct{ name, net string }{{"mynet", "mynet-e2e-bench"}, {"bridge", "e2e-bench-bridge"}} {
 			r := portsBenchPublish(t, drv.net, n)
-			rows = append(rows, fmt.Sprintf("%-15s %-7s %6d %10s %10s %6d %6d %11s %6s", env.engine.version, drv.name, n,
+			rows = append(rows, fmt.Sprintf("%-15s %-7s %6d %10s %10s %6d %6d %11s %6s", harness.Shared().Engine.Version, drv.name, n,
 				r.start.Round(time.Millisecond), r.remove.Round(time.Millisecond), r.rules, r.procs, portsKiB(r.procMem), r.fds))
 		}
 	}
@@ -54,16 +56,16 @@ func portsBenchPublish(t *testing.T, network string, n int) portsBenchResult {
 		spec = "20000:20000"
 	}
 	rulesBefore := portsCountRules(t)
-	mynetPid := env.plugin.p.pid()
+	mynetPid := harness.Shared().Mynet.Proc.Pid()
 	rssBefore, fdsBefore := portsPSS(mynetPid), portsFDs(mynetPid)
 
-	t.Cleanup(func() { cleanupCmd(t, "rm", "-f", name) })
+	t.Cleanup(func() { harness.CleanupCmd(t, "rm", "-f", name) })
 	start := time.Now()
-	benchDocker(t, "run", "-d", "--name", name, "--network", network, "--stop-timeout", "1", "-p", spec, image, "sleep", "3600")
+	benchDocker(t, "run", "-d", "--name", name, "--network", network, "--stop-timeout", "1", "-p", spec, harness.Image, "sleep", "3600")
 	var r portsBenchResult
 	r.start = time.Since(start)
 	r.rules = portsCountRules(t) - rulesBefore
-	proxies := portsChildren(env.engine.dockerd.pid(), "docker-proxy")
+	proxies := portsChildren(harness.Shared().Engine.Dockerd.Pid(), "docker-proxy")
 	r.procs = len(proxies)
 	for _, pid := range proxies {
 		r.procMem += portsPSS(pid)
@@ -84,7 +86,7 @@ func portsBenchPublish(t *testing.T, network string, n int) portsBenchResult {
 // minutes to start and remove a container with 1000 published ports.
 func benchDocker(t *testing.T, args ...string) {
 	t.Helper()
-	if _, err := dockerIn(env.lay, 15*time.Minute, args...); err != nil {
+	if _, err := harness.DockerIn(harness.Shared().Layout, 15*time.Minute, args...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -94,7 +96,7 @@ func benchDocker(t *testing.T, args ...string) {
 // which one depends on the machine).
 func portsCountRules(t *testing.T) int {
 	t.Helper()
-	return countEngineRules(func(string) bool { return true })
+	return harness.CountEngineRules(func(string) bool { return true })
 }
 
 // portsChildren lists the pids of parent's children whose command is comm.

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"bufio"
@@ -22,21 +22,21 @@ import (
 // order matters: processes first (they hold mounts and namespaces), then
 // mounts (so that removing the data-root cannot reach into a live overlay
 // or netns), then namespaces, cgroups, the socket and the directories.
-func teardown(l layout, keepWork bool) error {
+func teardown(l Layout, keepWork bool) error {
 	errs := []error{
 		killOurProcesses(l),
-		unmountUnder(l.execRoot, l.workDir, l.nsPath(l.engineNS), l.nsPath(l.extNS)),
-		deleteNamespace(l.engineNS),
-		deleteNamespace(l.extNS),
+		unmountUnder(l.execRoot, l.WorkDir, l.NSPath(l.EngineNS), l.NSPath(l.ExtNS)),
+		deleteNamespace(l.EngineNS),
+		deleteNamespace(l.ExtNS),
 		removeCgroups(l.cgroupName),
 		removeManagedCgroups(l),
-		removeIfExists(l.pluginSock),
+		removeIfExists(l.PluginSock),
 		removeExtraSockets(l),
 		removeManagedSockets(l),
 		removeTree(l.execRoot),
 	}
 	if !keepWork {
-		errs = append(errs, removeTree(l.workDir))
+		errs = append(errs, removeTree(l.WorkDir))
 	}
 	return errors.Join(errs...)
 }
@@ -45,12 +45,12 @@ func teardown(l layout, keepWork bool) error {
 // whose command line names one of our private paths (dockerd, containerd,
 // shims, mynet, the ext httpd) and container processes, found by our cgroup
 // parent. It then waits for them to be gone.
-func killOurProcesses(l layout) error {
+func killOurProcesses(l Layout) error {
 	pids := ourProcesses(l)
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGKILL) // gone already is fine
 	}
-	err := waitFor(60*time.Second, 100*time.Millisecond, func() error {
+	err := WaitFor(60*time.Second, 100*time.Millisecond, func() error {
 		if left := ourProcesses(l); len(left) > 0 {
 			return fmt.Errorf("processes still alive: %v", left)
 		}
@@ -62,7 +62,7 @@ func killOurProcesses(l layout) error {
 	return nil
 }
 
-func ourProcesses(l layout) []int {
+func ourProcesses(l Layout) []int {
 	self := os.Getpid()
 	plugins := managedPluginIDs(l) // managed plugins run in cgroup /<id>
 	var pids []int
@@ -221,17 +221,17 @@ func isDir(p string) bool {
 
 // leftovers lists whatever of layout l still exists; empty after a clean
 // teardown.
-func leftovers(l layout) []string {
+func leftovers(l Layout) []string {
 	var left []string
-	for _, p := range append([]string{l.nsPath(l.engineNS), l.nsPath(l.extNS), l.execRoot, l.pluginSock}, managedSocketDirs(l)...) {
+	for _, p := range append([]string{l.NSPath(l.EngineNS), l.NSPath(l.ExtNS), l.execRoot, l.PluginSock}, managedSocketDirs(l)...) {
 		if _, err := os.Lstat(p); err == nil {
 			left = append(left, "path "+p)
 		}
 	}
-	if isDir(l.workDir) && os.Getenv("MYNET_E2E_KEEP") != "1" {
-		left = append(left, "path "+l.workDir)
+	if isDir(l.WorkDir) && os.Getenv("MYNET_E2E_KEEP") != "1" {
+		left = append(left, "path "+l.WorkDir)
 	}
-	for _, mp := range mountsUnder(l.execRoot, l.workDir, l.nsPath(l.engineNS), l.nsPath(l.extNS)) {
+	for _, mp := range mountsUnder(l.execRoot, l.WorkDir, l.NSPath(l.EngineNS), l.NSPath(l.ExtNS)) {
 		left = append(left, "mount "+mp)
 	}
 	for _, pid := range ourProcesses(l) {
@@ -253,9 +253,9 @@ func leftovers(l layout) []string {
 func reapStale() {
 	for _, pid := range stalePids() {
 		l := layoutFor(pid)
-		logf("removing leftovers of an earlier run: %s", l)
+		Logf("removing leftovers of an earlier run: %s", l)
 		if err := teardown(l, false); err != nil {
-			logf("reaping %s: %v", l, err)
+			Logf("reaping %s: %v", l, err)
 		}
 	}
 }
@@ -267,7 +267,7 @@ var stalePatterns = []struct {
 	{filepath.Join(netnsDir, "mynet-e2e-*"), regexp.MustCompile(`/mynet-e2e-(?:ext-)?(\d+)$`)},
 	{filepath.Join(workBase, "*"), regexp.MustCompile(`/(\d+)$`)},
 	{"/run/mne*", regexp.MustCompile(`^/run/mne(\d+)$`)},
-	{filepath.Join(pluginsDir, "mynet-e2e-*.sock"), regexp.MustCompile(`/mynet-e2e-(\d+)(?:-[a-z]+)?\.sock$`)},
+	{filepath.Join(PluginsDir, "mynet-e2e-*.sock"), regexp.MustCompile(`/mynet-e2e-(\d+)(?:-[a-z]+)?\.sock$`)},
 	{filepath.Join(cgroupRoot, "pids", "mynet-e2e-*"), regexp.MustCompile(`/mynet-e2e-(\d+)$`)},
 }
 
@@ -305,9 +305,9 @@ func aliveTestBinary(pid int) bool {
 // removeManagedSockets removes the host directories /run/docker/plugins/<id>
 // that the engine made for its managed plugins' sockets.
 // removeExtraSockets removes the sockets of further bare mynets a test
-// ran next to the run's own (secondPlugin: <pluginName>-<suffix>.sock).
-func removeExtraSockets(l layout) error {
-	socks, _ := filepath.Glob(filepath.Join(pluginsDir, l.pluginName+"-*.sock"))
+// ran next to the run's own (secondPlugin: <PluginName>-<suffix>.sock).
+func removeExtraSockets(l Layout) error {
+	socks, _ := filepath.Glob(filepath.Join(PluginsDir, l.PluginName+"-*.sock"))
 	var errs []error
 	for _, s := range socks {
 		errs = append(errs, removeIfExists(s))
@@ -315,7 +315,7 @@ func removeExtraSockets(l layout) error {
 	return errors.Join(errs...)
 }
 
-func removeManagedSockets(l layout) error {
+func removeManagedSockets(l Layout) error {
 	var errs []error
 	for _, d := range managedSocketDirs(l) {
 		if err := os.RemoveAll(d); err != nil {
@@ -336,7 +336,7 @@ func inAnyCgroup(pid int, names []string) bool {
 
 // removeManagedCgroups removes the cgroups /<plugin id> of the managed
 // plugins' processes (killed by then).
-func removeManagedCgroups(l layout) error {
+func removeManagedCgroups(l Layout) error {
 	var errs []error
 	for _, id := range managedPluginIDs(l) {
 		errs = append(errs, removeCgroups(id))

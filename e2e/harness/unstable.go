@@ -1,6 +1,6 @@
 //go:build e2e
 
-package e2e
+package harness
 
 import (
 	"fmt"
@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// unpackedUnstable returns the file rel (e.g. usr/bin/docker-registry) of
+// UnpackedUnstable returns the file rel (e.g. usr/bin/docker-registry) of
 // Debian unstable's pkgs unpacked into the cache directory name, downloading
 // and unpacking them on first use with a throwaway apt configuration (as the
 // current engine is), guarded by a lock and a stamp file.
-func unpackedUnstable(name, rel string, pkgs ...string) (string, error) {
+func UnpackedUnstable(name, rel string, pkgs ...string) (string, error) {
 	dir := filepath.Join(cacheDir(), name)
 	bin := filepath.Join(dir, "root", rel)
 	stamp := filepath.Join(dir, "complete")
@@ -39,6 +39,6 @@ func unpackedUnstable(name, rel string, pkgs ...string) (string, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return "", err
 	}
-	logf("%s unpacked into %s in %v", strings.Join(pkgs, " "), dir, time.Since(start).Round(time.Millisecond))
+	Logf("%s unpacked into %s in %v", strings.Join(pkgs, " "), dir, time.Since(start).Round(time.Millisecond))
 	return bin, os.WriteFile(stamp, []byte(time.Now().Format(time.RFC3339)+"\n"), 0o644)
 }
