@@ -70,18 +70,23 @@ FUZZTIME ?=
 FUZZ_TARGETS := FuzzDispatch:./plugin:40000x FuzzParseNetworkOptions:./driver:50000x FuzzNames:./driver:30000x \
 	FuzzRequests:./ipam:30000x FuzzParseDefaultPools:./ipam:30000x
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
+	@log=$$(mktemp /tmp/mynet-fuzz.XXXXXX); trap 'rm -f $$log' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; rest=$${t#*:}; pkg=$${rest%%:*}; n=$${rest#*:}; [ -z "$(FUZZTIME)" ] || n=$(FUZZTIME); \
 		echo "fuzz $$name ($$n)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $$n $$pkg >/tmp/mynet-fuzz.log 2>&1 || { cat /tmp/mynet-fuzz.log; exit 1; }; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $$n $$pkg >$$log 2>&1 || { cat $$log; exit 1; }; \
 	done
 
 # Container lifecycles with published ports through the real kernel, with
 # goroutines, open files and heap checked flat (root; SOAK_CYCLES each).
+# Logs go to a file of their own, so two runs on one machine do not mix
+# them (two concurrent make test runs once printed the same soak figures).
 SOAK_CYCLES ?= 1000
 soak:
-	@MYNET_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 30m ./driver >/tmp/mynet-soak.log 2>&1; \
-	rc=$$?; grep -E '^(---|ok|FAIL|PASS)|cycles in|grew|left' /tmp/mynet-soak.log; exit $$rc
+	@log=$$(mktemp /tmp/mynet-soak.XXXXXX); \
+	MYNET_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 30m ./driver >$$log 2>&1; \
+	rc=$$?; grep -E '^(---|ok|FAIL|PASS)|cycles in|grew|left' $$log; \
+	if [ $$rc -eq 0 ]; then rm -f $$log; else echo "soak log: $$log"; fi; exit $$rc
 
 # Every engine runs even when an earlier one failed, so one run tells about
 # both; the exit status says whether all passed.
