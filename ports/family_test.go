@@ -13,7 +13,7 @@ var (
 )
 
 // Which host addresses each binding gets, per endpoint families and
-// host_binding_ipv4 (see ports_family.go).
+// host_binding_ipv4 (see family.go).
 func TestResolveHost(t *testing.T) {
 	global6 := netip.MustParseAddr("2001:db8::1")
 	req := func(ip netip.Addr) Request {
