@@ -24,6 +24,7 @@ import (
 	"github.com/mynet/mynet/internal/nldump"
 	"github.com/mynet/mynet/ipam"
 	"github.com/mynet/mynet/plugin"
+	"github.com/mynet/mynet/ports"
 	"github.com/mynet/mynet/store"
 )
 
@@ -172,7 +173,7 @@ func run(cfg config, logger *logrus.Logger) error {
 	} else {
 		fw6 = t
 	}
-	d, err := driver.New(nl, fw, fw6, st, log.WithField("component", "driver"), driver.WithInstance(inst), driver.WithPortReserver(driver.SocketReserver{}))
+	d, err := driver.New(nl, fw, fw6, st, log.WithField("component", "driver"), driver.WithInstance(inst), driver.WithPortReserver(ports.SocketReserver{}))
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/ids"
+	"github.com/mynet/mynet/ports"
 )
 
 // AddressBook is the part of mynet's IPAM that attachments and prune use;
@@ -70,7 +71,7 @@ const abandonAfter = time.Minute
 // Attach creates an attachment: lease, veth pair, record, ports. On
 // failure nothing is left: no lease, no link, no record, no rule.
 func (d *Driver) Attach(req *api.AttachRequest) (_ *api.AttachAnswer, retErr error) {
-	ports, err := validateAttach(req)
+	reqs, err := validateAttach(req)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +89,7 @@ func (d *Driver) Attach(req *api.AttachRequest) (_ *api.AttachAnswer, retErr err
 	if err != nil {
 		return nil, err
 	}
-	ep.Ports = ports
+	ep.Ports = reqs
 	if err := d.leaseAddresses(n, ep, req); err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (d *Driver) Attach(req *api.AttachRequest) (_ *api.AttachAnswer, retErr err
 
 // validate checks the request before anything is touched and returns its
 // port requests.
-func validateAttach(r *api.AttachRequest) ([]portRequest, error) {
+func validateAttach(r *api.AttachRequest) ([]ports.Request, error) {
 	switch {
 	case r.NetworkID == "":
 		return nil, errors.New("attach: NetworkID is empty")
@@ -128,11 +129,11 @@ func validateAttach(r *api.AttachRequest) ([]portRequest, error) {
 	for i, b := range r.Ports {
 		bindings[i] = b
 	}
-	ports, _, err := portRequestsFrom(map[string]any{keyPortMap: bindings})
+	reqs, _, err := portRequestsFrom(map[string]any{keyPortMap: bindings})
 	if err != nil {
 		return nil, fmt.Errorf("attach: %w", err)
 	}
-	return ports, nil
+	return reqs, nil
 }
 
 // Patterns of the identifying fields the CLI sends: a container's full ID

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/docker/go-plugins-helpers/network"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/ids"
+	"github.com/mynet/mynet/ports"
 )
 
 // Store is what the driver needs from persistence; *store.Store fits.
@@ -75,8 +77,8 @@ type Driver struct {
 	orphans orphanWatch
 	// ports chooses host ports; holds are the reservations of each
 	// published endpoint, by endpoint ID (see ports.go). Both under mu.
-	ports *portAllocator
-	holds map[string][]hold
+	ports *ports.Allocator
+	holds map[string][]io.Closer
 	// addrs leases the addresses of attachments (attach.go); under mu.
 	addrs AddressBook
 	// foreignSeen names the objects of other instances (or of no
@@ -91,13 +93,13 @@ var _ network.Driver = (*Driver)(nil)
 
 // New loads the driver's state from st. Call Restore to bring the kernel
 // back in line with it. fw6 may be nil: IPv6 networks are then refused.
-// Host ports are reserved with sockets (SocketReserver) unless
+// Host ports are reserved with sockets (ports.SocketReserver) unless
 // WithPortReserver names another reserver, as a fake kernel's tests do.
 func New(nl netlinker, fw, fw6 Firewall, st Store, log *logrus.Entry, opts ...Option) (*Driver, error) {
 	d := &Driver{nl: nl, fw: fw, fw6: fw6, st: st, log: log,
 		networks: map[string]*networkState{}, endpoints: map[string]*endpointState{}, creating: map[string]bool{},
-		ports: &portAllocator{holder: SocketReserver{}, ephemeral: readLocalPortRange, next: map[string]uint16{}},
-		holds: map[string][]hold{}, foreignSeen: map[string]bool{},
+		ports: ports.NewAllocator(ports.SocketReserver{}, ports.LocalPortRange),
+		holds: map[string][]io.Closer{}, foreignSeen: map[string]bool{},
 		unrestored: map[string]bool{}}
 	for _, o := range opts {
 		o(d)

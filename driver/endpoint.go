@@ -13,6 +13,7 @@ import (
 
 	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/ids"
+	"github.com/mynet/mynet/ports"
 )
 
 // endpointState is an endpoint as recorded in the store.
@@ -38,14 +39,14 @@ type endpointState struct {
 
 	// Ports are the container's port bindings (-p, -P), as the engine sent
 	// them with CreateEndpoint, Join or ProgramExternalConnectivity.
-	Ports []portRequest `json:"ports,omitempty"`
+	Ports []ports.Request `json:"ports,omitempty"`
 	// Mapped are the host ports last chosen for MappedFor (the Ports of
 	// that time). While Published they are held and their rules are in
 	// place; after an unpublish they stay as the endpoint's preferred
 	// ports, so an ephemeral port is kept for the endpoint's life.
-	Mapped    []portMapping `json:"mapped,omitempty"`
-	MappedFor []portRequest `json:"mapped_for,omitempty"`
-	Published bool          `json:"published,omitempty"`
+	Mapped    []ports.Mapping `json:"mapped,omitempty"`
+	MappedFor []ports.Request `json:"mapped_for,omitempty"`
+	Published bool            `json:"published,omitempty"`
 
 	// Attach is set on endpoints `mynet attach` made (attach.go), which
 	// no engine knows of.

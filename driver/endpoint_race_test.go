@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/mynet/mynet/internal/fake"
+	"github.com/mynet/mynet/ports"
 )
 
 // raceKernel is the fake kernel with a veth deletion that takes a while,
@@ -37,7 +38,7 @@ func TestDeleteEndpointRacingProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.ports.ephemeral = func() (uint16, uint16, error) { return 20000, 60999, nil }
+	d.ports = ports.NewAllocator(res, fixedRange(20000, 60999))
 	if err := d.CreateNetwork(createReq(nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestDeleteEndpointRacingProgram(t *testing.T) {
 			leaked++
 			t.Logf("round %d: %d ports held, rules %v, %d records left", i, res.heldCount(), fw.published(), st.len(endpointsBucket))
 			d.mu.Lock()
-			releaseAll(d.holds[id])
+			ports.ReleaseAll(d.holds[id])
 			delete(d.holds, id)
 			d.mu.Unlock()
 			fw.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/ports"
 )
 
 // Instance identifies one running mynet on a host: Name is chosen by the
@@ -104,8 +105,9 @@ func WithInstance(i Instance) Option {
 }
 
 // WithPortReserver makes the driver hold published host ports with r
-// instead of sockets on the host (SocketReserver): a fake kernel's tests
-// and benchmarks pass one that touches nothing.
-func WithPortReserver(r PortReserver) Option {
-	return func(d *Driver) { d.ports.holder = r }
+// instead of sockets on the host (ports.SocketReserver): a fake kernel's
+// tests and benchmarks pass one that touches nothing. Ephemeral ports
+// still come from the host's range (ports.LocalPortRange).
+func WithPortReserver(r ports.Reserver) Option {
+	return func(d *Driver) { d.ports = ports.NewAllocator(r, ports.LocalPortRange) }
 }

@@ -294,11 +294,10 @@ func (s *side) start(t *testing.T, h *netlink.Handle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(h, fw, nil, s.st, quietLog(), WithInstance(s.inst))
+	d, err := New(h, fw, nil, s.st, quietLog(), WithInstance(s.inst), WithPortReserver(newFakeReserver()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.ports.holder = newFakeReserver()
 	s.d, s.fw = d, fw
 	if err := d.CheckStart(); err != nil {
 		t.Fatalf("%s: CheckStart: %v", s.inst.Name, err)

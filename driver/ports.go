@@ -21,13 +21,16 @@ package driver
 // consecutive ports in each family's applier, the bridge's port rules,
 // route_localnet and hairpin mode, a flush of stale UDP conntrack entries,
 // and the in-process forwarder for what IPv6 cannot DNAT (::1, and IPv6
-// host addresses of a container without IPv6). ports_family.go says which
-// addresses each binding gets.
+// host addresses of a container without IPv6). Package ports chooses and
+// holds the host ports (ports.Allocator), says which addresses each
+// binding gets (ports.Resolve) and runs the forwarder (ports.Forward);
+// ports_family.go says which family's rules each mapping gets.
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/netip"
 	"slices"
@@ -37,6 +40,7 @@ import (
 
 	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/ids"
+	"github.com/mynet/mynet/ports"
 )
 
 // Keys of the endpoint, join and program options that carry ports.
@@ -68,7 +72,7 @@ type wireBinding struct {
 
 // portRequestsFrom reads the port bindings from a request's options; ok is
 // false when the options do not carry them at all (as opposed to `[]`).
-func portRequestsFrom(opts map[string]any) (_ []portRequest, ok bool, _ error) {
+func portRequestsFrom(opts map[string]any) (_ []ports.Request, ok bool, _ error) {
 	raw, ok := opts[keyPortMap]
 	if !ok || raw == nil {
 		return nil, false, nil
@@ -84,8 +88,8 @@ func portRequestsFrom(opts map[string]any) (_ []portRequest, ok bool, _ error) {
 	// Duplicates are dropped through a set: a range comes as one binding
 	// per port, and a scan per binding made a 65,535-port range take
 	// seconds per call.
-	reqs := make([]portRequest, 0, len(wire))
-	seen := make(map[portRequest]bool, len(wire))
+	reqs := make([]ports.Request, 0, len(wire))
+	seen := make(map[ports.Request]bool, len(wire))
 	for _, w := range wire {
 		r, err := w.request()
 		if err != nil {
@@ -101,10 +105,10 @@ func portRequestsFrom(opts map[string]any) (_ []portRequest, ok bool, _ error) {
 
 // request validates one binding. Each error names the binding as the user
 // wrote it, since the user sees nothing but this text.
-func (w wireBinding) request() (portRequest, error) {
+func (w wireBinding) request() (ports.Request, error) {
 	proto, ok := protoNames[w.Proto]
 	if !ok {
-		return portRequest{}, fmt.Errorf("port binding for container port %d: IP protocol %d is not tcp (6), udp (17) or sctp (132)", w.Port, w.Proto)
+		return ports.Request{}, fmt.Errorf("port binding for container port %d: IP protocol %d is not tcp (6), udp (17) or sctp (132)", w.Port, w.Proto)
 	}
 	host := w.HostIP
 	if strings.Contains(host, ":") {
@@ -114,13 +118,13 @@ func (w wireBinding) request() (portRequest, error) {
 	valid := func(p int) bool { return p >= 0 && p <= 65535 }
 	switch {
 	case w.Port < 1 || w.Port > 65535:
-		return portRequest{}, fmt.Errorf("%s: container port must be 1-65535", name)
+		return ports.Request{}, fmt.Errorf("%s: container port must be 1-65535", name)
 	case !valid(w.HostPort) || !valid(w.HostPortEnd) || w.HostPortEnd != 0 && w.HostPortEnd < w.HostPort:
-		return portRequest{}, fmt.Errorf("%s: host ports must be 0-65535, first before last", name)
+		return ports.Request{}, fmt.Errorf("%s: host ports must be 0-65535, first before last", name)
 	case w.HostPort == 0 && w.HostPortEnd != 0:
-		return portRequest{}, fmt.Errorf("%s: a host port range needs its first port", name)
+		return ports.Request{}, fmt.Errorf("%s: a host port range needs its first port", name)
 	}
-	r := portRequest{Proto: proto, Port: uint16(w.Port), HostPort: uint16(w.HostPort), HostPortEnd: uint16(w.HostPortEnd)}
+	r := ports.Request{Proto: proto, Port: uint16(w.Port), HostPort: uint16(w.HostPort), HostPortEnd: uint16(w.HostPortEnd)}
 	if r.HostPortEnd == r.HostPort {
 		r.HostPortEnd = 0
 	}
@@ -130,13 +134,13 @@ func (w wireBinding) request() (portRequest, error) {
 	ip, err := netip.ParseAddr(w.HostIP)
 	switch {
 	case err != nil:
-		return portRequest{}, fmt.Errorf("%s: host address %q is not an IP address", name, w.HostIP)
+		return ports.Request{}, fmt.Errorf("%s: host address %q is not an IP address", name, w.HostIP)
 	case ip.Zone() != "":
-		return portRequest{}, fmt.Errorf("%s: host address %s: addresses with a zone cannot be published", name, ip)
+		return ports.Request{}, fmt.Errorf("%s: host address %s: addresses with a zone cannot be published", name, ip)
 	case ip.IsLoopback() && ip.Is6() && proto == firewall.ProtoSCTP:
 		// The kernel cannot DNAT ::1; mynet's forwarder, which serves
 		// it instead, carries tcp and udp only.
-		return portRequest{}, fmt.Errorf("%s: sctp cannot be published on ::1 (mynet forwards only tcp and udp there); publish on :: or a host address", name)
+		return ports.Request{}, fmt.Errorf("%s: sctp cannot be published on ::1 (mynet forwards only tcp and udp there); publish on :: or a host address", name)
 	}
 	r.HostIP = ip.Unmap()
 	return r, nil
@@ -166,13 +170,13 @@ func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
 	switch {
 	case len(ep.Ports) == 0:
 		return d.unpublish(ep)
-	case m4 == modeNone && m6 == modeNone:
+	case m4 == ports.ModeNone && m6 == ports.ModeNone:
 		log.Info("network is internal or isolated, or the endpoint has no address it publishes to: ports not published")
 		return nil
 	case ep.Published && d.holding(ep) && sameRequests(ep):
 		return d.applyPorts(n, ep)
 	}
-	prefs := preferences(ep.Mapped)
+	prefs := ports.Preferences(ep.Mapped)
 	if err := d.unpublish(ep); err != nil {
 		return err
 	}
@@ -183,7 +187,7 @@ func (d *Driver) publish(n *networkState, ep *endpointState) (retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
-			releaseAll(holds)
+			ports.ReleaseAll(holds)
 		}
 	}()
 	if err := d.setPublished(ep, mapped, true); err != nil {
@@ -206,21 +210,21 @@ func sameRequests(ep *endpointState) bool {
 // choosePorts picks the host ports for ep's requests: held ones for the
 // families that publish by NAT, the container ports themselves for a
 // routed family, where nothing on the host is used.
-func (d *Driver) choosePorts(n *networkState, ep *endpointState, prefs map[prefKey]uint16) ([]portMapping, []hold, error) {
+func (d *Driver) choosePorts(n *networkState, ep *endpointState, prefs map[ports.ContainerPort]uint16) ([]ports.Mapping, []io.Closer, error) {
 	m4, m6 := d.familyModes(n, ep)
-	reqs, err := hostRequests(ep.Ports, n.Options.HostBinding, m4, m6)
+	reqs, err := ports.Resolve(ep.Ports, n.Options.HostBinding, m4, m6)
 	if err != nil {
 		return nil, nil, err
 	}
-	mapped, holds, err := d.ports.allocate(reqs, prefs)
+	mapped, holds, err := d.ports.Allocate(reqs, prefs)
 	if err != nil {
 		return nil, nil, err
 	}
-	return append(mapped, routedPorts(ep.Ports, m4, m6)...), holds, nil
+	return append(mapped, ports.RoutedMappings(ep.Ports, m4, m6)...), holds, nil
 }
 
 // setPublished records ep's mappings and whether they are in force.
-func (d *Driver) setPublished(ep *endpointState, mapped []portMapping, on bool) error {
+func (d *Driver) setPublished(ep *endpointState, mapped []ports.Mapping, on bool) error {
 	was, wasMapped, wasFor := ep.Published, ep.Mapped, ep.MappedFor
 	ep.Mapped, ep.Published = mapped, on
 	ep.MappedFor = nil
@@ -243,8 +247,8 @@ func (d *Driver) setPublished(ep *endpointState, mapped []portMapping, on bool) 
 // a new gateway may come before the Revoke for the old one. It returns
 // their host ports, which ep prefers. Failures are logged: the old
 // endpoint's Revoke, Leave or DeleteEndpoint will retry.
-func (d *Driver) takeOver(ep *endpointState) map[prefKey]uint16 {
-	prefs := map[prefKey]uint16{}
+func (d *Driver) takeOver(ep *endpointState) map[ports.ContainerPort]uint16 {
+	prefs := map[ports.ContainerPort]uint16{}
 	if ep.SandboxKey == "" {
 		return prefs
 	}
@@ -252,7 +256,7 @@ func (d *Driver) takeOver(ep *endpointState) map[prefKey]uint16 {
 		if o.ID == ep.ID || o.SandboxKey != ep.SandboxKey {
 			continue
 		}
-		maps.Copy(prefs, preferences(o.Mapped))
+		maps.Copy(prefs, ports.Preferences(o.Mapped))
 		if !o.Published {
 			continue
 		}
@@ -275,14 +279,14 @@ func (d *Driver) unpublish(ep *endpointState) error {
 	}
 	n, ok := d.networks[ep.NetworkID]
 	if !ok {
-		releaseAll(d.holds[ep.ID])
+		ports.ReleaseAll(d.holds[ep.ID])
 		delete(d.holds, ep.ID)
 		return d.setPublished(ep, ep.Mapped, false)
 	}
 	if err := d.withdraw(n, ep); err != nil {
 		return fmt.Errorf("unpublish ports of endpoint %s: %w", ids.Short(ep.ID), err)
 	}
-	releaseAll(d.holds[ep.ID])
+	ports.ReleaseAll(d.holds[ep.ID])
 	delete(d.holds, ep.ID)
 	if err := d.setPublished(ep, ep.Mapped, false); err != nil {
 		return err
@@ -339,7 +343,7 @@ func (d *Driver) applyPorts(n *networkState, ep *endpointState) error {
 	m4, m6 := d.familyModes(n, ep)
 	ms4, ms6 := d.firewallMappings(n, ep)
 	if len(ms4) > 0 {
-		b := firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet, Routed: m4 == modeRouted}
+		b := firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet, Routed: m4 == ports.ModeRouted}
 		if err := d.fw.EnsurePorts(b, ms4); err != nil {
 			return err
 		}
@@ -350,7 +354,7 @@ func (d *Driver) applyPorts(n *networkState, ep *endpointState) error {
 		}
 	}
 	if len(ms6) > 0 {
-		b := firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet6, Routed: m6 == modeRouted}
+		b := firewall.PortBridge{Bridge: n.Bridge, Subnet: n.Subnet6, Routed: m6 == ports.ModeRouted}
 		if err := d.fw6.EnsurePorts(b, ms6); err != nil {
 			return err
 		}
@@ -414,14 +418,14 @@ func (d *Driver) restorePorts() error {
 
 // rehold holds every host port of ms that it can, logging the others;
 // a routed family's mappings hold none.
-func (d *Driver) rehold(log *logrus.Entry, ms []portMapping, m4, m6 publishMode) []hold {
-	holds := []hold{}
+func (d *Driver) rehold(log *logrus.Entry, ms []ports.Mapping, m4, m6 ports.Mode) []io.Closer {
+	holds := []io.Closer{}
 	for _, m := range ms {
-		if isRouted(m, m4, m6) {
+		if m.IsRouted(m4, m6) {
 			continue
 		}
-		for p := int(m.HostPort); p <= int(m.hostPortEnd()); p++ {
-			h, err := d.ports.holder.ReservePort(m.Proto, m.HostIP, uint16(p))
+		for p := int(m.HostPort); p <= int(m.HostPortEnd()); p++ {
+			h, err := d.ports.Reserve(m.Proto, m.HostIP, uint16(p))
 			if err != nil {
 				log.WithError(err).WithField("port", p).Warn("host port of a published mapping could not be reserved again; the mapping stays")
 				continue
@@ -432,7 +436,13 @@ func (d *Driver) rehold(log *logrus.Entry, ms []portMapping, m4, m6 publishMode)
 	return holds
 }
 
-func mappingsText(ms []portMapping) []string {
+// startForwarders replaces the holds of ep's forwarded host ports (see
+// forwardTargets) by forwarders on the same sockets (ports.Forward).
+func (d *Driver) startForwarders(n *networkState, ep *endpointState, holds []io.Closer) []io.Closer {
+	return ports.Forward(d.log.WithFields(ep.logFields()), holds, d.forwardTargets(n, ep))
+}
+
+func mappingsText(ms []ports.Mapping) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.String()

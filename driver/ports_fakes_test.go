@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/mynet/mynet/firewall"
+	"github.com/mynet/mynet/ports"
 )
 
 // The fake firewall's port side: published mappings by their text, bridges
@@ -112,12 +113,12 @@ func (r *fakeReserver) conflicts(k resKey) bool {
 	return false
 }
 
-func (r *fakeReserver) ReservePort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
+func (r *fakeReserver) Reserve(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := resKey{proto, ip, port}
 	if r.conflicts(k) {
-		return nil, &PortInUseError{Proto: proto, HostIP: ip, Port: port}
+		return nil, &ports.InUseError{Proto: proto, HostIP: ip, Port: port}
 	}
 	r.held[k] = true
 	return closerFunc(func() error {
@@ -139,6 +140,12 @@ func (r *fakeReserver) heldCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.held)
+}
+
+// fixedRange is an ephemeral port range for ports.NewAllocator that does
+// not depend on the host's.
+func fixedRange(lo, hi uint16) func() (uint16, uint16, error) {
+	return func() (uint16, uint16, error) { return lo, hi, nil }
 }
 
 type closerFunc func() error

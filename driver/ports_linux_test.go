@@ -4,14 +4,20 @@ package driver
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/docker/go-plugins-helpers/network"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
+	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/nstest"
+	"github.com/mynet/mynet/ports"
 )
 
 const (
@@ -29,7 +35,7 @@ func newPortsDriver(t *testing.T, h netlinker, st *memStore, fw *fakeFirewall) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.ports.ephemeral = func() (uint16, uint16, error) { return 32768, 32799, nil }
+	d.ports = ports.NewAllocator(r, fixedRange(32768, 32799))
 	return d, r
 }
 
@@ -107,8 +113,8 @@ func TestPortsLifecycle(t *testing.T) {
 		if _, ok := fw.portBridges[testBridge]; ok {
 			t.Errorf("bridge port rules left after the last mapping went")
 		}
-		// Published again (the gateway came back): the same ephemeral port.
-		d.ports.next["tcp"] = 32790
+		// Published again (the gateway came back): the same ephemeral port,
+		// though the allocator's cursor has moved past it.
 		if err := d.ProgramExternalConnectivity(program); err != nil {
 			t.Fatal(err)
 		}
@@ -267,4 +273,51 @@ func TestPortsByGatewayMode(t *testing.T) {
 			})
 		})
 	}
+}
+
+// flushStaleUDP deletes IPv6 conntrack entries to a mapping's host port
+// that do not go to the container (a client that sent before the port
+// was published would otherwise keep reaching the host), and only those.
+func TestFlushStaleUDPIPv6(t *testing.T) {
+	nstest.Run(t, func(h *netlink.Handle) {
+		send := func(addr string) {
+			c, err := net.Dial("udp6", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write([]byte("x"))
+			_ = c.Close()
+		}
+		count := func(port uint16) int {
+			flows, err := h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, f := range flows {
+				if f.Forward.Protocol == unix.IPPROTO_UDP && f.Forward.DstPort == port {
+					n++
+				}
+			}
+			return n
+		}
+		// A conntrack match makes the kernel track this namespace.
+		if out, err := exec.Command("ip6tables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW").CombinedOutput(); err != nil {
+			t.Skipf("ip6tables: %v: %s", err, out)
+		}
+		send("[::1]:15370")
+		send("[::1]:15371")
+		if count(15370) != 1 || count(15371) != 1 {
+			t.Skipf("no conntrack entries for loopback UDP here (%d, %d)", count(15370), count(15371))
+		}
+		d := &Driver{nl: h, log: quietLog()}
+		d.flushStaleUDP([]firewall.Mapping{{Bridge: "mn-a", Proto: firewall.ProtoUDP, HostIP: netip.IPv6Unspecified(), HostPort: 15370,
+			Container: netip.MustParseAddr("fd00:1::2"), Port: 53, PortEnd: 53}})
+		if n := count(15370); n != 0 {
+			t.Errorf("%d entries to the published port left, want none", n)
+		}
+		if n := count(15371); n != 1 {
+			t.Errorf("%d entries to another port, want it kept", n)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/docker/go-plugins-helpers/network"
 
 	"github.com/mynet/mynet/internal/fake"
+	"github.com/mynet/mynet/ports"
 )
 
 // Failure paths of Program, on the fake kernel: they were kernel tests,
@@ -27,7 +28,7 @@ func TestPortsInUse(t *testing.T) {
 	}
 	r.take("udp", "127.0.0.1", 9001)
 	err := d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: webPorts()})
-	var inUse *PortInUseError
+	var inUse *ports.InUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "host port 9001/udp on 127.0.0.1 is already in use") {
 		t.Fatalf("Program = %v, want host port 9001/udp on 127.0.0.1 is already in use", err)
 	}
@@ -59,21 +60,20 @@ func TestPortsDualStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newFakeReserver()
-	d.ports.holder = r
-	d.ports.ephemeral = func() (uint16, uint16, error) { return 32768, 32799, nil }
+	d.ports = ports.NewAllocator(r, fixedRange(32768, 32799))
 	req := createReq(nil)
 	req.IPv6Data = []*network.IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
 	if err := d.CreateNetwork(req); err != nil {
 		t.Fatal(err)
 	}
-	ports := portmap(binding(6, 80, "", 8080, 8080), binding(6, 81, "", 0, 0), binding(6, 80, "::1", 8081, 8081))
+	portOpts := portmap(binding(6, 80, "", 8080, 8080), binding(6, 81, "", 0, 0), binding(6, 80, "::1", 8081, 8081))
 	ereq := epReq("10.50.0.2/24", "")
 	ereq.Interface.AddressIPv6 = "fd00:50::2/64"
-	ereq.Options = ports
+	ereq.Options = portOpts
 	if _, err := d.CreateEndpoint(ereq); err != nil {
 		t.Fatal(err)
 	}
-	program := &network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: ports}
+	program := &network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: portOpts}
 	r.take("tcp", "::", 32768) // the ephemeral port must be free in both families
 	if err := d.ProgramExternalConnectivity(program); err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestPortsDualStack(t *testing.T) {
 
 	r.take("tcp", "::", 8080)
 	err = d.ProgramExternalConnectivity(program)
-	var inUse *PortInUseError
+	var inUse *ports.InUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "host port 8080/tcp on :: is already in use") {
 		t.Fatalf("Program with [::]:8080 taken = %v, want in use on ::", err)
 	}

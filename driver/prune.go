@@ -26,6 +26,7 @@ import (
 
 	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/ids"
+	"github.com/mynet/mynet/ports"
 )
 
 // pruneMinAge is how old a record must be to be pruned. The engine lists
@@ -254,7 +255,7 @@ func pruneHint(id string) string {
 // container removed while mynet was down keeps its ports held. Caller
 // holds d.mu.
 func (d *Driver) namePortHolder(err error, self string) error {
-	var inUse *PortInUseError
+	var inUse *ports.InUseError
 	if !errors.As(err, &inUse) {
 		return err
 	}
@@ -268,10 +269,10 @@ func (d *Driver) namePortHolder(err error, self string) error {
 
 // publishes reports whether ms hold the port of p: same protocol and
 // family, the same address or a wildcard on either side.
-func publishes(ms []portMapping, p *PortInUseError) bool {
+func publishes(ms []ports.Mapping, p *ports.InUseError) bool {
 	for _, m := range ms {
 		sameIP := m.HostIP == p.HostIP || m.HostIP.Is4() == p.HostIP.Is4() && (m.HostIP.IsUnspecified() || p.HostIP.IsUnspecified())
-		if m.Proto == p.Proto && sameIP && p.Port >= m.HostPort && p.Port <= m.hostPortEnd() {
+		if m.Proto == p.Proto && sameIP && p.Port >= m.HostPort && p.Port <= m.HostPortEnd() {
 			return true
 		}
 	}

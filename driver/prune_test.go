@@ -13,6 +13,7 @@ import (
 	"github.com/mynet/mynet/api"
 	"github.com/mynet/mynet/internal/fake"
 	"github.com/mynet/mynet/ipam"
+	"github.com/mynet/mynet/ports"
 )
 
 // publishedEndpoint gives the rig an endpoint as the engine makes one: the
@@ -168,10 +169,10 @@ func TestHeldSubnetNamesNetwork(t *testing.T) {
 // names the endpoint and the fix.
 func TestHeldPortNamesEndpoint(t *testing.T) {
 	r := newAttachRig(t)
-	r.d.ports.holder = newFakeReserver()
+	r.d.ports = ports.NewAllocator(newFakeReserver(), ports.LocalPortRange)
 	r.publishedEndpoint(t, "10.50.0.9", 8080)
 	_, err := r.d.Attach(attachReq("1", "10.50.0.77", api.PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
-	var inUse *PortInUseError
+	var inUse *ports.InUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), `8080/tcp on 0.0.0.0 is already in use, by mynet endpoint e1e2e3e4e5e6; if the engine no longer has its container (removed while mynet was down), run "mynet prune"`) {
 		t.Errorf("attach on a held port: %v", err)
 	}

@@ -500,9 +500,9 @@ func (k *Kernel) ConntrackDeleteFilters(netlink.ConntrackTableType, netlink.Inet
 	return 0, k.call("ConntrackDeleteFilters", "")
 }
 
-// ReservePort grants every host port without touching the host.
-func (k *Kernel) ReservePort(string, netip.Addr, uint16) (io.Closer, error) {
-	if err := k.call("ReservePort", ""); err != nil {
+// Reserve grants every host port without touching the host.
+func (k *Kernel) Reserve(string, netip.Addr, uint16) (io.Closer, error) {
+	if err := k.call("Reserve", ""); err != nil {
 		return nil, err
 	}
 	return nopCloser{}, nil

@@ -1,6 +1,6 @@
 //go:build linux
 
-package driver
+package ports
 
 import (
 	"bytes"
@@ -10,11 +10,11 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os/exec"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -99,11 +99,11 @@ func dialHere(t *testing.T) {
 }
 
 // forwardPort holds port on ip and turns the hold into a forwarder to
-// target, as startForwarders does.
+// target, as Forward does.
 func forwardPort(t *testing.T, proto string, ip netip.Addr, port uint16, target netip.AddrPort) *forwarder {
 	t.Helper()
 	dialHere(t)
-	h, err := SocketReserver{}.ReservePort(proto, ip, port)
+	h, err := SocketReserver{}.Reserve(proto, ip, port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestForwarderTCP(t *testing.T) {
 			if _, err := net.DialTimeout("tcp", "[::1]:18080", time.Second); err == nil {
 				t.Error("connected after Close, want refused")
 			}
-			h, err := SocketReserver{}.ReservePort(firewall.ProtoTCP, lo6, 18080)
+			h, err := SocketReserver{}.Reserve(firewall.ProtoTCP, lo6, 18080)
 			if err != nil {
 				t.Fatalf("port still taken after Close: %v", err)
 			}
@@ -236,7 +236,7 @@ func TestForwarderUDP(t *testing.T) {
 			if n := f.live(); n != 0 {
 				t.Errorf("%d flows after Close", n)
 			}
-			h, err := SocketReserver{}.ReservePort(firewall.ProtoUDP, lo6, 15353)
+			h, err := SocketReserver{}.Reserve(firewall.ProtoUDP, lo6, 15353)
 			if err != nil {
 				t.Fatalf("port still taken after Close: %v", err)
 			}
@@ -305,31 +305,6 @@ func TestForwarderRefusesSCTP(t *testing.T) {
 	}
 }
 
-// 0.0.0.0:P and [::]:P are held independently (IPV6_V6ONLY), so a
-// dual-stack binding can take both; and [::]:P still conflicts with
-// [::1]:P.
-func TestReserveIPv6Independent(t *testing.T) {
-	nstest.Run(t, func(*netlink.Handle) {
-		var sh SocketReserver
-		for _, proto := range []string{firewall.ProtoTCP, firewall.ProtoUDP} {
-			h4, err := sh.ReservePort(proto, all4, 18000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h6, err := sh.ReservePort(proto, all6, 18000)
-			if err != nil {
-				t.Fatalf("%s [::]:18000 with 0.0.0.0:18000 held: %v", proto, err)
-			}
-			var inUse *PortInUseError
-			if _, err := sh.ReservePort(proto, lo6, 18000); !errors.As(err, &inUse) {
-				t.Errorf("%s [::1]:18000 with [::]:18000 held: %v, want in use", proto, err)
-			}
-			_ = h4.Close()
-			_ = h6.Close()
-		}
-	})
-}
-
 // TestForwarderThroughput logs the TCP throughput through the [::1]
 // forwarder and directly, 256 MiB each (a number for the docs, not a
 // pass/fail bound beyond "it moves data").
@@ -383,49 +358,8 @@ func TestForwarderThroughput(t *testing.T) {
 	})
 }
 
-// flushStaleUDP deletes IPv6 conntrack entries to a mapping's host port
-// that do not go to the container (a client that sent before the port
-// was published would otherwise keep reaching the host), and only those.
-func TestFlushStaleUDPIPv6(t *testing.T) {
-	nstest.Run(t, func(h *netlink.Handle) {
-		send := func(addr string) {
-			c, err := net.Dial("udp6", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = c.Write([]byte("x"))
-			_ = c.Close()
-		}
-		count := func(port uint16) int {
-			flows, err := h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET6)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			for _, f := range flows {
-				if f.Forward.Protocol == unix.IPPROTO_UDP && f.Forward.DstPort == port {
-					n++
-				}
-			}
-			return n
-		}
-		// A conntrack match makes the kernel track this namespace.
-		if out, err := exec.Command("ip6tables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW").CombinedOutput(); err != nil {
-			t.Skipf("ip6tables: %v: %s", err, out)
-		}
-		send("[::1]:15370")
-		send("[::1]:15371")
-		if count(15370) != 1 || count(15371) != 1 {
-			t.Skipf("no conntrack entries for loopback UDP here (%d, %d)", count(15370), count(15371))
-		}
-		d := &Driver{nl: h, log: quietLog()}
-		d.flushStaleUDP([]firewall.Mapping{{Bridge: "mn-a", Proto: firewall.ProtoUDP, HostIP: all6, HostPort: 15370,
-			Container: netip.MustParseAddr("fd00:1::2"), Port: 53, PortEnd: 53}})
-		if n := count(15370); n != 0 {
-			t.Errorf("%d entries to the published port left, want none", n)
-		}
-		if n := count(15371); n != 1 {
-			t.Errorf("%d entries to another port, want it kept", n)
-		}
-	})
+func quietLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
 }

@@ -1,4 +1,4 @@
-package driver
+package ports
 
 // The in-process forwarder: what the kernel cannot DNAT.
 //
@@ -13,9 +13,9 @@ package driver
 // of a container with IPv6 only ::1 clients ever reach the forwarder; on
 // the normal path it costs nothing.
 //
-// A forwarder is a hold: closing it (unpublish) closes the listening
-// socket, which releases the port, and every live connection, and waits
-// for its goroutines.
+// A forwarder is a hold: closing it (when the driver unpublishes) closes
+// the listening socket, which releases the port, and every live
+// connection, and waits for its goroutines.
 
 import (
 	"context"
@@ -55,30 +55,28 @@ var udpFlowIdle = 60 * time.Second
 // only their own thread is in, can dial there.
 var dialContainer = (&net.Dialer{}).DialContext
 
-// startForwarders replaces the holds of ep's forwarded host ports (see
-// forwardTargets) by forwarders on the same sockets. A forwarder that
-// cannot start is logged and its port stays held: the DNATed traffic, if
-// any, still works. Holds that are not real sockets (a fake kernel) are
-// left as they are.
-func (d *Driver) startForwarders(n *networkState, ep *endpointState, holds []hold) []hold {
-	targets := d.forwardTargets(n, ep)
+// Forward replaces the holds of forwarded host ports (those in targets,
+// each with the container address and port it goes to) by forwarders on
+// the same sockets. A forwarder that cannot start is logged and its port
+// stays held: the DNATed traffic, if any, still works. Holds that are not
+// SocketReserver's (a fake kernel) are left as they are.
+func Forward(log *logrus.Entry, holds []io.Closer, targets map[HostPort]netip.AddrPort) []io.Closer {
 	if len(targets) == 0 {
 		return holds
 	}
-	log := d.log.WithFields(ep.logFields())
-	out := make([]hold, len(holds))
+	out := make([]io.Closer, len(holds))
 	for i, h := range holds {
 		out[i] = forwardHold(log, h, targets)
 	}
 	return out
 }
 
-func forwardHold(log *logrus.Entry, h hold, targets map[fwdKey]netip.AddrPort) hold {
+func forwardHold(log *logrus.Entry, h io.Closer, targets map[HostPort]netip.AddrPort) io.Closer {
 	switch h := h.(type) {
 	case pairHold:
 		return pairHold{forwardHold(log, h[0], targets), forwardHold(log, h[1], targets)}
 	case socketHold:
-		target, ok := targets[fwdKey{h.proto, h.ip, h.port}]
+		target, ok := targets[HostPort{h.proto, h.ip, h.port}]
 		if !ok {
 			return h
 		}
@@ -125,7 +123,7 @@ func startForward(log *logrus.Entry, h socketHold, target netip.AddrPort) (_ *fo
 	case firewall.ProtoTCP:
 		// SO_REUSEADDR on the listener passes to its connections, whose
 		// TIME_WAIT then lets a later hold of the port bind (see
-		// SocketReserver.ReservePort); a listening socket conflicts with
+		// SocketReserver.Reserve); a listening socket conflicts with
 		// every other bind regardless.
 		if err := unix.SetsockoptInt(h.fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 			return nil, fmt.Errorf("SO_REUSEADDR on [%s]:%d/tcp: %w", h.ip, h.port, err)
