@@ -33,7 +33,7 @@ func (k raceKernel) LinkDel(l netlink.Link) error {
 // hold were left for good.
 func TestDeleteEndpointRacingProgram(t *testing.T) {
 	const rounds = 300
-	res, fw, st := newFakeReserver(), newFakeFirewall(), newMemStore()
+	res, fw, st := ports.NewMemReserver(), newFakeFirewall(), newMemStore()
 	d, err := New(raceKernel{fake.NewKernel()}, fw, nil, st, quietLog(), WithPortReserver(res))
 	if err != nil {
 		t.Fatal(err)
@@ -46,9 +46,9 @@ func TestDeleteEndpointRacingProgram(t *testing.T) {
 	for i := range rounds {
 		id := fmt.Sprintf("%064x", i+1)
 		raceDeleteProgram(t, d, id, i%8)
-		if res.heldCount() != 0 || len(fw.published()) != 0 || st.len(endpointsBucket) != 0 {
+		if res.Held() != 0 || len(fw.published()) != 0 || st.len(endpointsBucket) != 0 {
 			leaked++
-			t.Logf("round %d: %d ports held, rules %v, %d records left", i, res.heldCount(), fw.published(), st.len(endpointsBucket))
+			t.Logf("round %d: %d ports held, rules %v, %d records left", i, res.Held(), fw.published(), st.len(endpointsBucket))
 			d.mu.Lock()
 			ports.ReleaseAll(d.holds[id])
 			delete(d.holds, id)

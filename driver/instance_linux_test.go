@@ -19,6 +19,7 @@ import (
 
 	"github.com/mynet/mynet/firewall"
 	"github.com/mynet/mynet/internal/nstest"
+	"github.com/mynet/mynet/ports"
 	"github.com/mynet/mynet/store"
 )
 
@@ -294,7 +295,7 @@ func (s *side) start(t *testing.T, h *netlink.Handle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(h, fw, nil, s.st, quietLog(), WithInstance(s.inst), WithPortReserver(newFakeReserver()))
+	d, err := New(h, fw, nil, s.st, quietLog(), WithInstance(s.inst), WithPortReserver(ports.NewMemReserver()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,9 @@ const (
 
 // newPortsDriver is newTestDriver with host ports from a fake reserver
 // and ephemeral ports from 32768-32799.
-func newPortsDriver(t *testing.T, h netlinker, st *memStore, fw *fakeFirewall) (*Driver, *fakeReserver) {
+func newPortsDriver(t *testing.T, h netlinker, st *memStore, fw *fakeFirewall) (*Driver, *ports.MemReserver) {
 	t.Helper()
-	r := newFakeReserver()
+	r := ports.NewMemReserver()
 	d, err := New(h, fw, nil, st, quietLog(), WithPortReserver(r))
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +93,8 @@ func TestPortsLifecycle(t *testing.T) {
 			if got != want {
 				t.Fatalf("Program #%d published:\n%s\nwant:\n%s", i+1, got, want)
 			}
-			if r.heldCount() != 5 {
-				t.Errorf("Program #%d: %d host ports held, want 5", i+1, r.heldCount())
+			if r.Held() != 5 {
+				t.Errorf("Program #%d: %d host ports held, want 5", i+1, r.Held())
 			}
 		}
 		if !fw.localnet[testBridge] || !hairpin(t, h, ep.HostVeth) {
@@ -107,8 +107,8 @@ func TestPortsLifecycle(t *testing.T) {
 		if err := d.RevokeExternalConnectivity(&network.RevokeExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
 			t.Fatal(err)
 		}
-		if got := fw.published(); len(got) != 0 || r.heldCount() != 0 || fw.localnet[testBridge] || hairpin(t, h, ep.HostVeth) {
-			t.Fatalf("after Revoke: published %v, %d held, route_localnet %v: want nothing", got, r.heldCount(), fw.localnet[testBridge])
+		if got := fw.published(); len(got) != 0 || r.Held() != 0 || fw.localnet[testBridge] || hairpin(t, h, ep.HostVeth) {
+			t.Fatalf("after Revoke: published %v, %d held, route_localnet %v: want nothing", got, r.Held(), fw.localnet[testBridge])
 		}
 		if _, ok := fw.portBridges[testBridge]; ok {
 			t.Errorf("bridge port rules left after the last mapping went")
@@ -126,8 +126,8 @@ func TestPortsLifecycle(t *testing.T) {
 				t.Fatalf("Leave #%d: %v", i+1, err)
 			}
 		}
-		if got := fw.published(); len(got) != 0 || r.heldCount() != 0 {
-			t.Fatalf("after Leave (no Revoke): published %v, %d held", got, r.heldCount())
+		if got := fw.published(); len(got) != 0 || r.Held() != 0 {
+			t.Fatalf("after Leave (no Revoke): published %v, %d held", got, r.Held())
 		}
 		if err := d.ProgramExternalConnectivity(program); err != nil {
 			t.Fatal(err)
@@ -135,8 +135,8 @@ func TestPortsLifecycle(t *testing.T) {
 		if err := d.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
 			t.Fatal(err)
 		}
-		if got := fw.published(); len(got) != 0 || r.heldCount() != 0 {
-			t.Fatalf("after DeleteEndpoint: published %v, %d held", got, r.heldCount())
+		if got := fw.published(); len(got) != 0 || r.Held() != 0 {
+			t.Fatalf("after DeleteEndpoint: published %v, %d held", got, r.Held())
 		}
 	})
 }
@@ -190,8 +190,8 @@ func testPortsMoveWithTheGateway(t *testing.T, h *netlink.Handle, restart bool) 
 	}
 	got := strings.Join(fw.published(), "|")
 	want := "32768/tcp on 0.0.0.0 -> 10.51.0.2:80|8080/tcp on 0.0.0.0 -> 10.51.0.2:80|9000-9002/udp on 127.0.0.1 -> 10.51.0.2:7000-7002"
-	if got != want || r.heldCount() != 5 || d.endpoints[testEpID].Published {
-		t.Fatalf("after the second Program: %s (%d held, first still published %v)\nwant: %s", got, r.heldCount(), d.endpoints[testEpID].Published, want)
+	if got != want || r.Held() != 5 || d.endpoints[testEpID].Published {
+		t.Fatalf("after the second Program: %s (%d held, first still published %v)\nwant: %s", got, r.Held(), d.endpoints[testEpID].Published, want)
 	}
 	if err := d.RevokeExternalConnectivity(&network.RevokeExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
 		t.Fatal(err)
@@ -220,24 +220,24 @@ func TestPortsRestore(t *testing.T) {
 
 		fw2 := newFakeFirewall()
 		d2, r2 := newPortsDriver(t, h, st, fw2)
-		r2.take("tcp", "0.0.0.0", 8080)
+		r2.Take("tcp", netip.MustParseAddr("0.0.0.0"), 8080)
 		if err := d2.Restore(); err != nil {
 			t.Fatalf("Restore: %v", err)
 		}
 		if got := fw2.published(); !slices.Equal(got, before) {
 			t.Errorf("restored mappings %v, want %v", got, before)
 		}
-		if r2.heldCount() != 4 || !fw2.localnet[testBridge] {
-			t.Errorf("restored: %d held (want 4: 8080 was taken), route_localnet %v", r2.heldCount(), fw2.localnet[testBridge])
+		if r2.Held() != 4 || !fw2.localnet[testBridge] {
+			t.Errorf("restored: %d held (want 4: 8080 was taken), route_localnet %v", r2.Held(), fw2.localnet[testBridge])
 		}
-		if err := d2.Restore(); err != nil || r2.heldCount() != 4 {
-			t.Errorf("a second Restore: %v, %d held; want no error and the same 4", err, r2.heldCount())
+		if err := d2.Restore(); err != nil || r2.Held() != 4 {
+			t.Errorf("a second Restore: %v, %d held; want no error and the same 4", err, r2.Held())
 		}
 		if err := d2.DeleteEndpoint(&network.DeleteEndpointRequest{NetworkID: testNetID, EndpointID: testEpID}); err != nil {
 			t.Fatal(err)
 		}
-		if r2.heldCount() != 0 || len(fw2.published()) != 0 {
-			t.Errorf("after DeleteEndpoint: %d held, published %v", r2.heldCount(), fw2.published())
+		if r2.Held() != 0 || len(fw2.published()) != 0 {
+			t.Errorf("after DeleteEndpoint: %d held, published %v", r2.Held(), fw2.published())
 		}
 	})
 }
@@ -267,8 +267,8 @@ func TestPortsByGatewayMode(t *testing.T) {
 				if err := d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: webPorts()}); err != nil {
 					t.Fatal(err)
 				}
-				if got := strings.Join(fw.published(), "|"); got != tc.want || r.heldCount() != 0 {
-					t.Errorf("published %q with %d held, want %q and none", got, r.heldCount(), tc.want)
+				if got := strings.Join(fw.published(), "|"); got != tc.want || r.Held() != 0 {
+					t.Errorf("published %q with %d held, want %q and none", got, r.Held(), tc.want)
 				}
 			})
 		})

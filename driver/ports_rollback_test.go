@@ -2,6 +2,7 @@ package driver
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -26,24 +27,24 @@ func TestPortsInUse(t *testing.T) {
 	if _, err := d.CreateEndpoint(epReq("10.50.0.2/24", "")); err != nil {
 		t.Fatal(err)
 	}
-	r.take("udp", "127.0.0.1", 9001)
+	r.Take("udp", netip.MustParseAddr("127.0.0.1"), 9001)
 	err := d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: webPorts()})
 	var inUse *ports.InUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "host port 9001/udp on 127.0.0.1 is already in use") {
 		t.Fatalf("Program = %v, want host port 9001/udp on 127.0.0.1 is already in use", err)
 	}
-	if got := fw.published(); len(got) != 0 || r.heldCount() != 0 || d.endpoints[testEpID].Published || fw.localnet[testBridge] {
-		t.Fatalf("after the failure: published %v, %d held, record published %v", got, r.heldCount(), d.endpoints[testEpID].Published)
+	if got := fw.published(); len(got) != 0 || r.Held() != 0 || d.endpoints[testEpID].Published || fw.localnet[testBridge] {
+		t.Fatalf("after the failure: published %v, %d held, record published %v", got, r.Held(), d.endpoints[testEpID].Published)
 	}
 
 	// A firewall failure after the ports are held undoes them too.
-	r.taken = map[resKey]bool{}
+	r.Untake("udp", netip.MustParseAddr("127.0.0.1"), 9001)
 	fw.failPorts = errInjected
 	if err := d.ProgramExternalConnectivity(&network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: webPorts()}); !errors.Is(err, errInjected) {
 		t.Fatalf("Program = %v, want the injected error", err)
 	}
-	if r.heldCount() != 0 || d.endpoints[testEpID].Published {
-		t.Fatalf("after a firewall failure: %d held, record published %v", r.heldCount(), d.endpoints[testEpID].Published)
+	if r.Held() != 0 || d.endpoints[testEpID].Published {
+		t.Fatalf("after a firewall failure: %d held, record published %v", r.Held(), d.endpoints[testEpID].Published)
 	}
 }
 
@@ -59,7 +60,7 @@ func TestPortsDualStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newFakeReserver()
+	r := ports.NewMemReserver()
 	d.ports = ports.NewAllocator(r, fixedRange(32768, 32799))
 	req := createReq(nil)
 	req.IPv6Data = []*network.IPAMData{{Pool: "fd00:50::/64", Gateway: "fd00:50::1/64"}}
@@ -74,7 +75,7 @@ func TestPortsDualStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	program := &network.ProgramExternalConnectivityRequest{NetworkID: testNetID, EndpointID: testEpID, Options: portOpts}
-	r.take("tcp", "::", 32768) // the ephemeral port must be free in both families
+	r.Take("tcp", netip.MustParseAddr("::"), 32768) // the ephemeral port must be free in both families
 	if err := d.ProgramExternalConnectivity(program); err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,8 @@ func TestPortsDualStack(t *testing.T) {
 	if got, want := strings.Join(fw6.published(), "|"), "32769/tcp on :: -> fd00:50::2:81|8080/tcp on :: -> fd00:50::2:80"; got != want {
 		t.Errorf("IPv6 rules:\n%s\nwant:\n%s", got, want)
 	}
-	if r.heldCount() != 5 {
-		t.Errorf("%d host ports held, want 5 (8080 and 32769 twice, [::1]:8081)", r.heldCount())
+	if r.Held() != 5 {
+		t.Errorf("%d host ports held, want 5 (8080 and 32769 twice, [::1]:8081)", r.Held())
 	}
 	if _, ok := fw6.portBridges[testBridge]; !ok {
 		t.Error("no IPv6 bridge port rules")
@@ -95,17 +96,17 @@ func TestPortsDualStack(t *testing.T) {
 	}
 	_, bridge4 := fw.portBridges[testBridge]
 	_, bridge6 := fw6.portBridges[testBridge]
-	if len(fw.published())+len(fw6.published()) != 0 || r.heldCount() != 0 || bridge4 || bridge6 {
-		t.Fatalf("after Revoke: %v %v, %d held, bridge rules %v %v; want nothing", fw.published(), fw6.published(), r.heldCount(), bridge4, bridge6)
+	if len(fw.published())+len(fw6.published()) != 0 || r.Held() != 0 || bridge4 || bridge6 {
+		t.Fatalf("after Revoke: %v %v, %d held, bridge rules %v %v; want nothing", fw.published(), fw6.published(), r.Held(), bridge4, bridge6)
 	}
 
-	r.take("tcp", "::", 8080)
+	r.Take("tcp", netip.MustParseAddr("::"), 8080)
 	err = d.ProgramExternalConnectivity(program)
 	var inUse *ports.InUseError
 	if !errors.As(err, &inUse) || !strings.Contains(err.Error(), "host port 8080/tcp on :: is already in use") {
 		t.Fatalf("Program with [::]:8080 taken = %v, want in use on ::", err)
 	}
-	if len(fw.published())+len(fw6.published()) != 0 || r.heldCount() != 0 || d.endpoints[testEpID].Published {
-		t.Errorf("after the failed Program: %v %v, %d held, published %v; want nothing", fw.published(), fw6.published(), r.heldCount(), d.endpoints[testEpID].Published)
+	if len(fw.published())+len(fw6.published()) != 0 || r.Held() != 0 || d.endpoints[testEpID].Published {
+		t.Errorf("after the failed Program: %v %v, %d held, published %v; want nothing", fw.published(), fw6.published(), r.Held(), d.endpoints[testEpID].Published)
 	}
 }

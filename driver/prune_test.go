@@ -169,7 +169,7 @@ func TestHeldSubnetNamesNetwork(t *testing.T) {
 // names the endpoint and the fix.
 func TestHeldPortNamesEndpoint(t *testing.T) {
 	r := newAttachRig(t)
-	r.d.ports = ports.NewAllocator(newFakeReserver(), ports.LocalPortRange)
+	r.d.ports = ports.NewAllocator(ports.NewMemReserver(), ports.LocalPortRange)
 	r.publishedEndpoint(t, "10.50.0.9", 8080)
 	_, err := r.d.Attach(attachReq("1", "10.50.0.77", api.PortBinding{Proto: 6, Port: 80, HostPort: 8080}))
 	var inUse *ports.InUseError

@@ -9,8 +9,8 @@ import (
 )
 
 // testAllocator allocates from a fake reserver, ephemeral range 32768-32799.
-func testAllocator() (*Allocator, *fakeReserver) {
-	r := newFakeReserver()
+func testAllocator() (*Allocator, *MemReserver) {
+	r := NewMemReserver()
 	return NewAllocator(r, func() (uint16, uint16, error) { return 32768, 32799, nil }), r
 }
 
@@ -64,8 +64,8 @@ func TestAllocateMergesRuns(t *testing.T) {
 			if got := mappingsString(ms); got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
-			if len(holds) != r.heldCount() {
-				t.Errorf("%d holds returned, %d ports held", len(holds), r.heldCount())
+			if len(holds) != r.Held() {
+				t.Errorf("%d holds returned, %d ports held", len(holds), r.Held())
 			}
 		})
 	}
@@ -88,18 +88,18 @@ func TestAllocateHostAddresses(t *testing.T) {
 // nothing stays held.
 func TestAllocatePortInUse(t *testing.T) {
 	a, r := testAllocator()
-	r.take("tcp", "0.0.0.0", 8082)
+	r.Take("tcp", netip.MustParseAddr("0.0.0.0"), 8082)
 	reqs := []Request{tcp(80, 8080), tcp(81, 8081), tcp(82, 8082)}
 	_, _, err := a.Allocate(v4(reqs, all4), nil)
 	var inUse *InUseError
 	if !errors.As(err, &inUse) || err.Error() != "host port 8082/tcp on 0.0.0.0 is already in use" {
 		t.Fatalf("err = %v, want host port 8082/tcp on 0.0.0.0 is already in use", err)
 	}
-	if n := r.heldCount(); n != 0 {
+	if n := r.Held(); n != 0 {
 		t.Errorf("%d ports still held after the failure", n)
 	}
 	// A specific address conflicts with the wildcard and the other way round.
-	r.take("udp", "127.0.0.1", 5353)
+	r.Take("udp", netip.MustParseAddr("127.0.0.1"), 5353)
 	if _, _, err := a.Allocate(v4([]Request{{Proto: "udp", Port: 53, HostPort: 5353}}, all4), nil); !errors.As(err, &inUse) {
 		t.Errorf("0.0.0.0:5353/udp with 127.0.0.1:5353 taken: err = %v, want in use", err)
 	}
@@ -109,7 +109,7 @@ func TestAllocatePortInUse(t *testing.T) {
 // with ErrNoFreePort when all are taken.
 func TestAllocateRangePick(t *testing.T) {
 	a, r := testAllocator()
-	r.take("tcp", "0.0.0.0", 8000)
+	r.Take("tcp", netip.MustParseAddr("0.0.0.0"), 8000)
 	pick := Request{Proto: "tcp", Port: 80, HostPort: 8000, HostPortEnd: 8002}
 	ms, _, err := a.Allocate(v4([]Request{pick}, all4), nil)
 	if err != nil {
@@ -118,7 +118,7 @@ func TestAllocateRangePick(t *testing.T) {
 	if got := mappingsString(ms); got != "80/tcp -> 0.0.0.0:8001" {
 		t.Errorf("got %s, want 80/tcp -> 0.0.0.0:8001", got)
 	}
-	r.take("tcp", "0.0.0.0", 8002)
+	r.Take("tcp", netip.MustParseAddr("0.0.0.0"), 8002)
 	if _, _, err := a.Allocate(v4([]Request{pick}, all4), nil); !errors.Is(err, ErrNoFreePort) {
 		t.Errorf("err = %v, want ErrNoFreePort", err)
 	}
@@ -136,7 +136,7 @@ func TestAllocateEphemeral(t *testing.T) {
 		}
 		return out
 	}
-	r.take("tcp", "0.0.0.0", 32770)
+	r.Take("tcp", netip.MustParseAddr("0.0.0.0"), 32770)
 	steps := []struct {
 		reqs []Request
 		want string
@@ -166,7 +166,7 @@ func TestAllocateEphemeral(t *testing.T) {
 	if _, _, err := a.Allocate(v4(eph(100, 100), all4), nil); !errors.Is(err, ErrNoFreePort) {
 		t.Errorf("exhausted range: err = %v, want ErrNoFreePort", err)
 	}
-	if n := r.heldCount(); n != 31 {
+	if n := r.Held(); n != 31 {
 		t.Errorf("%d ports held, want 31", n)
 	}
 }

@@ -90,15 +90,15 @@ func TestAllocateDualStack(t *testing.T) {
 	if got, want := mappingsString(ms), "80/tcp -> 0.0.0.0:8080, 81-82/tcp -> 0.0.0.0:32768-32769, 80/tcp -> [::]:8080, 81-82/tcp -> [::]:32768-32769"; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
-	if r.heldCount() != 6 {
-		t.Errorf("%d ports held, want 6 (3 per family)", r.heldCount())
+	if r.Held() != 6 {
+		t.Errorf("%d ports held, want 6 (3 per family)", r.Held())
 	}
 	ReleaseAll(holds)
-	if r.heldCount() != 0 {
-		t.Fatalf("%d ports held after release", r.heldCount())
+	if r.Held() != 0 {
+		t.Fatalf("%d ports held after release", r.Held())
 	}
 
-	r.take("tcp", "::", 8080)
+	r.Take("tcp", netip.MustParseAddr("::"), 8080)
 	_, _, err = a.Allocate(dual(tcp(90, 9090), tcp(80, 8080)), nil)
 	var inUse *InUseError
 	if !errors.As(err, &inUse) || inUse.HostIP != all6 || inUse.Port != 8080 {
@@ -107,14 +107,14 @@ func TestAllocateDualStack(t *testing.T) {
 	if err.Error() != "host port 8080/tcp on :: is already in use" {
 		t.Errorf("message %q", err)
 	}
-	if r.heldCount() != 0 {
-		t.Errorf("%d ports held after the failure, want none", r.heldCount())
+	if r.Held() != 0 {
+		t.Errorf("%d ports held after the failure, want none", r.Held())
 	}
 
 	a, r = testAllocator()
-	r.take("udp", "::", 32768)
-	r.take("udp", "0.0.0.0", 32769)
-	r.take("tcp", "::", 5000)
+	r.Take("udp", netip.MustParseAddr("::"), 32768)
+	r.Take("udp", netip.MustParseAddr("0.0.0.0"), 32769)
+	r.Take("tcp", netip.MustParseAddr("::"), 5000)
 	ms, _, err = a.Allocate(dual(Request{Proto: "udp", Port: 53}, Request{Proto: "tcp", Port: 22, HostPort: 5000, HostPortEnd: 5002}), nil)
 	if err != nil {
 		t.Fatal(err)
