@@ -3,8 +3,6 @@
 package harness
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,28 +57,12 @@ func (l Layout) ManagedBuildDir(n int) string {
 
 // readmeInstallCommand returns the first command line of the first ```sh
 // block under readmeInstallSection in README.md.
-func readmeInstallCommand(root string) (string, error) {
-	f, err := os.Open(filepath.Join(root, "README.md"))
+func readmeInstallCommand() (string, error) {
+	cmds, err := ReadmeCommands(readmeInstallSection)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	inSection, inBlock := false, false
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "## "):
-			inSection = line == readmeInstallSection
-		case inSection && !inBlock && strings.HasPrefix(line, "```sh"):
-			inBlock = true
-		case inBlock && strings.HasPrefix(line, "```"):
-			return "", errors.New("README: the set-up block is empty")
-		case inBlock && strings.TrimSpace(line) != "" && !strings.HasPrefix(strings.TrimSpace(line), "#"):
-			return strings.TrimSpace(line), nil
-		}
-	}
-	return "", fmt.Errorf("README.md has no ```sh block under %q", readmeInstallSection)
+	return cmds[0], nil
 }
 
 // sudoShim writes a `sudo` that just runs its arguments, into a directory
@@ -127,7 +109,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // InstallManaged runs the README's set-up command with the build folder
 // and state directory of this run.
 func (e *Env) InstallManaged(buildDir string) error {
-	cmdline, err := readmeInstallCommand(mustModuleRoot())
+	cmdline, err := readmeInstallCommand()
 	if err != nil {
 		return err
 	}
